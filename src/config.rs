@@ -1,0 +1,329 @@
+//! Configuration: the embedded `config.toml` defaults, an optional file, then `ATTACHD_…` env.
+//!
+//! `config.toml` at the repository root is compiled in with `include_str!` and is the only place
+//! defaults are written, so the documented defaults and the running ones cannot drift apart.
+//! `Config::validate` turns a loaded config into something the daemon can trust.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The defaults, exactly as shipped in `config.toml`.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../config.toml");
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or environment could not be read or did not have the right shape.
+    #[error("load configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration. Field docs live in `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub downloads: DownloadsConfig,
+    pub uploads: UploadsConfig,
+    pub quota: QuotaConfig,
+    pub cleanup: CleanupConfig,
+    pub rate_limit: RateLimitConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct DownloadsConfig {
+    pub x_accel_prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct MetricsConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_url: String,
+    pub header_timeout_secs: u64,
+    pub body_idle_timeout_secs: u64,
+    pub max_header_bytes: usize,
+    pub max_json_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub io_engine: IoEngineChoice,
+    pub standalone_threshold_bytes: u64,
+    pub segment_bytes: u64,
+    pub max_commit_batch_bytes: u64,
+}
+
+/// Which write engine to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoEngineChoice {
+    /// io_uring when the kernel allows it, else sync.
+    Auto,
+    /// io_uring or fail to start.
+    Uring,
+    /// Portable pwrite/fdatasync.
+    Sync,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct AuthConfig {
+    pub jwt_secret: String,
+    pub download_signing_secret: String,
+    pub download_url_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct UploadsConfig {
+    pub reservation_ttl_secs: u64,
+    pub reservation_sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct QuotaConfig {
+    pub project_bytes: u64,
+    pub user_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct CleanupConfig {
+    pub schedule: String,
+    pub soft_delete_grace_secs: u64,
+    pub orphan_grace_secs: u64,
+    pub compaction_live_ratio: f64,
+    pub compaction_bytes_per_sec: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// When the cleanup job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Daily at this UTC time (seconds after midnight).
+    DailyAt(u32),
+    /// Every this many seconds.
+    Every(Duration),
+    /// Only on demand.
+    Off,
+}
+
+impl Schedule {
+    /// Parses `"HH:MM"`, `"every N"` or `"off"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s == "off" {
+            return Some(Self::Off);
+        }
+        if let Some(n) = s.strip_prefix("every ") {
+            let secs: u64 = n.trim().parse().ok()?;
+            return (secs > 0).then(|| Self::Every(Duration::from_secs(secs)));
+        }
+        let (h, m) = s.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(Self::DailyAt(h * 3600 + m * 60))
+    }
+
+    /// How long from `now_secs` (Unix seconds) until the next run; `None` when off.
+    pub fn next_delay(&self, now_secs: u64) -> Option<Duration> {
+        match *self {
+            Self::Off => None,
+            Self::Every(d) => Some(d),
+            Self::DailyAt(at) => {
+                let into_day = (now_secs % 86_400) as u32;
+                let wait = if at > into_day {
+                    at - into_day
+                } else {
+                    86_400 - into_day + at
+                };
+                Some(Duration::from_secs(wait as u64))
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Loads the embedded defaults, then `file` if given, then the `ATTACHD_` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Toml::string(EMBEDDED_DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(Env::prefixed("ATTACHD_").split("__"));
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges and cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return bad("server.listen must be an IP:port address such as 127.0.0.1:7380");
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://")
+                || self.server.public_url.starts_with("https://"))
+        {
+            return bad("server.public_url must be empty or start with http:// or https://");
+        }
+        if self.server.max_header_bytes < 1024 {
+            return bad("server.max_header_bytes must be at least 1024");
+        }
+        if self.storage.segment_bytes < 1 << 20 {
+            return bad("storage.segment_bytes must be at least 1 MiB");
+        }
+        if self.storage.standalone_threshold_bytes + 4096 > self.storage.segment_bytes {
+            return bad(
+                "storage.standalone_threshold_bytes must leave room for a record in one segment",
+            );
+        }
+        if self.auth.download_url_ttl_secs == 0 {
+            return bad("auth.download_url_ttl_secs must be positive");
+        }
+        if self.uploads.reservation_ttl_secs == 0
+            || self.uploads.reservation_sweep_interval_secs == 0
+        {
+            return bad(
+                "uploads.reservation_ttl_secs and reservation_sweep_interval_secs must be positive",
+            );
+        }
+        if Schedule::parse(&self.cleanup.schedule).is_none() {
+            return bad("cleanup.schedule must be \"HH:MM\", \"every N\" (seconds) or \"off\"");
+        }
+        if !(0.0..=1.0).contains(&self.cleanup.compaction_live_ratio) {
+            return bad("cleanup.compaction_live_ratio must be between 0 and 1");
+        }
+        if !self.downloads.x_accel_prefix.is_empty()
+            && !self.downloads.x_accel_prefix.starts_with('/')
+        {
+            return bad("downloads.x_accel_prefix must be empty or start with /");
+        }
+        if self.rate_limit.enabled
+            && (self.rate_limit.burst == 0 || !(self.rate_limit.per_second > 0.0))
+        {
+            return bad("rate_limit.burst and rate_limit.per_second must be positive");
+        }
+        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return bad("metrics.listen must be empty or an IP:port address");
+        }
+        if self.cleanup.compaction_bytes_per_sec == 0 {
+            return bad("cleanup.compaction_bytes_per_sec must be positive");
+        }
+        Ok(())
+    }
+
+    /// The cleanup schedule (validated).
+    pub fn schedule(&self) -> Schedule {
+        Schedule::parse(&self.cleanup.schedule).unwrap_or(Schedule::Off)
+    }
+
+    /// Seconds → `Duration` helper for the `_secs` keys.
+    pub fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load_and_validate() {
+        let cfg: Config = Figment::from(Toml::string(EMBEDDED_DEFAULTS))
+            .extract()
+            .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.quota.project_bytes, 5 * 1024 * 1024 * 1024);
+        assert_eq!(cfg.quota.user_bytes, 250 * 1024 * 1024);
+        assert_eq!(cfg.auth.download_url_ttl_secs, 60);
+        assert_eq!(cfg.schedule(), Schedule::DailyAt(5 * 3600));
+    }
+
+    #[test]
+    fn schedule_parsing_and_next_delay() {
+        assert_eq!(
+            Schedule::parse("every 5"),
+            Some(Schedule::Every(Duration::from_secs(5)))
+        );
+        assert_eq!(Schedule::parse("off"), Some(Schedule::Off));
+        assert_eq!(Schedule::parse("24:00"), None);
+        assert_eq!(Schedule::parse("every 0"), None);
+        let daily = Schedule::parse("05:00").unwrap();
+        // 04:00 UTC → one hour to go; 06:00 → 23 hours.
+        assert_eq!(daily.next_delay(4 * 3600), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            daily.next_delay(6 * 3600),
+            Some(Duration::from_secs(23 * 3600))
+        );
+        assert_eq!(
+            daily.next_delay(5 * 3600),
+            Some(Duration::from_secs(86_400))
+        );
+    }
+}

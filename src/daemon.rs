@@ -1,0 +1,325 @@
+//! The composition root: open the data directory, recover, bind, serve, drain.
+//!
+//! Startup, in order (each stage logged): lock the data directory; load or create the
+//! generated secrets; start the ops listener (`/health` 200, `/ready` 503 until ready);
+//! open the index (RocksDB replays its WAL); open the store (segments whose tail a crash left
+//! torn are cut and sealed); start the group committer; bootstrap on first start; start the
+//! background jobs; bind the public listener and announce it; mark ready.
+//! On SIGTERM/SIGINT: mark not ready and refuse new reservations and uploads (503, which SDKs
+//! retry), stop accepting, let in-flight requests finish up to `shutdown_grace_secs`, stop
+//! the jobs, drain the committer, seal the active segment, flush the index, exit 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, Schedule};
+use crate::http::server::{ServerLimits, serve};
+use crate::http::{HttpConfig, HttpState};
+use crate::index::Index;
+use crate::service::bootstrap::write_file_atomic;
+use crate::service::{Service, ServiceConfig};
+use crate::store::Store;
+use crate::worker::cleanup::Cleanup;
+use crate::worker::sampler::Sampler;
+use crate::worker::sweeper::ReservationSweeper;
+use crate::worker::{Job, spawn};
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The data directory is unusable or locked.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Binding a listener failed.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The index failed to open.
+    #[error("open index: {0}")]
+    Index(#[from] crate::index::IndexError),
+    /// The store failed to open.
+    #[error("open store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Anything else at startup.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Secrets generated on first start when the config leaves them empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Secrets {
+    jwt_secret: String,
+    download_signing_secret: String,
+}
+
+/// Options that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Where to write the bound address once serving (line 1; line 2 is `ops <addr>` when the
+    /// ops listener is enabled).
+    pub ready_file: Option<PathBuf>,
+    /// Called with the bound public address (tests and benches running in-process).
+    pub on_bound: Option<tokio::sync::mpsc::UnboundedSender<SocketAddr>>,
+}
+
+/// An exclusive lock on the data directory, held while the daemon runs.
+pub struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+/// Creates `data_dir` and takes its lock.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, DaemonError> {
+    let err = |reason: String| DaemonError::DataDir {
+        path: data_dir.to_path_buf(),
+        reason,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| err(format!("create: {e}")))?;
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("attachd.lock"))
+        .map_err(|e| err(format!("open lock file: {e}")))?;
+    // SAFETY: flock on an owned descriptor.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(err("another attachd process is using it".into()));
+    }
+    Ok(DataDirLock(f))
+}
+
+fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
+    let path = cfg.storage.data_dir.join("secrets.json");
+    let mut s = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| DaemonError::Other(format!("read {}: {e}", path.display())))?,
+        Err(_) => {
+            let s = Secrets {
+                jwt_secret: crate::service::admin::random_secret(),
+                download_signing_secret: crate::service::admin::random_secret(),
+            };
+            write_file_atomic(
+                &path,
+                &serde_json::to_vec_pretty(&s).expect("serializes"),
+                0o600,
+            )
+            .map_err(|e| DaemonError::Other(format!("write {}: {e}", path.display())))?;
+            s
+        }
+    };
+    if !cfg.auth.jwt_secret.is_empty() {
+        s.jwt_secret = cfg.auth.jwt_secret.clone();
+    }
+    if !cfg.auth.download_signing_secret.is_empty() {
+        s.download_signing_secret = cfg.auth.download_signing_secret.clone();
+    }
+    Ok(s)
+}
+
+/// Opens the index and store under the configured data directory (also used by offline
+/// commands such as `attachd cleanup --offline`).
+pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, DaemonError> {
+    let data_dir = &cfg.storage.data_dir;
+    let secrets = load_secrets(cfg)?;
+    tracing::info!(path = %data_dir.join("index").display(), "opening index");
+    let index = Arc::new(Index::open(&data_dir.join("index"))?);
+    tracing::info!("opening store (recovering unsealed segments)");
+    let store = Arc::new(Store::open(
+        data_dir,
+        cfg.storage.io_engine,
+        cfg.storage.segment_bytes,
+    )?);
+    tracing::info!(
+        engine = store.engine_name(),
+        segments = store.segments.list().len(),
+        "store open"
+    );
+    let scfg = ServiceConfig {
+        public_url,
+        download_ttl: Duration::from_secs(cfg.auth.download_url_ttl_secs),
+        reservation_ttl: Duration::from_secs(cfg.uploads.reservation_ttl_secs),
+        standalone_threshold: cfg.storage.standalone_threshold_bytes,
+        default_project_quota: cfg.quota.project_bytes,
+        default_user_quota: cfg.quota.user_bytes,
+        max_commit_batch_bytes: cfg.storage.max_commit_batch_bytes,
+        soft_delete_grace: Duration::from_secs(cfg.cleanup.soft_delete_grace_secs),
+        orphan_grace: Duration::from_secs(cfg.cleanup.orphan_grace_secs),
+        compaction_live_ratio: cfg.cleanup.compaction_live_ratio,
+        compaction_bytes_per_sec: cfg.cleanup.compaction_bytes_per_sec,
+        x_accel_prefix: cfg.downloads.x_accel_prefix.clone(),
+        rate_limit: cfg
+            .rate_limit
+            .enabled
+            .then_some((cfg.rate_limit.burst, cfg.rate_limit.per_second)),
+    };
+    Service::new(
+        scfg,
+        index,
+        store,
+        secrets.download_signing_secret.as_bytes(),
+        secrets.jwt_secret.as_bytes(),
+    )
+    .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let data_dir = cfg.storage.data_dir.clone();
+    let _lock = lock_data_dir(&data_dir)?;
+    tracing::info!(data_dir = %data_dir.display(), "starting attachd {}", env!("CARGO_PKG_VERSION"));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut ops_bound = None;
+    if !cfg.metrics.listen.is_empty() {
+        let addr = cfg.metrics.listen.clone();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| DaemonError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        ops_bound = listener.local_addr().ok();
+        tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
+        tokio::spawn(crate::http::ops::serve_ops(
+            listener,
+            ready.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let listener = TcpListener::bind(&cfg.server.listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: cfg.server.listen.clone(),
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| DaemonError::Other(format!("read bound address: {e}")))?;
+    let public_url = if cfg.server.public_url.is_empty() {
+        format!("http://{bound}")
+    } else {
+        cfg.server.public_url.trim_end_matches('/').to_string()
+    };
+    let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone()))?;
+    if let Some(path) = service
+        .bootstrap_if_empty(&data_dir)
+        .map_err(|e| DaemonError::Other(e.to_string()))?
+    {
+        println!(
+            "attachd: first start: admin token and API keys written to {}",
+            path.display()
+        );
+    }
+    // Background jobs.
+    let cleanup = Arc::new(Cleanup::new(service.clone()));
+    let sweeper = Arc::new(ReservationSweeper {
+        service: service.clone(),
+    });
+    let sampler = Arc::new(Sampler {
+        service: service.clone(),
+        data_dir: data_dir.clone(),
+    });
+    let jobs = vec![
+        spawn(cleanup.clone(), cfg.schedule(), stop_rx.clone()),
+        spawn(
+            sweeper,
+            Schedule::Every(Duration::from_secs(
+                cfg.uploads.reservation_sweep_interval_secs,
+            )),
+            stop_rx.clone(),
+        ),
+        spawn(
+            sampler.clone(),
+            Schedule::Every(Duration::from_secs(5)),
+            stop_rx.clone(),
+        ),
+    ];
+    sampler.run_once();
+    let c = cleanup.clone();
+    let run_cleanup = Arc::new(move || {
+        let c = c.clone();
+        tokio::task::spawn_blocking(move || c.run_once())
+    });
+    let http_cfg = HttpConfig {
+        body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
+        max_json_body: cfg.server.max_json_body_bytes,
+    };
+    let state = Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup));
+    let limits = ServerLimits {
+        header_timeout: Duration::from_secs(cfg.server.header_timeout_secs),
+        max_header_bytes: cfg.server.max_header_bytes,
+        shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+    };
+    println!("attachd: listening on {bound} (public URL {public_url})");
+    if let Some(path) = &opts.ready_file {
+        // Line 1: the public address; line 2 (when enabled): `ops <address>`.
+        let mut text = format!("{bound}\n");
+        if let Some(ops) = ops_bound {
+            text.push_str(&format!("ops {ops}\n"));
+        }
+        write_file_atomic(path, text.as_bytes(), 0o644)
+            .map_err(|e| DaemonError::Other(format!("write ready file {}: {e}", path.display())))?;
+    }
+    if let Some(tx) = &opts.on_bound {
+        let _ = tx.send(bound);
+    }
+    state.set_ready(true);
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!("ready");
+
+    let st = state.clone();
+    let svc = service.clone();
+    let rd = ready.clone();
+    let drain = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining");
+        notify(&[sd_notify::NotifyState::Stopping]);
+        rd.store(false, std::sync::atomic::Ordering::SeqCst);
+        st.set_ready(false);
+        svc.start_draining();
+    };
+    let clean = serve(listener, state, limits, drain).await;
+    let _ = stop_tx.send(true);
+    for j in jobs {
+        let _ = j.await;
+    }
+    tokio::task::block_in_place(|| {
+        service.shutdown();
+        if let Err(e) = service.store().segments.seal_active() {
+            tracing::warn!(error = %e, "could not seal the active segment; recovery will at next start");
+        }
+        if let Err(e) = service.index().flush() {
+            tracing::warn!(error = %e, "index flush at shutdown failed; the WAL still has everything");
+        }
+    });
+    tracing::info!(clean, "stopped");
+    Ok(())
+}
+
+/// Tells systemd (Type=notify) about a state change; a no-op outside systemd.
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::warn!(error = %e, "sd_notify failed");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The admin API (`/admin/v1/…`), behind the admin token from `bootstrap.json`: teams,
+//! projects, apps, keys, members, quota overrides, test JWTs and on-demand cleanup.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json as j};
+
+use crate::clock::Timestamp;
+use crate::index::control::Role;
+use crate::service::ServiceError;
+use crate::service::admin::NewKey;
+
+use super::body::{HyperBody, RespBody, read_json};
+use super::route::AdminRoute;
+use super::{HttpState, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: Role,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwtBody {
+    sub: String,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ServiceError> {
+    let v = if v.is_null() {
+        Value::Object(Default::default())
+    } else {
+        v
+    };
+    serde_json::from_value(v)
+        .map_err(|e| ServiceError::BadJson(format!("Invalid request body: {e}")))
+}
+
+/// `Some(None)` for an explicit null, `Some(Some(n))` for a non-negative integer.
+fn quota_field(v: &Value, name: &str) -> Result<Option<Option<u64>>, ServiceError> {
+    match v.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(x) => x.as_u64().map(|n| Some(Some(n))).ok_or_else(|| {
+            ServiceError::BadParameter(format!("{name} must be a non-negative integer or null"))
+        }),
+    }
+}
+
+/// Dispatches an admin request.
+pub async fn handle(
+    state: &Arc<HttpState>,
+    route: AdminRoute,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ServiceError> {
+    let token = super::auth::bearer(req.headers())?;
+    state.service.authenticate_admin(&token)?;
+    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
+    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let svc = &state.service;
+    let idx = svc.index();
+    use AdminRoute as A;
+    let (status, out) = match route {
+        A::ListTeams => (StatusCode::OK, j!({ "teams": idx.teams()? })),
+        A::CreateTeam => (
+            StatusCode::CREATED,
+            j!(svc.create_team(parse::<Named>(v)?.name)?),
+        ),
+        A::CreateProject(t) => (
+            StatusCode::CREATED,
+            j!(svc.project_view(svc.create_project(t, parse::<Named>(v)?.name)?)),
+        ),
+        A::ListProjects => {
+            let ps: Vec<_> = idx
+                .projects()?
+                .into_iter()
+                .map(|p| svc.project_view(p))
+                .collect();
+            (StatusCode::OK, j!({ "projects": ps }))
+        }
+        A::DeleteProject(p) => (StatusCode::OK, j!(svc.delete_project(p)?)),
+        A::SetQuota(p) => {
+            let proj = quota_field(&v, "project_bytes")?;
+            let user = quota_field(&v, "user_bytes")?;
+            (
+                StatusCode::OK,
+                j!(svc.project_view(svc.set_quotas(p, proj, user)?)),
+            )
+        }
+        A::CreateApp(p) => (
+            StatusCode::CREATED,
+            j!(svc.create_app(p, parse::<Named>(v)?.name)?),
+        ),
+        A::ListApps => (StatusCode::OK, j!({ "apps": idx.apps()? })),
+        A::ListKeys => (StatusCode::OK, j!({ "keys": idx.api_keys()? })),
+        A::CreateKey => {
+            let (key, secret) = svc.create_key(parse::<NewKey>(v)?)?;
+            (StatusCode::CREATED, j!({ "key": key, "secret": secret }))
+        }
+        A::RevokeKey(k) => (StatusCode::OK, j!(svc.revoke_key(k)?)),
+        A::ListMembers(t) => {
+            let ms: Vec<_> = idx
+                .members(&t)?
+                .into_iter()
+                .map(|(u, r)| j!({"user_id": u.0, "role": r}))
+                .collect();
+            (StatusCode::OK, j!({ "members": ms }))
+        }
+        A::SetMember(t, u) => {
+            let role = parse::<RoleBody>(v)?.role;
+            svc.set_member(t, u.clone(), role)?;
+            (
+                StatusCode::OK,
+                j!({"team_id": t, "user_id": u.0, "role": role}),
+            )
+        }
+        A::RemoveMember(t, u) => {
+            svc.remove_member(t, u)?;
+            (StatusCode::OK, j!({"ok": true}))
+        }
+        A::MintJwt => {
+            let b = parse::<JwtBody>(v)?;
+            let exp = Timestamp::now().as_secs() + b.ttl_secs.unwrap_or(3600);
+            (StatusCode::OK, j!({"token": svc.mint_jwt(&b.sub, exp)}))
+        }
+        A::Cleanup => {
+            let report = (state.cleanup)()
+                .await
+                .map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
+            (StatusCode::OK, report)
+        }
+    };
+    Ok(json(status, &out))
+}

@@ -1,0 +1,116 @@
+//! Request and response bodies: the adapter that lets the service read a hyper body without
+//! knowing hyper, bounded JSON reads, and the response body types.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+
+use crate::service::ServiceError;
+use crate::service::upload::{BodyError, BodySource};
+
+/// The response body type of every handler.
+pub type RespBody = BoxBody<Bytes, std::io::Error>;
+
+/// A whole response body.
+pub fn full(b: impl Into<Bytes>) -> RespBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// An empty response body.
+pub fn empty() -> RespBody {
+    full(Bytes::new())
+}
+
+/// A hyper request body read with an idle timeout between chunks.
+pub struct HyperBody {
+    inner: Incoming,
+    idle: Duration,
+}
+
+impl HyperBody {
+    /// Wraps `inner`; a pause longer than `idle` ends the body with `TimedOut`.
+    pub fn new(inner: Incoming, idle: Duration) -> Self {
+        Self { inner, idle }
+    }
+}
+
+impl BodySource for HyperBody {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        loop {
+            let frame = match tokio::time::timeout(self.idle, self.inner.frame()).await {
+                Err(_) => return Err(BodyError::TimedOut),
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(_))) => return Err(BodyError::Aborted),
+                Ok(Some(Ok(f))) => f,
+            };
+            if let Ok(data) = frame.into_data() {
+                if !data.is_empty() {
+                    return Ok(Some(data));
+                }
+            }
+            // Trailers and empty frames: keep reading.
+        }
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes. Empty bodies read as `null` (the reference
+/// treats a missing body as `{}`).
+pub async fn read_json(
+    body: &mut HyperBody,
+    limit: usize,
+) -> Result<serde_json::Value, ServiceError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next_chunk().await.map_err(|e| match e {
+        BodyError::Aborted => ServiceError::UploadAborted,
+        BodyError::TimedOut => ServiceError::UploadTimedOut,
+    })? {
+        if buf.len() + chunk.len() > limit {
+            return Err(ServiceError::BodyTooLarge(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(&buf)
+        .map_err(|e| ServiceError::BadJson(format!("Request body is not valid JSON: {e}")))
+}
+
+/// A response body fed by a channel of chunks; an `Err` ends the response abruptly, so the
+/// client sees a broken transfer rather than wrong bytes.
+pub struct ChannelBody {
+    rx: mpsc::Receiver<Result<Bytes, ServiceError>>,
+}
+
+impl ChannelBody {
+    /// Wraps a receiver.
+    pub fn new(rx: mpsc::Receiver<Result<Bytes, ServiceError>>) -> Self {
+        Self { rx }
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
+            }
+        }
+    }
+}

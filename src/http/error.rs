@@ -1,0 +1,197 @@
+//! The one table from service errors to HTTP: status, stable `code`, JSON body, extra headers.
+//! docs/ERRORS.md mirrors this file row for row.
+//!
+//! Two body shapes, both the reference's: plain errors are `{"error": <message>, "code": <code>}`
+//! (the reference's `{"error"}` plus a stable code); attachment rejections are
+//! `{"code": <code>, "message": <message>, …quota fields}`. 5xx bodies never carry internals;
+//! those are logged here, where the error is handled.
+
+use hyper::StatusCode;
+use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use serde_json::{Value, json};
+
+use crate::service::ServiceError as E;
+
+/// The HTTP form of an error.
+pub struct ErrorReply {
+    /// Status.
+    pub status: StatusCode,
+    /// JSON body.
+    pub body: Value,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+enum Shape {
+    Plain,
+    Rejection,
+}
+
+/// Maps an error to its reply.
+pub fn reply(e: &E) -> ErrorReply {
+    use Shape::*;
+    use StatusCode as S;
+    let (status, code, shape) = match e {
+        E::MissingAuth
+        | E::InvalidAuthFormat
+        | E::InvalidApiKey
+        | E::ApiKeyExpired
+        | E::InvalidJwt
+        | E::InvalidAdminToken => (S::UNAUTHORIZED, "unauthorized", Plain),
+        E::MissingDownloadToken | E::InvalidDownloadToken => {
+            (S::UNAUTHORIZED, "invalid_download_token", Plain)
+        }
+        E::MissingPermission(_) | E::Forbidden(_) | E::WrongApp => {
+            (S::FORBIDDEN, "forbidden", Plain)
+        }
+        E::KeyNotAppScoped | E::AppGone | E::ProjectGone => {
+            (S::BAD_REQUEST, "invalid_key_scope", Plain)
+        }
+        E::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request", Rejection),
+        E::BadParameter(_) => (S::BAD_REQUEST, "bad_parameter", Plain),
+        E::BadJson(_) => (S::BAD_REQUEST, "invalid_json", Plain),
+        E::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large", Plain),
+        E::DisallowedContentType(_) => (
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "disallowed_content_type",
+            Rejection,
+        ),
+        E::NotOctetStream => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
+        E::UserQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "user_quota_exhausted", Rejection),
+        E::ProjectQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "quota_exhausted", Rejection),
+        E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => {
+            (S::NOT_FOUND, "not_found", Plain)
+        }
+        E::AttachmentDeleted => (S::GONE, "attachment_deleted", Plain),
+        E::ReservationExpired => (S::GONE, "reservation_expired", Rejection),
+        E::AlreadyUploaded => (S::CONFLICT, "already_uploaded", Rejection),
+        E::UploadInProgress => (S::CONFLICT, "upload_in_progress", Rejection),
+        E::Conflict(_) => (S::CONFLICT, "conflict", Plain),
+        E::SizeExceeded => (S::PAYLOAD_TOO_LARGE, "size_mismatch", Rejection),
+        E::SizeShort { .. } => (S::BAD_REQUEST, "size_mismatch", Rejection),
+        E::HashMismatch => (S::BAD_REQUEST, "hash_mismatch", Rejection),
+        E::UploadAborted => (S::BAD_REQUEST, "upload_aborted", Plain),
+        E::UploadTimedOut => (S::REQUEST_TIMEOUT, "upload_timeout", Plain),
+        E::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", Plain),
+        E::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", Plain),
+        E::NoSpace => (S::INSUFFICIENT_STORAGE, "insufficient_storage", Plain),
+        E::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", Plain),
+        E::Corrupt(_) => (S::INTERNAL_SERVER_ERROR, "stored_data_corrupt", Plain),
+        E::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", Plain),
+    };
+    let message = match e {
+        E::Internal(_) => "Internal error".to_string(),
+        other => other.to_string(),
+    };
+    if status.is_server_error() {
+        tracing::error!(code, error = %e, "request failed");
+    }
+    let mut body = match shape {
+        Plain => json!({ "error": message, "code": code }),
+        Rejection => json!({ "code": code, "message": message }),
+    };
+    match e {
+        E::UserQuotaExhausted { quota, used, .. } => {
+            body["user_quota_bytes"] = json!(quota);
+            body["user_used_bytes"] = json!(used);
+        }
+        E::ProjectQuotaExhausted { quota, used, .. } => {
+            body["quota_bytes"] = json!(quota);
+            body["used_bytes"] = json!(used);
+        }
+        _ => {}
+    }
+    let mut headers = Vec::new();
+    match e {
+        E::RateLimited { retry_after_secs } => {
+            headers.push((RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        }
+        E::Unavailable | E::NoSpace => headers.push((RETRY_AFTER, HeaderValue::from_static("1"))),
+        E::RangeNotSatisfiable { size } => {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                headers.push((hyper::header::CONTENT_RANGE, v));
+            }
+        }
+        _ => {}
+    }
+    ErrorReply {
+        status,
+        body,
+        headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_rejections_carry_the_reference_fields() {
+        let r = reply(&E::UserQuotaExhausted {
+            quota: 10,
+            used: 8,
+            size: 5,
+        });
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.body["code"], "user_quota_exhausted");
+        assert_eq!(
+            r.body["message"],
+            "User attachment quota would be exceeded (8 + 5 > 10 bytes)"
+        );
+        assert_eq!(r.body["user_quota_bytes"], 10);
+        assert_eq!(r.body["user_used_bytes"], 8);
+        let r = reply(&E::ProjectQuotaExhausted {
+            quota: 10,
+            used: 8,
+            size: 5,
+        });
+        assert_eq!(r.body["quota_bytes"], 10);
+        assert_eq!(r.body["used_bytes"], 8);
+    }
+
+    #[test]
+    fn internals_never_leak() {
+        let r = reply(&E::Internal("rocksdb: IO error: /secret/path".into()));
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            r.body,
+            json!({"error": "Internal error", "code": "internal_error"})
+        );
+    }
+
+    #[test]
+    fn every_client_error_is_4xx_with_a_message() {
+        let cases = [
+            E::MissingAuth,
+            E::InvalidApiKey,
+            E::MissingPermission("events:read"),
+            E::KeyNotAppScoped,
+            E::InvalidRequest("x".into()),
+            E::BadParameter("y".into()),
+            E::DisallowedContentType("application/x-sh".into()),
+            E::NotOctetStream,
+            E::AttachmentNotFound,
+            E::WrongApp,
+            E::AttachmentDeleted,
+            E::AlreadyUploaded,
+            E::SizeExceeded,
+            E::SizeShort {
+                got: 1,
+                declared: 2,
+            },
+            E::HashMismatch,
+            E::InvalidDownloadToken,
+            E::RangeNotSatisfiable { size: 3 },
+        ];
+        for e in cases {
+            let r = reply(&e);
+            assert!(r.status.is_client_error(), "{e:?}");
+            assert!(
+                r.body
+                    .get("error")
+                    .or(r.body.get("message"))
+                    .is_some_and(|m| !m.as_str().unwrap().is_empty())
+            );
+        }
+    }
+}

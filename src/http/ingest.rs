@@ -1,0 +1,55 @@
+//! Handlers for the SDK's two calls: reserve (`POST /v1/ingest/attachment`) and upload
+//! (`PUT /v1/ingest/attachment/:id`).
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+
+use crate::ids::AttachmentId;
+use crate::service::ServiceError;
+use crate::service::upload::BodyInfo;
+
+use super::body::{HyperBody, RespBody, read_json};
+use super::{HttpState, json, principal};
+
+/// Reserve: auth first (as the reference), then the JSON body.
+pub async fn reserve(
+    state: &Arc<HttpState>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ServiceError> {
+    let who = principal(state, &req)?;
+    state.service.rate_limit(&who)?;
+    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
+    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let svc = state.service.clone();
+    let r = tokio::task::spawn_blocking(move || svc.reserve(&who, &v))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reserve task: {e}")))??;
+    Ok(json(StatusCode::CREATED, &r))
+}
+
+/// Upload: stream the body into the service.
+pub async fn upload(
+    state: &Arc<HttpState>,
+    id: AttachmentId,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ServiceError> {
+    let who = principal(state, &req)?;
+    state.service.rate_limit(&who)?;
+    let headers = req.headers();
+    let info = BodyInfo {
+        content_type: headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        content_length: headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+    };
+    let body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
+    let r = state.service.upload(&who, id, info, body).await?;
+    Ok(json(StatusCode::OK, &r))
+}

@@ -1,0 +1,195 @@
+//! The HTTP layer: hyper in, typed routes, service calls, responses out.
+//!
+//! A request is routed by a pure function (`route.rs`), dispatched to the handler for its
+//! resource (`ingest.rs`, `attachments.rs`, `download.rs`, `projects.rs`, `admin.rs`), and any
+//! error becomes a response through the single table in `error.rs`. This is the only layer that
+//! imports hyper.
+
+pub mod admin;
+pub mod attachments;
+pub mod auth;
+pub mod body;
+pub mod download;
+pub mod error;
+pub mod ingest;
+pub mod ops;
+pub mod projects;
+pub mod range;
+pub mod route;
+pub mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::service::{Principal, Service, ServiceError};
+use body::{RespBody, full};
+use route::Route;
+
+/// Limits and switches the handlers need.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Longest pause inside a request body.
+    pub body_idle_timeout: Duration,
+    /// Largest JSON body.
+    pub max_json_body: usize,
+}
+
+/// State shared by every connection.
+pub struct HttpState {
+    /// The service.
+    pub service: Arc<Service>,
+    /// Limits.
+    pub cfg: HttpConfig,
+    /// False while starting or draining: `/ready` answers 503.
+    pub ready: AtomicBool,
+    /// Runs the cleanup job on demand (admin endpoint).
+    pub cleanup: Arc<dyn Fn() -> tokio::task::JoinHandle<serde_json::Value> + Send + Sync>,
+    next_request_id: AtomicU64,
+}
+
+impl HttpState {
+    /// New state; not ready until [`HttpState::set_ready`].
+    pub fn new(
+        service: Arc<Service>,
+        cfg: HttpConfig,
+        cleanup: Arc<dyn Fn() -> tokio::task::JoinHandle<serde_json::Value> + Send + Sync>,
+    ) -> Self {
+        Self {
+            service,
+            cfg,
+            ready: AtomicBool::new(false),
+            cleanup,
+            next_request_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Marks the daemon ready (or not).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// Handles one request: route, dispatch, map errors, record metrics, all inside a span.
+pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<RespBody> {
+    let started = Instant::now();
+    let route = route::route(req.method(), req.uri().path());
+    let name = route.name();
+    let rid = state.next_request_id.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("request", id = rid, method = %req.method(), route = name);
+    let mut resp = async {
+        let resp = match dispatch(&state, route, req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        };
+        tracing::debug!(
+            status = resp.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "done"
+        );
+        resp
+    }
+    .instrument(span)
+    .await;
+    resp.headers_mut()
+        .insert("x-request-id", HeaderValue::from(rid));
+    crate::metrics::http_request(name, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+async fn dispatch(
+    state: &Arc<HttpState>,
+    route: Route,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ServiceError> {
+    match route {
+        Route::Reserve => ingest::reserve(state, req).await,
+        Route::Upload(id) => ingest::upload(state, id, req).await,
+        Route::List => attachments::list(state, req).await,
+        Route::Get(id) => attachments::get(state, id, req).await,
+        Route::Delete(id) => attachments::delete(state, id, req).await,
+        Route::Link => attachments::link(state, req).await,
+        Route::Download => download::download(state, req).await,
+        Route::Usage(p) => projects::usage(state, &p, req).await,
+        Route::PatchProject(p) => projects::patch(state, &p, req).await,
+        Route::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+        Route::Ready => {
+            let ready = state.ready.load(Ordering::SeqCst) && !state.service.is_draining();
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            Ok(json(status, &serde_json::json!({"ready": ready})))
+        }
+        Route::Admin(a) => admin::handle(state, a, req).await,
+        Route::MethodNotAllowed(allow) => {
+            let mut r = json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({"error": "Method not allowed", "code": "method_not_allowed"}),
+            );
+            r.headers_mut()
+                .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+            Ok(r)
+        }
+        Route::BadRequest(msg) => Err(ServiceError::BadParameter(msg)),
+        Route::NotFound => Ok(json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "Route not found", "code": "route_not_found"}),
+        )),
+    }
+}
+
+/// Authenticates the request's bearer token.
+pub(crate) fn principal(
+    state: &HttpState,
+    req: &Request<Incoming>,
+) -> Result<Principal, ServiceError> {
+    let token = auth::bearer(req.headers())?;
+    state.service.authenticate(&token)
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Response<RespBody> {
+    let bytes = serde_json::to_vec(v).expect("response values serialize");
+    let mut r = Response::new(full(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+/// The response for an error (the table is in `error.rs`).
+pub fn error_response(e: &ServiceError) -> Response<RespBody> {
+    let reply = error::reply(e);
+    let mut r = json(reply.status, &reply.body);
+    for (k, v) in reply.headers {
+        r.headers_mut().insert(k, v);
+    }
+    r
+}
+
+/// Query-string parameters, percent-decoded; later duplicates win.
+pub fn query_params(req: &Request<Incoming>) -> std::collections::HashMap<String, String> {
+    let q = req.uri().query().unwrap_or("");
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}

@@ -1,0 +1,57 @@
+//! A batch of index changes that commits atomically.
+//!
+//! Column-family modules add their typed `put_…`/`delete_…` methods to [`Batch`] in their own
+//! files, so each key layout is encoded in exactly one place.
+
+use rocksdb::{WriteBatch, WriteOptions};
+
+use super::{Index, IndexError};
+
+/// Index changes that commit together or not at all.
+pub struct Batch<'a> {
+    pub(crate) index: &'a Index,
+    pub(crate) wb: WriteBatch,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn new(index: &'a Index) -> Self {
+        Self {
+            index,
+            wb: WriteBatch::default(),
+        }
+    }
+
+    /// Number of operations queued.
+    pub fn len(&self) -> usize {
+        self.wb.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.wb.is_empty()
+    }
+
+    /// Commits. With `sync`, the WAL is fsynced before this returns (used for everything a client
+    /// is told is durable); without, the write survives a process crash but not power loss.
+    pub fn commit(self, sync: bool) -> Result<(), IndexError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.index.db.write_opt(self.wb, &wo)?;
+        Ok(())
+    }
+
+    pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        let h = self.index.cf(cf);
+        self.wb.put_cf(h, key, value);
+    }
+
+    pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) {
+        let h = self.index.cf(cf);
+        self.wb.delete_cf(h, key);
+    }
+
+    pub(crate) fn merge(&mut self, cf: &'static str, key: &[u8], operand: &[u8]) {
+        let h = self.index.cf(cf);
+        self.wb.merge_cf(h, key, operand);
+    }
+}

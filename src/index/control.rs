@@ -1,0 +1,328 @@
+//! Column family `control`: teams, projects, apps, API keys, memberships and admin tokens.
+//!
+//! ```text
+//! key:    tag (1 byte) then:
+//!   'T' | team id (16)                         → Team (JSON)
+//!   'P' | project id (16)                      → Project (JSON)
+//!   'A' | app id (16)                          → App (JSON)
+//!   'K' | key id (16)                          → ApiKey (JSON; holds the secret's SHA-256, never the secret)
+//!   'H' | SHA-256 of key secret (32)           → key id (16)
+//!   'M' | team id (16) | user id (UTF-8)       → Role (JSON)
+//!   'U' | len(user id) u16 BE | user id | team id (16)  → Role (JSON)
+//!   'S' | SHA-256 of admin token (32)          → AdminToken (JSON)
+//! ```
+//! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
+//! the presented secret, so the plaintext is never stored.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
+
+use super::{Batch, Index, IndexError};
+
+/// Column family name.
+pub const CF: &str = "control";
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A project: the unit of quotas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Project {
+    pub id: ProjectId,
+    pub team_id: TeamId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+    /// Override of the project quota (bytes); `None` = the configured default.
+    pub attachment_project_quota_bytes: Option<u64>,
+    /// Override of the per-user quota (bytes); `None` = the configured default.
+    pub attachment_user_quota_bytes: Option<u64>,
+}
+
+/// An app inside a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct App {
+    pub id: AppId,
+    pub project_id: ProjectId,
+    pub team_id: TeamId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// What kind of API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Embedded in apps; scoped to one app.
+    Client,
+    /// Server-side reader; scoped to a team.
+    Agent,
+}
+
+/// An API key (its secret is stored only as a SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub kind: KeyKind,
+    pub name: String,
+    pub team_id: TeamId,
+    pub app_id: Option<AppId>,
+    pub permissions: Vec<String>,
+    /// The first characters of the secret, for recognising it in lists.
+    pub secret_prefix: String,
+    pub secret_sha256: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A team role, ranked owner > admin > member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Lowest.
+    Member,
+    /// Middle.
+    Admin,
+    /// Highest.
+    Owner,
+}
+
+/// An admin token (stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct AdminToken {
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+fn k(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
+    let mut key = vec![tag];
+    for r in rest {
+        key.extend_from_slice(r);
+    }
+    key
+}
+
+fn user_team_key(user: &UserId, team: Option<&TeamId>) -> Vec<u8> {
+    let len = (user.0.len() as u16).to_be_bytes();
+    k(
+        b'U',
+        &[
+            &len,
+            user.0.as_bytes(),
+            team.map(|t| t.as_bytes().as_slice()).unwrap_or(&[]),
+        ],
+    )
+}
+
+impl Index {
+    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
+        match self.get_cf(CF, key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| IndexError::Corrupt {
+                    cf: CF,
+                    what: e.to_string(),
+                }),
+        }
+    }
+
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<(Box<[u8]>, T)>, IndexError> {
+        let from = prefix.clone();
+        self.scan_prefix(CF, prefix, &from)
+            .map(|r| {
+                let (k, v) = r?;
+                let t = serde_json::from_slice(&v).map_err(|e| IndexError::Corrupt {
+                    cf: CF,
+                    what: e.to_string(),
+                })?;
+                Ok((k, t))
+            })
+            .collect()
+    }
+
+    /// A team by id.
+    pub fn team(&self, id: &TeamId) -> Result<Option<Team>, IndexError> {
+        self.get_json(&k(b'T', &[id.as_bytes()]))
+    }
+    /// All teams.
+    pub fn teams(&self) -> Result<Vec<Team>, IndexError> {
+        Ok(self
+            .scan_json(vec![b'T'])?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect())
+    }
+    /// A project by id (including soft-deleted ones).
+    pub fn project(&self, id: &ProjectId) -> Result<Option<Project>, IndexError> {
+        self.get_json(&k(b'P', &[id.as_bytes()]))
+    }
+    /// All projects.
+    pub fn projects(&self) -> Result<Vec<Project>, IndexError> {
+        Ok(self
+            .scan_json(vec![b'P'])?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())
+    }
+    /// An app by id.
+    pub fn app(&self, id: &AppId) -> Result<Option<App>, IndexError> {
+        self.get_json(&k(b'A', &[id.as_bytes()]))
+    }
+    /// All apps.
+    pub fn apps(&self) -> Result<Vec<App>, IndexError> {
+        Ok(self
+            .scan_json(vec![b'A'])?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect())
+    }
+    /// A key by id.
+    pub fn api_key(&self, id: &KeyId) -> Result<Option<ApiKey>, IndexError> {
+        self.get_json(&k(b'K', &[id.as_bytes()]))
+    }
+    /// All keys.
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>, IndexError> {
+        Ok(self
+            .scan_json(vec![b'K'])?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect())
+    }
+    /// The key whose secret hashes to `sha256`.
+    pub fn api_key_by_hash(&self, sha256: &[u8; 32]) -> Result<Option<ApiKey>, IndexError> {
+        match self.get_cf(CF, &k(b'H', &[sha256]))? {
+            None => Ok(None),
+            Some(v) => match KeyId::from_slice(&v) {
+                Some(id) => self.api_key(&id),
+                None => Err(IndexError::Corrupt {
+                    cf: CF,
+                    what: "key hash entry".into(),
+                }),
+            },
+        }
+    }
+    /// The admin token whose secret hashes to `sha256`.
+    pub fn admin_token(&self, sha256: &[u8; 32]) -> Result<Option<AdminToken>, IndexError> {
+        self.get_json(&k(b'S', &[sha256]))
+    }
+    /// Members of a team.
+    pub fn members(&self, team: &TeamId) -> Result<Vec<(UserId, Role)>, IndexError> {
+        Ok(self
+            .scan_json::<Role>(k(b'M', &[team.as_bytes()]))?
+            .into_iter()
+            .map(|(key, role)| {
+                (
+                    UserId(String::from_utf8_lossy(&key[17..]).into_owned()),
+                    role,
+                )
+            })
+            .collect())
+    }
+    /// The teams a user belongs to, with their role.
+    pub fn memberships(&self, user: &UserId) -> Result<Vec<(TeamId, Role)>, IndexError> {
+        let prefix = user_team_key(user, None);
+        let plen = prefix.len();
+        self.scan_json::<Role>(prefix)?
+            .into_iter()
+            .map(|(key, role)| {
+                let team = TeamId::from_slice(&key[plen..]).ok_or(IndexError::Corrupt {
+                    cf: CF,
+                    what: "membership key".into(),
+                })?;
+                Ok((team, role))
+            })
+            .collect()
+    }
+}
+
+impl Batch<'_> {
+    fn put_json<T: Serialize>(&mut self, key: &[u8], v: &T) {
+        let bytes = serde_json::to_vec(v).expect("control values always serialize");
+        self.put(CF, key, &bytes);
+    }
+    /// Writes a team.
+    pub fn put_team(&mut self, t: &Team) {
+        self.put_json(&k(b'T', &[t.id.as_bytes()]), t);
+    }
+    /// Writes a project.
+    pub fn put_project(&mut self, p: &Project) {
+        self.put_json(&k(b'P', &[p.id.as_bytes()]), p);
+    }
+    /// Writes an app.
+    pub fn put_app(&mut self, a: &App) {
+        self.put_json(&k(b'A', &[a.id.as_bytes()]), a);
+    }
+    /// Writes a key and its hash lookup entry.
+    pub fn put_api_key(&mut self, key: &ApiKey, secret_sha256: &[u8; 32]) {
+        self.put_json(&k(b'K', &[key.id.as_bytes()]), key);
+        self.put(CF, &k(b'H', &[secret_sha256]), key.id.as_bytes());
+    }
+    /// Rewrites a key's record (revocation) without touching its hash entry.
+    pub fn update_api_key(&mut self, key: &ApiKey) {
+        self.put_json(&k(b'K', &[key.id.as_bytes()]), key);
+    }
+    /// Stores an admin token by its hash.
+    pub fn put_admin_token(&mut self, sha256: &[u8; 32], t: &AdminToken) {
+        self.put_json(&k(b'S', &[sha256]), t);
+    }
+    /// Sets (or replaces) a member's role.
+    pub fn put_member(&mut self, team: &TeamId, user: &UserId, role: Role) {
+        self.put_json(&k(b'M', &[team.as_bytes(), user.0.as_bytes()]), &role);
+        self.put_json(&user_team_key(user, Some(team)), &role);
+    }
+    /// Removes a member.
+    pub fn delete_member(&mut self, team: &TeamId, user: &UserId) {
+        self.delete(CF, &k(b'M', &[team.as_bytes(), user.0.as_bytes()]));
+        self.delete(CF, &user_team_key(user, Some(team)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::temp_index;
+
+    #[test]
+    fn memberships_are_indexed_both_ways() {
+        let (_d, idx) = temp_index();
+        let (t1, t2) = (TeamId::random(), TeamId::random());
+        let alice = UserId("alice".into());
+        let al = UserId("al".into());
+        let mut b = idx.batch();
+        b.put_member(&t1, &alice, Role::Owner);
+        b.put_member(&t2, &alice, Role::Member);
+        b.put_member(&t1, &al, Role::Admin);
+        b.commit(false).unwrap();
+        let mut m = idx.memberships(&alice).unwrap();
+        m.sort();
+        let mut want = vec![(t1, Role::Owner), (t2, Role::Member)];
+        want.sort();
+        assert_eq!(m, want);
+        // "al" is a prefix of "alice" but must not see alice's teams.
+        assert_eq!(idx.memberships(&al).unwrap(), vec![(t1, Role::Admin)]);
+        assert_eq!(idx.members(&t1).unwrap().len(), 2);
+        let mut b = idx.batch();
+        b.delete_member(&t2, &alice);
+        b.commit(false).unwrap();
+        assert_eq!(idx.memberships(&alice).unwrap().len(), 1);
+    }
+}

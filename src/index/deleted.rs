@@ -1,0 +1,51 @@
+//! Column family `deleted`: soft-deleted attachments by deletion time, for the cleanup job.
+//!
+//! ```text
+//! key:    0                    8                24
+//!         | deleted_at µs (BE) | attachment id  |
+//! value:  empty
+//! ```
+//! A row exists exactly while its record is soft-deleted and not yet reclaimed.
+
+use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
+
+use super::expiry::due;
+use super::{AttachmentRecord, Batch, Index, IndexError};
+
+/// Column family name.
+pub const CF: &str = "deleted";
+
+fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&t.0.to_be_bytes());
+    k[8..].copy_from_slice(id.as_bytes());
+    k
+}
+
+impl Index {
+    /// Up to `limit` soft-deleted attachments deleted before `before`, oldest first.
+    pub fn deleted_before(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, AttachmentId)>, IndexError> {
+        due(self, CF, before, limit)
+    }
+}
+
+impl Batch<'_> {
+    /// Marks `rec` (which has `deleted_at`) as awaiting reclaim.
+    pub fn put_deleted(&mut self, rec: &AttachmentRecord) {
+        if let Some(t) = rec.deleted_at {
+            self.put(CF, &key(t, rec.id), &[]);
+        }
+    }
+
+    /// Removes `rec`'s reclaim row.
+    pub fn delete_deleted(&mut self, rec: &AttachmentRecord) {
+        if let Some(t) = rec.deleted_at {
+            self.delete(CF, &key(t, rec.id));
+        }
+    }
+}

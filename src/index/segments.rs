@@ -1,0 +1,49 @@
+//! Column family `segments`: live bytes and records per segment, for compaction.
+//!
+//! ```text
+//! key:    0                 8
+//!         | segment id (BE) |
+//! value:  counter (live payload+header bytes i64 LE, live records i64 LE), merged by addition
+//! ```
+//! A record adds to its segment's counter when the upload that wrote it commits and subtracts
+//! when it is reclaimed or moved by compaction, in the same batch as the record change.
+
+use crate::ids::SegmentId;
+
+use super::counter::Counter;
+use super::{Batch, Index, IndexError};
+
+/// Column family name.
+pub const CF: &str = "segments";
+
+impl Index {
+    /// Live bytes/records of one segment.
+    pub fn segment_live(&self, s: SegmentId) -> Result<Counter, IndexError> {
+        match self.get_cf(CF, &s.0.to_be_bytes())? {
+            None => Ok(Counter::default()),
+            Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt {
+                cf: CF,
+                what: "counter".into(),
+            }),
+        }
+    }
+}
+
+impl Batch<'_> {
+    /// Adds `bytes` (and `records`) to a segment's live counter (negative to subtract).
+    pub fn add_segment_live(&mut self, s: SegmentId, bytes: i64, records: i64) {
+        self.merge(
+            CF,
+            &s.0.to_be_bytes(),
+            &Counter::delta(bytes, records).encode(),
+        );
+    }
+
+    /// Forgets a segment (after its file is removed), or overwrites it (fsck --repair).
+    pub fn set_segment_live(&mut self, s: SegmentId, c: Option<Counter>) {
+        match c {
+            Some(c) => self.put(CF, &s.0.to_be_bytes(), &c.encode()),
+            None => self.delete(CF, &s.0.to_be_bytes()),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The control plane: teams, projects, apps, API keys, members, admin tokens, quota overrides.
+//!
+//! Used by the admin HTTP API (behind the admin token), `attachd admin …` (which calls that API)
+//! and the first-start bootstrap. Secrets are 32 random bytes, hex-encoded behind a prefix that
+//! says what they are; only their SHA-256 is stored, and the plaintext is returned exactly once.
+
+use serde::Deserialize;
+
+use crate::clock::Timestamp;
+use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
+use crate::index::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
+
+use super::auth::{
+    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE,
+    PROJECTS_WRITE, secret_hash,
+};
+use super::{Result, Service, ServiceError};
+
+/// Permissions a client key may hold.
+pub const CLIENT_PERMISSIONS: [&str; 1] = [EVENTS_WRITE];
+/// Permissions an agent key may hold.
+pub const AGENT_PERMISSIONS: [&str; 3] = [EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE];
+
+/// A request to create a key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// `client` or `agent`.
+    pub kind: KeyKind,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Required for client keys.
+    #[serde(default)]
+    pub app_id: Option<AppId>,
+    /// Required for agent keys.
+    #[serde(default)]
+    pub team_id: Option<TeamId>,
+    /// Defaults: client `[events:write]`, agent `[events:read]`.
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+    /// Optional expiry, seconds from now.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// 32 random bytes as 64 hex characters.
+pub fn random_secret() -> String {
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .expect("the OS random source works");
+    hex::encode(b)
+}
+
+fn name_or(name: Option<String>, default: &str) -> Result<String> {
+    let n = name.unwrap_or_else(|| default.to_string());
+    if n.trim().is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
+        return Err(ServiceError::BadParameter(
+            "name must be 1–200 printable characters".into(),
+        ));
+    }
+    Ok(n)
+}
+
+impl Service {
+    /// Creates a team.
+    pub fn create_team(&self, name: Option<String>) -> Result<Team> {
+        let t = Team {
+            id: TeamId::random(),
+            name: name_or(name, "team")?,
+            created_at: Timestamp::now(),
+        };
+        let mut b = self.index.batch();
+        b.put_team(&t);
+        b.commit(true)?;
+        Ok(t)
+    }
+
+    /// Creates a project in a team.
+    pub fn create_project(&self, team: TeamId, name: Option<String>) -> Result<Project> {
+        self.index
+            .team(&team)?
+            .ok_or(ServiceError::EntityNotFound("Team"))?;
+        let p = Project {
+            id: ProjectId::random(),
+            team_id: team,
+            name: name_or(name, "project")?,
+            created_at: Timestamp::now(),
+            deleted_at: None,
+            attachment_project_quota_bytes: None,
+            attachment_user_quota_bytes: None,
+        };
+        let mut b = self.index.batch();
+        b.put_project(&p);
+        b.commit(true)?;
+        Ok(p)
+    }
+
+    /// Soft-deletes a project: its attachments stop being listed, reserved into or counted as
+    /// visible; their bytes stay until an operator removes them.
+    pub fn delete_project(&self, id: ProjectId) -> Result<Project> {
+        let mut p = self
+            .index
+            .project(&id)?
+            .ok_or(ServiceError::EntityNotFound("Project"))?;
+        p.deleted_at.get_or_insert(Timestamp::now());
+        let mut b = self.index.batch();
+        b.put_project(&p);
+        b.commit(true)?;
+        Ok(p)
+    }
+
+    /// Creates an app in a project.
+    pub fn create_app(&self, project: ProjectId, name: Option<String>) -> Result<App> {
+        let p = self
+            .index
+            .project(&project)?
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or(ServiceError::EntityNotFound("Project"))?;
+        let a = App {
+            id: AppId::random(),
+            project_id: p.id,
+            team_id: p.team_id,
+            name: name_or(name, "app")?,
+            created_at: Timestamp::now(),
+            deleted_at: None,
+        };
+        let mut b = self.index.batch();
+        b.put_app(&a);
+        b.commit(true)?;
+        Ok(a)
+    }
+
+    /// Creates a key; returns it with its secret (shown once).
+    pub fn create_key(&self, req: NewKey) -> Result<(ApiKey, String)> {
+        let (team_id, app_id, prefix, allowed, default): (
+            TeamId,
+            Option<AppId>,
+            &str,
+            &[&str],
+            &str,
+        ) = match req.kind {
+            KeyKind::Client => {
+                let app_id = req
+                    .app_id
+                    .ok_or_else(|| ServiceError::BadParameter("client keys need app_id".into()))?;
+                let app = self
+                    .index
+                    .app(&app_id)?
+                    .filter(|a| a.deleted_at.is_none())
+                    .ok_or(ServiceError::EntityNotFound("App"))?;
+                (
+                    app.team_id,
+                    Some(app_id),
+                    CLIENT_KEY_PREFIX,
+                    &CLIENT_PERMISSIONS,
+                    EVENTS_WRITE,
+                )
+            }
+            KeyKind::Agent => {
+                if req.app_id.is_some() {
+                    return Err(ServiceError::BadParameter(
+                        "agent keys are team-scoped; omit app_id".into(),
+                    ));
+                }
+                let team = req
+                    .team_id
+                    .ok_or_else(|| ServiceError::BadParameter("agent keys need team_id".into()))?;
+                self.index
+                    .team(&team)?
+                    .ok_or(ServiceError::EntityNotFound("Team"))?;
+                (
+                    team,
+                    None,
+                    AGENT_KEY_PREFIX,
+                    &AGENT_PERMISSIONS,
+                    EVENTS_READ,
+                )
+            }
+        };
+        let permissions = req.permissions.unwrap_or_else(|| vec![default.to_string()]);
+        if permissions.is_empty() {
+            return Err(ServiceError::BadParameter(
+                "permissions must not be empty".into(),
+            ));
+        }
+        if let Some(bad) = permissions.iter().find(|p| !allowed.contains(&p.as_str())) {
+            return Err(ServiceError::BadParameter(
+                format!("a {:?} key cannot hold permission {bad}", req.kind).to_lowercase(),
+            ));
+        }
+        let secret = format!("{prefix}{}", random_secret());
+        let hash = secret_hash(&secret);
+        let now = Timestamp::now();
+        let key = ApiKey {
+            id: KeyId::random(),
+            kind: req.kind,
+            name: name_or(req.name, "key")?,
+            team_id,
+            app_id,
+            permissions,
+            secret_prefix: secret[..prefix.len() + 6].to_string(),
+            secret_sha256: hex::encode(hash),
+            created_at: now,
+            revoked_at: None,
+            expires_at: req
+                .expires_in_secs
+                .map(|s| now.plus(std::time::Duration::from_secs(s))),
+        };
+        let mut b = self.index.batch();
+        b.put_api_key(&key, &hash);
+        b.commit(true)?;
+        Ok((key, secret))
+    }
+
+    /// Revokes a key (it stops authenticating at once).
+    pub fn revoke_key(&self, id: KeyId) -> Result<ApiKey> {
+        let mut k = self
+            .index
+            .api_key(&id)?
+            .ok_or(ServiceError::EntityNotFound("Key"))?;
+        k.revoked_at.get_or_insert(Timestamp::now());
+        let mut b = self.index.batch();
+        b.update_api_key(&k);
+        b.commit(true)?;
+        Ok(k)
+    }
+
+    /// Sets a user's role in a team.
+    pub fn set_member(&self, team: TeamId, user: UserId, role: Role) -> Result<()> {
+        self.index
+            .team(&team)?
+            .ok_or(ServiceError::EntityNotFound("Team"))?;
+        if user.0.is_empty() || user.0.len() > 255 || user.0.contains('\0') {
+            return Err(ServiceError::BadParameter(
+                "user id must be 1–255 bytes without NUL".into(),
+            ));
+        }
+        let mut b = self.index.batch();
+        b.put_member(&team, &user, role);
+        b.commit(true)?;
+        Ok(())
+    }
+
+    /// Removes a user from a team.
+    pub fn remove_member(&self, team: TeamId, user: UserId) -> Result<()> {
+        let mut b = self.index.batch();
+        b.delete_member(&team, &user);
+        b.commit(true)?;
+        Ok(())
+    }
+
+    /// Creates an admin token; returns its secret (shown once).
+    pub fn create_admin_token(&self, name: &str) -> Result<String> {
+        let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_secret());
+        let mut b = self.index.batch();
+        b.put_admin_token(
+            &secret_hash(&secret),
+            &AdminToken {
+                name: name.to_string(),
+                created_at: Timestamp::now(),
+            },
+        );
+        b.commit(true)?;
+        Ok(secret)
+    }
+}
+
+impl Service {
+    /// Mints a user JWT signed with the configured secret (admin API; for dashboards and tests).
+    pub fn mint_jwt(&self, sub: &str, exp_unix: u64) -> String {
+        self.jwt.mint(sub, Some(exp_unix))
+    }
+}

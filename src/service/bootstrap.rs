@@ -1,0 +1,99 @@
+//! First start: create a default team, project, app, one client key, one agent key and an admin
+//! token, and write their plaintext secrets to `<data_dir>/bootstrap.json` (mode 0600). On later
+//! starts (any team exists) nothing happens, so the file is written exactly once.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::control::KeyKind;
+
+use super::admin::NewKey;
+use super::auth::EVENTS_READ;
+use super::{Result, Service, ServiceError};
+
+/// The contents of `bootstrap.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// Admin API token.
+    pub admin_token: String,
+    /// Default team.
+    pub team_id: String,
+    /// Default project.
+    pub project_id: String,
+    /// Default app.
+    pub app_id: String,
+    /// Client key (app-scoped, `events:write`).
+    pub client_key: String,
+    /// Agent key (team-scoped, `events:read`).
+    pub agent_key: String,
+}
+
+/// Where the bootstrap file lives.
+pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("bootstrap.json")
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync dir) with `mode`.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl Service {
+    /// Creates the defaults if the index has no team yet; returns the file written, if any.
+    pub fn bootstrap_if_empty(&self, data_dir: &Path) -> Result<Option<PathBuf>> {
+        if !self.index.teams()?.is_empty() {
+            return Ok(None);
+        }
+        let team = self.create_team(Some("default".into()))?;
+        let project = self.create_project(team.id, Some("default".into()))?;
+        let app = self.create_app(project.id, Some("default".into()))?;
+        let (_, client_key) = self.create_key(NewKey {
+            kind: KeyKind::Client,
+            name: Some("bootstrap client key".into()),
+            app_id: Some(app.id),
+            team_id: None,
+            permissions: None,
+            expires_in_secs: None,
+        })?;
+        let (_, agent_key) = self.create_key(NewKey {
+            kind: KeyKind::Agent,
+            name: Some("bootstrap agent key".into()),
+            app_id: None,
+            team_id: Some(team.id),
+            permissions: Some(vec![EVENTS_READ.into()]),
+            expires_in_secs: None,
+        })?;
+        let admin_token = self.create_admin_token("bootstrap")?;
+        let b = Bootstrap {
+            admin_token,
+            team_id: team.id.to_string(),
+            project_id: project.id.to_string(),
+            app_id: app.id.to_string(),
+            client_key,
+            agent_key,
+        };
+        let path = bootstrap_path(data_dir);
+        let json = serde_json::to_vec_pretty(&b).expect("bootstrap serializes");
+        write_file_atomic(&path, &json, 0o600)
+            .map_err(|e| ServiceError::Internal(format!("write {}: {e}", path.display())))?;
+        Ok(Some(path))
+    }
+}

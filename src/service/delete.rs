@@ -1,0 +1,137 @@
+//! Removing attachments: the soft delete of `DELETE /v1/attachments/:id`, the discard of a
+//! reservation whose upload failed verification, and the hard delete cleanup performs.
+//!
+//! Each holds the record's stripe lock and changes the record, its listing/filter/expiry rows
+//! and the usage counters in one batch. Soft delete releases quota at once (as the reference)
+//! and keeps the bytes for the grace period; hard delete commits the index change *before*
+//! removing bytes, so a crash in between leaves an orphan for the sweep, never a record
+//! pointing at nothing.
+
+use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
+use crate::index::control::Role;
+use crate::index::{AttachmentRecord, Location};
+use crate::store::StoredBlob;
+use crate::store::format::RECORD_HEADER_LEN;
+
+use super::auth::EVENTS_WRITE;
+use super::{Principal, Result, Service, ServiceError};
+
+impl Service {
+    /// Soft-deletes an attachment the caller can see.
+    pub async fn soft_delete(&self, principal: &Principal, id: AttachmentId) -> Result<()> {
+        principal.require(EVENTS_WRITE)?;
+        let rec = self
+            .index
+            .record(id)?
+            .filter(|r| r.deleted_at.is_none())
+            .ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self
+            .index
+            .project(&rec.project_id)?
+            .ok_or(ServiceError::AttachmentNotFound)?;
+        if !principal.can_see(project.team_id, rec.app_id) {
+            return Err(ServiceError::AttachmentNotFound);
+        }
+        principal.require_role(project.team_id, Role::Member)?;
+        self.blocking(move |svc| {
+            let _g = svc.record_locks.lock(id.as_bytes());
+            let mut rec = svc
+                .index
+                .record(id)?
+                .filter(|r| r.deleted_at.is_none())
+                .ok_or(ServiceError::AttachmentNotFound)?;
+            let mut batch = svc.index.batch();
+            batch.delete_listing(&rec);
+            batch.delete_filters(&rec);
+            if rec.uploaded_at.is_none() {
+                batch.delete_expiry(&rec);
+            }
+            batch.add_usage(&rec, -1);
+            rec.deleted_at = Some(Timestamp::now());
+            batch.put_deleted(&rec);
+            batch.put_record(&rec);
+            // Synced: a delete that answered 200 stays deleted through power loss.
+            batch.commit(true)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Drops a pending reservation entirely (failed verification or lapsed TTL): record and
+    /// rows gone, quota released. A reservation that is no longer pending is left alone.
+    pub async fn discard_reservation(&self, id: AttachmentId) -> Result<bool> {
+        self.blocking(move |svc| svc.discard_reservation_blocking(id))
+            .await
+    }
+
+    pub(crate) fn discard_reservation_blocking(&self, id: AttachmentId) -> Result<bool> {
+        let _g = self.record_locks.lock(id.as_bytes());
+        let Some(rec) = self
+            .index
+            .record(id)?
+            .filter(|r| r.uploaded_at.is_none() && r.deleted_at.is_none())
+        else {
+            return Ok(false);
+        };
+        let mut batch = self.index.batch();
+        remove_rows(&mut batch, &rec);
+        batch.delete_expiry(&rec);
+        batch.add_usage(&rec, -1);
+        batch.commit(false)?;
+        Ok(true)
+    }
+
+    /// Reclaims a soft-deleted attachment: index first, then bytes. Returns the bytes freed
+    /// from standalone files (segment bytes are freed by compaction).
+    pub(crate) fn hard_delete_blocking(&self, id: AttachmentId) -> Result<u64> {
+        let rec = {
+            let _g = self.record_locks.lock(id.as_bytes());
+            let Some(rec) = self.index.record(id)?.filter(|r| r.deleted_at.is_some()) else {
+                return Ok(0);
+            };
+            let mut batch = self.index.batch();
+            batch.delete_record(id);
+            batch.delete_deleted(&rec);
+            if let Some(Location::Segment { segment, .. }) = rec.location {
+                batch.add_segment_live(
+                    segment,
+                    -((RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64),
+                    -1,
+                );
+            }
+            batch.commit(true)?;
+            rec
+        };
+        match rec.location {
+            Some(Location::Standalone { month }) => {
+                self.store.blobs.remove(&StoredBlob {
+                    project: rec.project_id,
+                    month,
+                    id,
+                })?;
+                Ok(rec.size_bytes)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Runs blocking index/store work off the async threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Service) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.me();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))?
+    }
+}
+
+/// Removes a record and its listing and filter rows (not usage, expiry or deleted rows).
+fn remove_rows(batch: &mut crate::index::Batch<'_>, rec: &AttachmentRecord) {
+    batch.delete_record(rec.id);
+    batch.delete_listing(rec);
+    batch.delete_filters(rec);
+}

@@ -1,0 +1,218 @@
+//! `GET /v1/attachments/:id` (with a signed URL) and `GET /v1/attachments/download?t=` (bytes).
+//!
+//! Every download re-reads the record, so a soft-deleted or reclaimed attachment is refused
+//! even with a valid token. Bytes are never served unverified: segment records are checked
+//! against their CRC-32C before the first byte is sent; standalone files are hashed as they
+//! stream and, on a mismatch, the stream ends with an error so the client sees a broken
+//! transfer instead of wrong bytes. With an X-Accel prefix configured, standalone files are
+//! handed to nginx instead (small attachments live inside segments and are served here).
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::clock::Timestamp;
+use crate::ids::{AttachmentId, Sha256Digest};
+use crate::index::{AttachmentRecord, Location};
+use crate::store::{BlobReader, StoredBlob};
+
+use super::auth::EVENTS_READ;
+use super::views::{AttachmentDetail, AttachmentSummary, DownloadUrl};
+use super::{Principal, Result, Service, ServiceError};
+
+/// Bytes read per step when streaming a standalone file.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// Where a download's bytes come from.
+pub enum DownloadSource {
+    /// Already read and verified (segment records).
+    Memory(Bytes),
+    /// A standalone file to stream.
+    File(BlobReader),
+    /// Let nginx serve this internal URI.
+    XAccel(String),
+    /// HEAD: no bytes needed.
+    None,
+}
+
+/// A download ready to send.
+pub struct Download {
+    /// The record being served.
+    pub record: AttachmentRecord,
+    /// Its bytes.
+    pub source: DownloadSource,
+}
+
+impl Service {
+    /// A fresh signed download URL for an uploaded record, and its expiry.
+    pub fn download_url(&self, rec: &AttachmentRecord) -> (String, Timestamp) {
+        let expires = Timestamp::now().plus(self.cfg.download_ttl);
+        // Truncate to whole seconds: the token carries seconds.
+        let expires = Timestamp(expires.as_secs() * 1_000_000);
+        let token = self.signer.sign(rec.id, expires.as_secs());
+        let url = format!(
+            "{}/v1/attachments/download?t={}",
+            self.cfg.public_url,
+            percent_encoding::utf8_percent_encode(&token, percent_encoding::NON_ALPHANUMERIC)
+        );
+        (url, expires)
+    }
+
+    /// The single GET: the record (if the caller can see it) and, once uploaded, a signed URL.
+    pub fn get_attachment(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+    ) -> Result<AttachmentDetail> {
+        principal.require(EVENTS_READ)?;
+        let rec = self.visible_record(principal, id)?;
+        let download_url = rec.uploaded_at.map(|_| {
+            let (url, expires) = self.download_url(&rec);
+            DownloadUrl {
+                url,
+                expires_at: expires.to_iso(),
+                original_filename: rec.original_filename.clone(),
+                content_type: rec.content_type.clone(),
+                size_bytes: rec.size_bytes,
+            }
+        });
+        Ok(AttachmentDetail {
+            summary: AttachmentSummary::from(&rec),
+            download_url,
+        })
+    }
+
+    /// A live record the caller may see, or `AttachmentNotFound`.
+    pub fn visible_record(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+    ) -> Result<AttachmentRecord> {
+        let rec = self
+            .index
+            .record(id)?
+            .filter(|r| r.deleted_at.is_none())
+            .ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self
+            .index
+            .project(&rec.project_id)?
+            .filter(|p| p.deleted_at.is_none());
+        match project {
+            Some(p) if principal.can_see(p.team_id, rec.app_id) => Ok(rec),
+            _ => Err(ServiceError::AttachmentNotFound),
+        }
+    }
+
+    /// Checks a download token and opens the bytes (`head`: metadata only).
+    pub async fn open_download(&self, token: Option<&str>, head: bool) -> Result<Download> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(ServiceError::MissingDownloadToken)?;
+        let id = self
+            .signer
+            .verify(token, Timestamp::now().as_secs())
+            .map_err(|_| ServiceError::InvalidDownloadToken)?;
+        let rec = self
+            .index
+            .record(id)?
+            .filter(|r| r.deleted_at.is_none() && r.uploaded_at.is_some())
+            .ok_or(ServiceError::AttachmentNotFound)?;
+        let location = rec.location.ok_or(ServiceError::AttachmentNotFound)?;
+        let source = match location {
+            _ if head => DownloadSource::None,
+            Location::Standalone { month } if !self.cfg.x_accel_prefix.is_empty() => {
+                let blob = StoredBlob {
+                    project: rec.project_id,
+                    month,
+                    id,
+                };
+                DownloadSource::XAccel(format!(
+                    "{}/{}",
+                    self.cfg.x_accel_prefix.trim_end_matches('/'),
+                    blob.rel_path()
+                ))
+            }
+            Location::Standalone { month } => {
+                let blob = StoredBlob {
+                    project: rec.project_id,
+                    month,
+                    id,
+                };
+                let store = self.store.clone();
+                let reader = tokio::task::spawn_blocking(move || store.blobs.open_blob(&blob))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("open task: {e}")))??;
+                if reader.len() != rec.size_bytes {
+                    return Err(ServiceError::Corrupt(format!(
+                        "blob {id} is {} bytes, expected {}",
+                        reader.len(),
+                        rec.size_bytes
+                    )));
+                }
+                DownloadSource::File(reader)
+            }
+            Location::Segment { segment, offset } => {
+                let store = self.store.clone();
+                let len = rec.size_bytes;
+                let bytes = tokio::task::spawn_blocking(move || store.segments.read(segment, offset, id, len))
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("read task: {e}")))?
+                    .inspect_err(|e| tracing::error!(attachment = %id, error = %e, "refusing to serve a damaged record"))?;
+                DownloadSource::Memory(bytes)
+            }
+        };
+        Ok(Download {
+            record: rec,
+            source,
+        })
+    }
+}
+
+/// Streams `reader[start..end)` as chunks. When the whole file is sent, it is hashed on the way
+/// and a mismatch with `expect` ends the stream with an error instead of the last chunk.
+pub fn stream_file(
+    reader: BlobReader,
+    start: u64,
+    end: u64,
+    expect: Sha256Digest,
+) -> mpsc::Receiver<Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(4);
+    let whole = start == 0 && end == reader.len();
+    tokio::task::spawn_blocking(move || {
+        let mut sha = whole.then(Sha256::new);
+        let mut at = start;
+        while at < end {
+            let want = ((end - at) as usize).min(STREAM_CHUNK);
+            let chunk = match reader.read_at(at, want) {
+                Ok(c) if !c.is_empty() => c,
+                Ok(_) => {
+                    let _ = tx.blocking_send(Err(ServiceError::Corrupt(
+                        "blob is shorter than its record".into(),
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                    return;
+                }
+            };
+            at += chunk.len() as u64;
+            if let Some(h) = sha.as_mut() {
+                h.update(&chunk);
+                if at == end && Sha256Digest(h.clone().finalize().into()) != expect {
+                    tracing::error!(
+                        "standalone blob failed its SHA-256 check while streaming; aborting the response"
+                    );
+                    let _ = tx
+                        .blocking_send(Err(ServiceError::Corrupt("blob SHA-256 mismatch".into())));
+                    return;
+                }
+            }
+            crate::metrics::bytes_downloaded(chunk.len() as u64);
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,184 @@
+//! The service layer's error: what went wrong, in domain terms. No HTTP here: `http/error.rs`
+//! holds the one table that turns each variant into a status, a stable code and a JSON body.
+
+use crate::index::IndexError;
+use crate::store::StoreError;
+
+/// Every way a service call can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    // --- who is calling -------------------------------------------------------------------
+    /// No credential at all.
+    #[error("Missing authorization")]
+    MissingAuth,
+    /// An Authorization header that is not `Bearer <token>`.
+    #[error("Invalid authorization format")]
+    InvalidAuthFormat,
+    /// Unknown or revoked API key.
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    /// The key's expiry has passed.
+    #[error("API key expired")]
+    ApiKeyExpired,
+    /// A JWT that does not verify.
+    #[error("Invalid or expired token")]
+    InvalidJwt,
+    /// An admin token that is not ours.
+    #[error("Invalid admin token")]
+    InvalidAdminToken,
+    /// The key lacks a permission.
+    #[error("Missing permission: {0}")]
+    MissingPermission(&'static str),
+    /// The call needs an app-scoped (client) key.
+    #[error("API key must be scoped to an app")]
+    KeyNotAppScoped,
+    /// The user is not in the owning team, or has too low a role.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The key's app was deleted.
+    #[error("App associated with this API key no longer exists")]
+    AppGone,
+    /// The key's project was deleted.
+    #[error("Project associated with this API key no longer exists")]
+    ProjectGone,
+
+    // --- what was asked ---------------------------------------------------------------------
+    /// A reserve field failed validation (reference code `invalid_request`).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A path or query parameter is malformed.
+    #[error("{0}")]
+    BadParameter(String),
+    /// The request body is not JSON, or not the JSON we need.
+    #[error("{0}")]
+    BadJson(String),
+    /// A JSON body over the limit.
+    #[error("Request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// Denylisted content type.
+    #[error("Content-Type \"{0}\" is not allowed for attachments")]
+    DisallowedContentType(String),
+    /// The PUT body is not `application/octet-stream`.
+    #[error("Request body must be sent with Content-Type: application/octet-stream")]
+    NotOctetStream,
+    /// Per-user quota would be exceeded.
+    #[error("User attachment quota would be exceeded ({used} + {size} > {quota} bytes)")]
+    UserQuotaExhausted {
+        /// Effective quota.
+        quota: u64,
+        /// Current usage.
+        used: u64,
+        /// Requested size.
+        size: u64,
+    },
+    /// Project quota would be exceeded.
+    #[error("Project attachment quota would be exceeded ({used} + {size} > {quota} bytes)")]
+    ProjectQuotaExhausted {
+        /// Effective quota.
+        quota: u64,
+        /// Current usage.
+        used: u64,
+        /// Requested size.
+        size: u64,
+    },
+
+    // --- the thing asked about ------------------------------------------------------------
+    /// No such attachment (or not visible to the caller).
+    #[error("Attachment not found")]
+    AttachmentNotFound,
+    /// No such project (or not visible to the caller).
+    #[error("Project not found")]
+    ProjectNotFound,
+    /// Admin API: no such entity.
+    #[error("{0} not found")]
+    EntityNotFound(&'static str),
+    /// PUT with a key of another app.
+    #[error("Attachment belongs to a different app")]
+    WrongApp,
+    /// The attachment was soft-deleted.
+    #[error("Attachment has been deleted")]
+    AttachmentDeleted,
+    /// The reservation lapsed before the PUT.
+    #[error("Reservation expired; reserve the attachment again")]
+    ReservationExpired,
+    /// Bytes were already uploaded.
+    #[error("Attachment has already been uploaded")]
+    AlreadyUploaded,
+    /// Another PUT to this reservation is running.
+    #[error("Another upload to this attachment is in progress")]
+    UploadInProgress,
+    /// More bytes than declared.
+    #[error("Upload exceeded declared size")]
+    SizeExceeded,
+    /// Fewer bytes than declared.
+    #[error("Uploaded size {got} does not match declared {declared}")]
+    SizeShort {
+        /// Bytes received.
+        got: u64,
+        /// Bytes declared.
+        declared: u64,
+    },
+    /// The SHA-256 differs from the reservation.
+    #[error("Uploaded bytes do not match declared sha256")]
+    HashMismatch,
+    /// The client stopped sending (disconnect); the reservation stays retryable.
+    #[error("Upload aborted before the body was complete")]
+    UploadAborted,
+    /// The client paused longer than the body idle timeout.
+    #[error("Upload timed out waiting for the request body")]
+    UploadTimedOut,
+    /// No `t` parameter.
+    #[error("Missing download token")]
+    MissingDownloadToken,
+    /// Bad, tampered or expired download token.
+    #[error("Invalid or expired download token")]
+    InvalidDownloadToken,
+    /// A Range outside the attachment.
+    #[error("Requested range is not satisfiable for {size} bytes")]
+    RangeNotSatisfiable {
+        /// Attachment size.
+        size: u64,
+    },
+    /// Admin API: something with that name/id already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests for this key.
+    #[error("Rate limit exceeded")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
+
+    // --- our side ---------------------------------------------------------------------------
+    /// The data volume is full.
+    #[error("Insufficient storage: the data volume is full")]
+    NoSpace,
+    /// The daemon is starting or draining.
+    #[error("Service is shutting down; retry shortly")]
+    Unavailable,
+    /// Stored bytes failed verification.
+    #[error("Stored bytes failed verification")]
+    Corrupt(String),
+    /// Anything else: logged in full, reported as a bare 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<IndexError> for ServiceError {
+    fn from(e: IndexError) -> Self {
+        Self::Internal(format!("index: {e}"))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSpace { .. } => Self::NoSpace,
+            StoreError::Corrupt(what) => Self::Corrupt(what),
+            other => Self::Internal(format!("store: {other}")),
+        }
+    }
+}
+
+/// Shorthand for service results.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

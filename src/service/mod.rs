@@ -1,0 +1,254 @@
+//! The service layer: the attachment API's operations on typed inputs, with domain errors.
+//!
+//! One file per operation (reserve, upload, listing, download, delete, usage, link, admin),
+//! sharing the [`Service`] state defined here. Nothing here imports hyper: request bodies
+//! arrive through the [`upload::BodySource`] trait and results are plain structs. Concurrency
+//! rules: a reserve holds its project's quota stripe while it checks and writes usage, so
+//! quota checks cannot race; every change to an existing record holds that record's stripe
+//! (see [`Stripes`]), including the group committer, so a delete and an upload commit can never
+//! interleave.
+
+pub mod admin;
+pub mod auth;
+pub mod bootstrap;
+pub mod commit;
+pub mod delete;
+pub mod download;
+pub mod error;
+pub mod jwt;
+pub mod link;
+pub mod listing;
+pub mod ratelimit;
+pub mod reserve;
+pub mod token;
+pub mod upload;
+pub mod usage;
+pub mod views;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::ids::AttachmentId;
+use crate::index::Index;
+use crate::store::Store;
+
+pub use auth::Principal;
+pub use error::{Result, ServiceError};
+
+/// Settings the service needs, resolved from the configuration at start.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Base of `upload_url`/`download_url`, without a trailing slash.
+    pub public_url: String,
+    /// Download token lifetime.
+    pub download_ttl: Duration,
+    /// Reservation lifetime.
+    pub reservation_ttl: Duration,
+    /// Largest attachment stored in a segment.
+    pub standalone_threshold: u64,
+    /// Default project quota.
+    pub default_project_quota: u64,
+    /// Default per-user quota.
+    pub default_user_quota: u64,
+    /// Most bytes per group commit.
+    pub max_commit_batch_bytes: u64,
+    /// Soft-delete grace before cleanup reclaims.
+    pub soft_delete_grace: Duration,
+    /// Age at which unreferenced blob files are swept.
+    pub orphan_grace: Duration,
+    /// Live fraction below which a sealed segment is compacted.
+    pub compaction_live_ratio: f64,
+    /// Compaction copy throttle.
+    pub compaction_bytes_per_sec: u64,
+    /// X-Accel-Redirect internal location prefix (empty = serve bytes ourselves).
+    pub x_accel_prefix: String,
+    /// Rate limit (burst, per second), if enabled.
+    pub rate_limit: Option<(u32, f64)>,
+}
+
+/// Striped mutexes keyed by a 16-byte id: a small fixed table instead of one lock per id.
+pub struct Stripes(Vec<Mutex<()>>);
+
+impl Stripes {
+    /// `n` stripes.
+    pub fn new(n: usize) -> Self {
+        Self((0..n.max(1)).map(|_| Mutex::new(())).collect())
+    }
+
+    fn slot(&self, id: &[u8; 16]) -> usize {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&id[8..]);
+        (u64::from_le_bytes(h) % self.0.len() as u64) as usize
+    }
+
+    /// Locks the stripe of `id`.
+    pub fn lock(&self, id: &[u8; 16]) -> MutexGuard<'_, ()> {
+        self.0[self.slot(id)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the stripes of all `ids` in a fixed order (no deadlock between batches).
+    pub fn lock_many<'a>(
+        &'a self,
+        ids: impl Iterator<Item = &'a [u8; 16]>,
+    ) -> Vec<MutexGuard<'a, ()>> {
+        let mut slots: Vec<usize> = ids.map(|id| self.slot(id)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+            .into_iter()
+            .map(|s| self.0[s].lock().unwrap_or_else(|e| e.into_inner()))
+            .collect()
+    }
+}
+
+/// Attachments with a PUT in progress in this process.
+#[derive(Default)]
+pub struct InProgress(Mutex<HashSet<AttachmentId>>);
+
+/// Held while a PUT runs; releases the claim when dropped (however the upload ends).
+pub struct UploadClaim<'a> {
+    set: &'a InProgress,
+    id: AttachmentId,
+}
+
+impl InProgress {
+    /// Claims `id`, or `None` if another upload holds it.
+    pub fn claim(&self, id: AttachmentId) -> Option<UploadClaim<'_>> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.insert(id).then_some(UploadClaim { set: self, id })
+    }
+
+    /// Whether `id` is being uploaded now.
+    pub fn contains(&self, id: &AttachmentId) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    /// How many uploads are running.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for UploadClaim<'_> {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// The service: shared state behind every operation.
+pub struct Service {
+    pub(crate) cfg: ServiceConfig,
+    pub(crate) index: Arc<Index>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) committer: commit::Committer,
+    pub(crate) signer: token::TokenSigner,
+    pub(crate) jwt: jwt::JwtVerifier,
+    pub(crate) quota_locks: Stripes,
+    pub(crate) record_locks: Arc<Stripes>,
+    pub(crate) uploads: InProgress,
+    pub(crate) limiter: Option<ratelimit::RateLimiter>,
+    draining: AtomicBool,
+    me: Weak<Service>,
+}
+
+impl Service {
+    /// Builds the service and starts its group committer.
+    pub fn new(
+        cfg: ServiceConfig,
+        index: Arc<Index>,
+        store: Arc<Store>,
+        download_secret: &[u8],
+        jwt_secret: &[u8],
+    ) -> std::io::Result<Arc<Self>> {
+        let record_locks = Arc::new(Stripes::new(1024));
+        let limiter = cfg
+            .rate_limit
+            .map(|(b, r)| ratelimit::RateLimiter::new(b, r));
+        let committer = commit::Committer::start(
+            index.clone(),
+            store.clone(),
+            record_locks.clone(),
+            cfg.max_commit_batch_bytes,
+        )?;
+        Ok(Arc::new_cyclic(|me| Self {
+            signer: token::TokenSigner::new(download_secret),
+            jwt: jwt::JwtVerifier::new(jwt_secret),
+            cfg,
+            index,
+            store,
+            committer,
+            quota_locks: Stripes::new(256),
+            record_locks,
+            uploads: InProgress::default(),
+            limiter,
+            draining: AtomicBool::new(false),
+            me: me.clone(),
+        }))
+    }
+
+    /// A strong handle to this service (for work moved to blocking threads).
+    pub(crate) fn me(&self) -> Arc<Service> {
+        self.me
+            .upgrade()
+            .expect("the service is only used while its Arc is alive")
+    }
+
+    /// The index (for workers and fsck).
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
+    }
+
+    /// The store (for workers and fsck).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The resolved settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.cfg
+    }
+
+    /// Uploads running now.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.uploads.len()
+    }
+
+    /// Starts draining: new uploads and reservations are refused with a retryable error.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the service is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn refuse_if_draining(&self) -> Result<()> {
+        if self.is_draining() {
+            Err(ServiceError::Unavailable)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits for the committer to finish everything queued (shutdown).
+    pub fn shutdown(&self) {
+        self.committer.shutdown();
+    }
+}

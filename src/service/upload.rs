@@ -1,0 +1,301 @@
+//! `PUT /v1/ingest/attachment/:id`: stream, count, hash, verify, store, commit.
+//!
+//! Checks run in the reference's order (app scope, 404, 403 other app, 410 deleted, 409
+//! uploaded), then ours: 410 for a lapsed reservation, 409 while another PUT holds the claim,
+//! 415 for a body that is not `application/octet-stream`, and an early `size_mismatch` when
+//! `Content-Length` disagrees with the reservation. The body is then streamed:
+//! * up to `standalone_threshold` bytes: kept in memory as the chunks that arrived (hashed and
+//!   CRC'd as they come), then handed whole to the group committer (one segment write + sync
+//!   shared with other uploads);
+//! * larger: written as it arrives to a preallocated temporary file by a blocking writer that
+//!   also hashes (so hashing runs beside receiving), then synced and renamed into place
+//!   (`store::blob`) and committed to the index through the same committer.
+//! Outcomes: a size or hash mismatch discards the reservation (quota released, the reference's
+//! codes); a client that disconnects or stalls leaves the reservation pending, so the SDK's
+//! retry succeeds. Nothing partial is ever visible or left behind.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::clock::Timestamp;
+use crate::ids::{AttachmentId, Sha256Digest};
+use crate::index::AttachmentRecord;
+use crate::store::{AppendItem, StoredBlob};
+
+use super::auth::EVENTS_WRITE;
+use super::commit::Payload;
+use super::views::Uploaded;
+use super::{Principal, Result, Service, ServiceError};
+
+/// Why the body stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// The client went away (or sent a malformed body).
+    Aborted,
+    /// The client paused longer than the idle timeout.
+    TimedOut,
+}
+
+/// A request body, chunk by chunk (implemented by the HTTP layer).
+pub trait BodySource: Send {
+    /// The next chunk; `Ok(None)` at the end.
+    fn next_chunk(
+        &mut self,
+    ) -> impl Future<Output = std::result::Result<Option<Bytes>, BodyError>> + Send;
+}
+
+/// Bytes batched per write when streaming a standalone blob.
+const BLOB_WRITE_BATCH: usize = 1 << 20;
+
+/// What the caller told us about the body.
+#[derive(Debug, Clone, Default)]
+pub struct BodyInfo {
+    /// `Content-Type`, if sent.
+    pub content_type: Option<String>,
+    /// `Content-Length`, if sent (absent for chunked bodies).
+    pub content_length: Option<u64>,
+}
+
+impl Service {
+    /// Runs one PUT.
+    pub async fn upload<B: BodySource>(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+        info: BodyInfo,
+        mut body: B,
+    ) -> Result<Uploaded> {
+        principal.require(EVENTS_WRITE)?;
+        let (app_id, _) = principal.app_scope()?;
+        let rec = self
+            .index
+            .record(id)?
+            .ok_or(ServiceError::AttachmentNotFound)?;
+        if rec.app_id != app_id {
+            return Err(ServiceError::WrongApp);
+        }
+        if rec.deleted_at.is_some() {
+            return Err(ServiceError::AttachmentDeleted);
+        }
+        if rec.uploaded_at.is_some() {
+            return Err(ServiceError::AlreadyUploaded);
+        }
+        if Timestamp::now() > rec.expires_at {
+            return Err(ServiceError::ReservationExpired);
+        }
+        self.refuse_if_draining()?;
+        let _claim = self
+            .uploads
+            .claim(id)
+            .ok_or(ServiceError::UploadInProgress)?;
+        let is_octet = info.content_type.as_deref().is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/octet-stream")
+        });
+        if !is_octet {
+            return Err(ServiceError::NotOctetStream);
+        }
+        match info.content_length {
+            Some(n) if n > rec.size_bytes => {
+                return self.fail_mismatch(&rec, ServiceError::SizeExceeded).await;
+            }
+            Some(n) if n < rec.size_bytes => {
+                return self
+                    .fail_mismatch(
+                        &rec,
+                        ServiceError::SizeShort {
+                            got: n,
+                            declared: rec.size_bytes,
+                        },
+                    )
+                    .await;
+            }
+            _ => {}
+        }
+        let stored = if rec.size_bytes <= self.cfg.standalone_threshold {
+            self.receive_small(&rec, &mut body).await
+        } else {
+            self.receive_large(&rec, &mut body).await
+        };
+        let payload = match stored {
+            Ok(p) => p,
+            Err(
+                e @ (ServiceError::SizeExceeded
+                | ServiceError::SizeShort { .. }
+                | ServiceError::HashMismatch),
+            ) => {
+                return self.fail_mismatch(&rec, e).await;
+            }
+            Err(e) => {
+                crate::metrics::upload_outcome(
+                    if matches!(
+                        e,
+                        ServiceError::UploadAborted | ServiceError::UploadTimedOut
+                    ) {
+                        "aborted"
+                    } else {
+                        "error"
+                    },
+                );
+                return Err(e);
+            }
+        };
+        let standalone = match &payload {
+            Payload::Standalone(b) => Some(*b),
+            Payload::Segment(_) => None,
+        };
+        let committed = match self.committer.commit_upload(id, payload).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(b) = standalone {
+                    // The index never pointed at it: remove it now rather than wait for the sweep.
+                    let store = self.store.clone();
+                    let _ = tokio::task::spawn_blocking(move || store.blobs.remove(&b)).await;
+                }
+                crate::metrics::upload_outcome("error");
+                return Err(e);
+            }
+        };
+        crate::metrics::upload_outcome("ok");
+        crate::metrics::bytes_uploaded(committed.size_bytes);
+        let (url, expires) = self.download_url(&committed);
+        Ok(Uploaded {
+            uploaded: true,
+            attachment_id: committed.id.to_string(),
+            size_bytes: committed.size_bytes,
+            sha256: committed.sha256.to_hex(),
+            download_url: url,
+            download_url_expires_at: expires.to_iso(),
+        })
+    }
+
+    /// Receives a small body into memory, hashing as it comes.
+    async fn receive_small<B: BodySource>(
+        &self,
+        rec: &AttachmentRecord,
+        body: &mut B,
+    ) -> Result<Payload> {
+        let mut chunks = Vec::new();
+        let mut got = 0u64;
+        let mut sha = Sha256::new();
+        let mut crc = 0u32;
+        while let Some(chunk) = next(body).await? {
+            got += chunk.len() as u64;
+            if got > rec.size_bytes {
+                return Err(ServiceError::SizeExceeded);
+            }
+            sha.update(&chunk);
+            crc = crc32c::crc32c_append(crc, &chunk);
+            chunks.push(chunk);
+        }
+        verify(rec, got, sha)?;
+        Ok(Payload::Segment(AppendItem {
+            id: rec.id,
+            sha256: rec.sha256,
+            crc,
+            payload: chunks,
+        }))
+    }
+
+    /// Streams a large body to a standalone file; hashing happens on the writer thread.
+    async fn receive_large<B: BodySource>(
+        &self,
+        rec: &AttachmentRecord,
+        body: &mut B,
+    ) -> Result<Payload> {
+        let target = StoredBlob {
+            project: rec.project_id,
+            month: Timestamp::now().year_month(),
+            id: rec.id,
+        };
+        let store = self.store.clone();
+        let declared = rec.size_bytes;
+        let writer = tokio::task::spawn_blocking(move || store.blobs.create(target, declared))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))??;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(2);
+        let writer_task = tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            let mut sha = Sha256::new();
+            while let Some(batch) = rx.blocking_recv() {
+                for b in &batch {
+                    sha.update(b);
+                }
+                writer.write(batch)?;
+            }
+            Ok::<_, crate::store::StoreError>((writer, sha))
+        });
+        let mut got = 0u64;
+        let mut pending: Vec<Bytes> = Vec::new();
+        let mut pending_len = 0usize;
+        let received: Result<()> = async {
+            while let Some(chunk) = next(body).await? {
+                got += chunk.len() as u64;
+                if got > declared {
+                    return Err(ServiceError::SizeExceeded);
+                }
+                pending_len += chunk.len();
+                pending.push(chunk);
+                if pending_len >= BLOB_WRITE_BATCH {
+                    pending_len = 0;
+                    if tx.send(std::mem::take(&mut pending)).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(pending).await;
+            }
+            Ok(())
+        }
+        .await;
+        drop(tx);
+        let written = writer_task
+            .await
+            .map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))?;
+        // A receive error (abort, overflow) wins over whatever the writer saw; dropping the
+        // writer removes its temporary file.
+        received?;
+        let (writer, sha) = written?;
+        verify(rec, got, sha)?;
+        let stored = tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .map_err(|e| ServiceError::Internal(format!("blob commit task: {e}")))??;
+        Ok(Payload::Standalone(stored))
+    }
+
+    /// A size or hash mismatch: discard the reservation (quota released), report `e`.
+    async fn fail_mismatch<T>(&self, rec: &AttachmentRecord, e: ServiceError) -> Result<T> {
+        crate::metrics::upload_outcome(match e {
+            ServiceError::HashMismatch => "hash_mismatch",
+            _ => "size_mismatch",
+        });
+        self.discard_reservation(rec.id).await?;
+        Err(e)
+    }
+}
+
+async fn next<B: BodySource>(body: &mut B) -> Result<Option<Bytes>> {
+    body.next_chunk().await.map_err(|e| match e {
+        BodyError::Aborted => ServiceError::UploadAborted,
+        BodyError::TimedOut => ServiceError::UploadTimedOut,
+    })
+}
+
+fn verify(rec: &AttachmentRecord, got: u64, sha: Sha256) -> Result<()> {
+    if got != rec.size_bytes {
+        return Err(ServiceError::SizeShort {
+            got,
+            declared: rec.size_bytes,
+        });
+    }
+    if Sha256Digest(sha.finalize().into()) != rec.sha256 {
+        return Err(ServiceError::HashMismatch);
+    }
+    Ok(())
+}

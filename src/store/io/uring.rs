@@ -1,0 +1,339 @@
+//! The io_uring engine: one ring on a dedicated thread, fed over a channel.
+//!
+//! A caller's batch becomes one `Writev` submission entry per run of up to `IOV_MAX` buffers,
+//! all submitted together; when every write has completed, one `Fsync(DATASYNC)` entry follows
+//! (not linked, so a failed write can never be followed by a sync that looks like success). The
+//! iovecs point straight into the caller's `Bytes`: the caller blocks until its batch completes,
+//! which is what keeps those buffers alive. Several callers' batches are in flight at once.
+//! A short write (rare: signals, quota edges) is finished with `pwritev` on the ring thread.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc;
+use std::thread;
+
+use io_uring::{IoUring, opcode, types};
+
+use super::sync::{IOV_MAX, advance, pwritev_all};
+use super::{IoEngine, WriteOp};
+
+const RING_ENTRIES: u32 = 256;
+const TAG_SYNC: u64 = u32::MAX as u64;
+
+/// io_uring on a dedicated thread.
+pub struct UringEngine {
+    tx: mpsc::Sender<Job>,
+}
+
+/// A caller's batch, as seen by the ring thread.
+struct Job {
+    fd: RawFd,
+    ops: *const WriteOp,
+    n_ops: usize,
+    sync: bool,
+    done: mpsc::SyncSender<io::Result<()>>,
+}
+
+// SAFETY: `ops` points at a slice owned by a caller that blocks in `write_batch` until `done`
+// has been sent; the ring thread only reads it before sending.
+unsafe impl Send for Job {}
+
+/// One submitted `Writev`: which op, which buffers, where.
+struct Piece {
+    op: usize,
+    first_buf: usize,
+    iov: Vec<libc::iovec>,
+    offset: u64,
+    len: usize,
+}
+
+struct InFlight {
+    job: Job,
+    pieces: Vec<Piece>,
+    pending: usize,
+    error: Option<io::Error>,
+    short: Vec<(usize, usize)>,
+}
+
+impl UringEngine {
+    /// Creates the ring (failing if the kernel refuses it) and starts its thread.
+    pub fn start() -> io::Result<Self> {
+        let ring = IoUring::new(RING_ENTRIES)?;
+        // Probe once with a no-op so a seccomp policy that allows setup but not submission is
+        // caught here, where `auto` can still fall back.
+        let mut ring = ring;
+        let nop = opcode::Nop::new().build().user_data(0);
+        // SAFETY: a Nop entry references no memory.
+        unsafe {
+            ring.submission()
+                .push(&nop)
+                .map_err(|_| io::Error::other("submission queue full"))?
+        };
+        ring.submit_and_wait(1)?;
+        let cqe = ring
+            .completion()
+            .next()
+            .ok_or_else(|| io::Error::other("io_uring nop did not complete"))?;
+        if cqe.result() < 0 {
+            return Err(io::Error::from_raw_os_error(-cqe.result()));
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("attachd-uring".into())
+            .spawn(move || ring_loop(ring, rx))?;
+        Ok(Self { tx })
+    }
+}
+
+impl IoEngine for UringEngine {
+    fn name(&self) -> &'static str {
+        "uring"
+    }
+
+    fn write_batch(&self, file: &File, ops: &[WriteOp], sync: bool) -> io::Result<()> {
+        if ops.iter().all(|o| o.is_empty()) {
+            return if sync && !ops.is_empty() {
+                file.sync_data()
+            } else {
+                Ok(())
+            };
+        }
+        let (done, wait) = mpsc::sync_channel(1);
+        let job = Job {
+            fd: file.as_raw_fd(),
+            ops: ops.as_ptr(),
+            n_ops: ops.len(),
+            sync,
+            done,
+        };
+        self.tx
+            .send(job)
+            .map_err(|_| io::Error::other("io_uring thread has stopped"))?;
+        // Blocking here is what keeps `ops` alive while the kernel reads from it.
+        wait.recv()
+            .unwrap_or_else(|_| Err(io::Error::other("io_uring thread has stopped")))
+    }
+}
+
+fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
+    let mut slots: Vec<Option<InFlight>> = Vec::new();
+    let mut backlog: VecDeque<io_uring::squeue::Entry> = VecDeque::new();
+    let mut open = true;
+    loop {
+        let busy = slots.iter().any(Option::is_some);
+        if !busy && !open {
+            return;
+        }
+        // Take new jobs: block only when nothing is in flight.
+        let mut first = if busy || !open { None } else { rx.recv().ok() };
+        if first.is_none() && !busy && open {
+            open = false;
+            continue;
+        }
+        loop {
+            let job = match first.take() {
+                Some(j) => j,
+                None => match rx.try_recv() {
+                    Ok(j) => j,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                },
+            };
+            let slot = slots.iter().position(Option::is_none).unwrap_or_else(|| {
+                slots.push(None);
+                slots.len() - 1
+            });
+            let flight = plan(job);
+            for (i, p) in flight.pieces.iter().enumerate() {
+                let e = opcode::Writev::new(
+                    types::Fd(flight.job.fd),
+                    p.iov.as_ptr(),
+                    p.iov.len() as u32,
+                )
+                .offset(p.offset)
+                .build()
+                .user_data(((slot as u64) << 32) | i as u64);
+                backlog.push_back(e);
+            }
+            slots[slot] = Some(flight);
+        }
+        push_backlog(&mut ring, &mut backlog);
+        if let Err(e) = ring.submit_and_wait(1) {
+            // EINTR and EBUSY (completion queue backed up) clear by reaping below; anything
+            // else means the ring itself is unusable, so every waiting caller gets the error.
+            let transient = matches!(
+                e.raw_os_error(),
+                Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
+            );
+            if !transient {
+                tracing::error!(error = %e, "io_uring submission failed");
+                fail_all(&mut slots, &e);
+                continue;
+            }
+        }
+        let cqes: Vec<(u64, i32)> = ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        for (ud, res) in cqes {
+            let slot = (ud >> 32) as usize;
+            let tag = ud & 0xffff_ffff;
+            let Some(flight) = slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if tag == TAG_SYNC {
+                let r = if res < 0 {
+                    Err(io::Error::from_raw_os_error(-res))
+                } else {
+                    Ok(())
+                };
+                finish(&mut slots[slot], r);
+                continue;
+            }
+            let piece = &flight.pieces[tag as usize];
+            if res < 0 {
+                flight
+                    .error
+                    .get_or_insert(io::Error::from_raw_os_error(-res));
+            } else if (res as usize) < piece.len {
+                flight.short.push((tag as usize, res as usize));
+            }
+            flight.pending -= 1;
+            if flight.pending > 0 {
+                continue;
+            }
+            // All writes of this job are back: finish short ones, then sync or complete.
+            if flight.error.is_none() {
+                if let Err(e) = finish_short_writes(flight) {
+                    flight.error = Some(e);
+                }
+            }
+            if let Some(e) = flight.error.take() {
+                finish(&mut slots[slot], Err(e));
+            } else if flight.job.sync {
+                let e = opcode::Fsync::new(types::Fd(flight.job.fd))
+                    .flags(types::FsyncFlags::DATASYNC)
+                    .build()
+                    .user_data(((slot as u64) << 32) | TAG_SYNC);
+                backlog.push_back(e);
+            } else {
+                finish(&mut slots[slot], Ok(()));
+            }
+        }
+        push_backlog(&mut ring, &mut backlog);
+    }
+}
+
+/// Splits a job's ops into `Writev` pieces of at most `IOV_MAX` buffers.
+fn plan(job: Job) -> InFlight {
+    // SAFETY: see `Job`: the slice outlives the job.
+    let ops = unsafe { std::slice::from_raw_parts(job.ops, job.n_ops) };
+    let mut pieces = Vec::new();
+    for (oi, op) in ops.iter().enumerate() {
+        let mut offset = op.offset;
+        for (ci, chunk) in op.bufs.chunks(IOV_MAX).enumerate() {
+            let iov: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|b| libc::iovec {
+                    iov_base: b.as_ptr() as *mut libc::c_void,
+                    iov_len: b.len(),
+                })
+                .collect();
+            let len: usize = chunk.iter().map(|b| b.len()).sum();
+            if len > 0 {
+                pieces.push(Piece {
+                    op: oi,
+                    first_buf: ci * IOV_MAX,
+                    iov,
+                    offset,
+                    len,
+                });
+            }
+            offset += len as u64;
+        }
+    }
+    let pending = pieces.len();
+    InFlight {
+        job,
+        pieces,
+        pending,
+        error: None,
+        short: Vec::new(),
+    }
+}
+
+/// Completes pieces the kernel wrote only partly, with blocking `pwritev`.
+fn finish_short_writes(flight: &mut InFlight) -> io::Result<()> {
+    if flight.short.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: see `Job`.
+    let ops = unsafe { std::slice::from_raw_parts(flight.job.ops, flight.job.n_ops) };
+    // SAFETY: the caller's `File` is open for as long as it blocks in `write_batch`.
+    let file = std::mem::ManuallyDrop::new(unsafe {
+        <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd)
+    });
+    for &(pi, written) in &flight.short {
+        let p = &flight.pieces[pi];
+        let bufs = &ops[p.op].bufs[p.first_buf..(p.first_buf + p.iov.len())];
+        let mut n = written;
+        let (b, off) = advance(bufs, (0, 0), &mut n);
+        let mut rest: Vec<bytes::Bytes> = bufs[b..].to_vec();
+        if let Some(first) = rest.first_mut() {
+            *first = first.slice(off..);
+        }
+        pwritev_all(
+            &file,
+            &WriteOp {
+                offset: p.offset + written as u64,
+                bufs: rest,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn push_backlog(ring: &mut IoUring, backlog: &mut VecDeque<io_uring::squeue::Entry>) {
+    while let Some(e) = backlog.front() {
+        // SAFETY: every entry's iovecs live in an `InFlight` kept in `slots` until completion.
+        let pushed = unsafe { ring.submission().push(e).is_ok() };
+        if !pushed {
+            if ring.submit().is_err() {
+                break;
+            }
+            // SAFETY: as above.
+            if unsafe { ring.submission().push(e).is_err() } {
+                break;
+            }
+        }
+        backlog.pop_front();
+    }
+}
+
+fn finish(slot: &mut Option<InFlight>, result: io::Result<()>) {
+    if let Some(flight) = slot.take() {
+        let _ = flight.job.done.send(result);
+    }
+}
+
+fn fail_all(slots: &mut [Option<InFlight>], e: &io::Error) {
+    for slot in slots.iter_mut() {
+        finish(slot, Err(io::Error::new(e.kind(), e.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uring_engine_passes_the_engine_suite() {
+        match super::UringEngine::start() {
+            Ok(engine) => super::super::engine_suite::run_all(&engine),
+            Err(e) => eprintln!("SKIP: io_uring is not available here: {e}"),
+        }
+    }
+}

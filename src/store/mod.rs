@@ -1,0 +1,149 @@
+//! The byte store: segment files for small blobs, standalone files for large ones.
+//!
+//! The store knows files, offsets and checksums, nothing about reservations, users or the
+//! index (it never imports `index`). Its promise to callers: when a write method returns `Ok`,
+//! the bytes are durable (fdatasynced, and for standalone files renamed into place with the
+//! directory synced). Where a caller may point the index at them only after that.
+
+pub mod blob;
+pub mod format;
+pub mod io;
+pub mod segment;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::IoEngineChoice;
+use io::IoEngine;
+
+pub use blob::{BlobReader, BlobWriter, Blobs, StoredBlob};
+pub use segment::{AppendItem, Placement, SegmentInfo, SegmentState, Segments};
+
+/// What can go wrong below the index.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The filesystem is full (ENOSPC/EDQUOT).
+    #[error("no space left on the data volume while trying to {context}")]
+    NoSpace {
+        /// What was being done.
+        context: String,
+    },
+    /// Any other I/O failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done ("append to segment 0000000000000003").
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored bytes failed verification: they will not be served.
+    #[error("stored bytes failed verification: {0}")]
+    Corrupt(String),
+    /// Nothing is stored where the caller looked.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl StoreError {
+    /// Wraps an `io::Error`, recognising a full disk.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        let context = context.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Self::NoSpace { context },
+            _ if source.kind() == std::io::ErrorKind::NotFound => Self::NotFound(context),
+            _ => Self::Io { context, source },
+        }
+    }
+}
+
+/// The store: both areas and the engine they write with.
+pub struct Store {
+    /// Shared append-only segment files.
+    pub segments: Segments,
+    /// One file per large attachment.
+    pub blobs: Blobs,
+    engine: Arc<dyn IoEngine>,
+}
+
+impl Store {
+    /// Opens (and recovers) the store under `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        engine: IoEngineChoice,
+        segment_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let engine =
+            io::open_engine(engine).map_err(|e| StoreError::io("start the io engine", e))?;
+        Self::open_with_engine(data_dir, engine, segment_bytes)
+    }
+
+    /// Opens the store with an engine built by the caller (tests, fault injection).
+    pub fn open_with_engine(
+        data_dir: &Path,
+        engine: Arc<dyn IoEngine>,
+        segment_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let segments = Segments::open(&data_dir.join("segments"), engine.clone(), segment_bytes)?;
+        let blobs = Blobs::open(&data_dir.join("blobs"), engine.clone())?;
+        Ok(Self {
+            segments,
+            blobs,
+            engine,
+        })
+    }
+
+    /// The engine's name ("uring" or "sync").
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+}
+
+/// Creates `dir` if needed and fsyncs its parent so the new entry survives a crash.
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing: Vec<PathBuf> = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// fsyncs a directory (after creating, renaming or removing an entry in it).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io(format!("sync directory {}", dir.display()), e))
+}
+
+/// Preallocates `len` bytes (fallocate); filesystems without fallocate get a sparse extent.
+pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: plain syscall on an owned descriptor.
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => file.set_len(len),
+        _ => Err(err),
+    }
+}

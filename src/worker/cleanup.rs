@@ -1,0 +1,170 @@
+//! The cleanup job (the reference's `attachment_cleanup`, done properly). Passes, in order:
+//!   1. **soft-deleted**: attachments deleted longer ago than the grace period are hard-deleted
+//!      (index first, then the standalone file; segment bytes become dead space);
+//!   2. **expired reservations**: lapsed, never-uploaded reservations are released (the sweeper
+//!      does this every minute too);
+//!   3. **orphans**: files in the blob area that no record points at, and temporary files, once
+//!      older than `orphan_grace` and not belonging to an upload in progress — never a live
+//!      upload's file, unlike the reference;
+//!   4. **compaction** (`compaction.rs`).
+//! One run at a time (a mutex); runs on the schedule, from `attachd cleanup` and from the admin
+//! endpoint.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use crate::clock::Timestamp;
+use crate::index::Location;
+use crate::service::{Service, ServiceError};
+
+use super::Job;
+use super::compaction::Compactor;
+use super::sweeper::ReservationSweeper;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CleanupReport {
+    /// Soft-deleted attachments reclaimed.
+    pub soft_deleted_removed: u64,
+    /// Lapsed reservations released.
+    pub expired_reservations_removed: u64,
+    /// Unreferenced blob files removed.
+    pub orphan_files_removed: u64,
+    /// Segments compacted (live records moved, file removed).
+    pub segments_compacted: u64,
+    /// Records moved by compaction.
+    pub records_moved: u64,
+    /// Bytes freed on disk (files removed), as the filesystem counted them.
+    pub bytes_reclaimed: u64,
+}
+
+/// The cleanup job.
+pub struct Cleanup {
+    /// The service.
+    pub service: Arc<Service>,
+    running: Mutex<()>,
+}
+
+impl Cleanup {
+    /// A cleanup job for `service`.
+    pub fn new(service: Arc<Service>) -> Self {
+        Self {
+            service,
+            running: Mutex::new(()),
+        }
+    }
+
+    /// Runs every pass once.
+    pub fn run(&self) -> Result<CleanupReport, ServiceError> {
+        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let svc = &self.service;
+        let mut report = CleanupReport::default();
+        let disk_before = svc.store().segments.disk_bytes() + svc.store().blobs.disk_bytes();
+
+        // 1. Soft-deleted past the grace period.
+        let before = Timestamp::now().minus(svc.config().soft_delete_grace);
+        loop {
+            let due = svc.index().deleted_before(before, 1000)?;
+            let n = due.len();
+            for (_, id) in due {
+                svc.hard_delete_blocking(id)?;
+                report.soft_deleted_removed += 1;
+            }
+            if n < 1000 {
+                break;
+            }
+        }
+        crate::metrics::cleanup_removed("soft_deleted", report.soft_deleted_removed);
+
+        // 2. Lapsed reservations.
+        report.expired_reservations_removed = ReservationSweeper {
+            service: svc.clone(),
+        }
+        .sweep()?;
+        crate::metrics::cleanup_removed(
+            "expired_reservations",
+            report.expired_reservations_removed,
+        );
+
+        // 3. Orphans.
+        report.orphan_files_removed = self.sweep_orphans()?;
+        crate::metrics::cleanup_removed("orphans", report.orphan_files_removed);
+
+        // 4. Compaction.
+        let c = Compactor {
+            service: svc.clone(),
+        }
+        .run()?;
+        report.segments_compacted = c.segments_removed;
+        report.records_moved = c.records_moved;
+
+        let disk_after = svc.store().segments.disk_bytes() + svc.store().blobs.disk_bytes();
+        report.bytes_reclaimed = disk_before.saturating_sub(disk_after);
+        Ok(report)
+    }
+
+    fn sweep_orphans(&self) -> Result<u64, ServiceError> {
+        let svc = &self.service;
+        let cutoff = SystemTime::now() - svc.config().orphan_grace;
+        let mut removed = 0u64;
+        for (blob, path, mtime) in svc.store().blobs.list()? {
+            if mtime > cutoff {
+                continue;
+            }
+            let referenced = match blob {
+                Some(b) => svc.index().record(b.id)?.is_some_and(|r| {
+                    r.project_id == b.project
+                        && r.location == Some(Location::Standalone { month: b.month })
+                }),
+                None => false,
+            };
+            if !referenced {
+                tracing::info!(path = %path.display(), "removing an orphaned blob file");
+                svc.store().blobs.remove_path(&path)?;
+                removed += 1;
+            }
+        }
+        for (path, mtime) in svc.store().blobs.list_tmp()? {
+            let in_progress = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .and_then(|id| id.parse().ok())
+                .is_some_and(|id| svc.uploads.contains(&id));
+            if mtime <= cutoff && !in_progress {
+                tracing::info!(path = %path.display(), "removing a temporary file left by an interrupted upload");
+                svc.store().blobs.remove_path(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Job for Cleanup {
+    fn name(&self) -> &'static str {
+        "cleanup"
+    }
+
+    fn run_once(&self) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        match self.run() {
+            Ok(r) => {
+                tracing::info!(
+                    ?r,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "cleanup finished"
+                );
+                crate::metrics::cleanup_run(true);
+                json!(r)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cleanup failed");
+                crate::metrics::cleanup_run(false);
+                json!({ "error": e.to_string() })
+            }
+        }
+    }
+}

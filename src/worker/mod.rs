@@ -1,0 +1,60 @@
+//! Background jobs: the reservation sweeper, the cleanup job (reclaim, sweep, compact) and the
+//! metrics sampler. Each implements [`Job`]; [`spawn`] runs one on a schedule until shutdown.
+//! Jobs do blocking I/O, so each run happens on a blocking thread, one run of a job at a time.
+
+pub mod cleanup;
+pub mod compaction;
+pub mod sampler;
+pub mod sweeper;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::Timestamp;
+use crate::config::Schedule;
+
+/// A background job.
+pub trait Job: Send + Sync + 'static {
+    /// Name for logs.
+    fn name(&self) -> &'static str;
+    /// One run (blocking); returns a JSON report.
+    fn run_once(&self) -> serde_json::Value;
+}
+
+/// Runs `job` on `schedule` until `stop` turns true.
+pub fn spawn<J: Job>(
+    job: Arc<J>,
+    schedule: Schedule,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Some(delay) = schedule.next_delay(Timestamp::now().as_secs()) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let j = job.clone();
+            let report = tokio::task::spawn_blocking(move || j.run_once()).await;
+            match report {
+                Ok(r) => tracing::debug!(job = job.name(), report = %r, "job finished"),
+                Err(e) => tracing::error!(job = job.name(), error = %e, "job panicked"),
+            }
+        }
+    })
+}
+
+/// Sleeps long enough that `bytes` moved since `started` stay under `per_sec`.
+pub(crate) fn throttle(bytes: u64, per_sec: u64, started: std::time::Instant) {
+    let due = Duration::from_secs_f64(bytes as f64 / per_sec.max(1) as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        std::thread::sleep(wait);
+    }
+}

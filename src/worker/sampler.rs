@@ -1,0 +1,66 @@
+//! The metrics sampler: point-in-time gauges (segments, live/dead bytes, pending reservations,
+//! disk free, uploads running) refreshed every few seconds.
+
+use std::sync::Arc;
+
+use crate::service::Service;
+use crate::store::SegmentState;
+use crate::store::format::FILE_HEADER_LEN;
+
+use super::Job;
+
+/// Samples gauges.
+pub struct Sampler {
+    /// The service.
+    pub service: Arc<Service>,
+    /// The data directory (for free space).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// Free bytes on the filesystem holding `path`.
+pub fn disk_free(path: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+            return 0;
+        }
+        s.f_bavail as u64 * s.f_frsize as u64
+    }
+}
+
+impl Job for Sampler {
+    fn name(&self) -> &'static str {
+        "sampler"
+    }
+
+    fn run_once(&self) -> serde_json::Value {
+        let svc = &self.service;
+        let segs = svc.store().segments.list();
+        let (mut live, mut dead) = (0u64, 0u64);
+        for s in &segs {
+            let l = svc
+                .index()
+                .segment_live(s.id)
+                .map(|c| c.bytes_u64())
+                .unwrap_or(0);
+            let used = s.used.saturating_sub(FILE_HEADER_LEN as u64);
+            live += l;
+            if s.state != SegmentState::Active {
+                dead += used.saturating_sub(l);
+            }
+        }
+        crate::metrics::segments(segs.len(), live, dead);
+        let pending = svc.index().pending_reservations(1_000_000).unwrap_or(0);
+        crate::metrics::sample(
+            pending,
+            disk_free(&self.data_dir),
+            svc.uploads_in_progress(),
+        );
+        serde_json::json!({ "segments": segs.len(), "live": live, "dead": dead, "pending": pending })
+    }
+}

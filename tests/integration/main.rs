@@ -1,0 +1,11 @@
+//! Integration tests: the real `attachd` binary on an ephemeral port, driven over HTTP.
+
+mod harness;
+
+mod admin;
+mod auth;
+mod downloads;
+mod lifecycle;
+mod listing;
+mod reserve;
+mod uploads;
