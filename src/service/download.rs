@@ -20,6 +20,13 @@ use super::auth::EVENTS_READ;
 use super::views::{AttachmentDetail, AttachmentSummary, DownloadUrl};
 use super::{Principal, Result, Service, ServiceError};
 
+/// Everything but RFC 3986 unreserved characters is percent-encoded in the token parameter.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Bytes read per step when streaming a standalone file.
 const STREAM_CHUNK: usize = 256 * 1024;
 
@@ -53,7 +60,7 @@ impl Service {
         let url = format!(
             "{}/v1/attachments/download?t={}",
             self.cfg.public_url,
-            percent_encoding::utf8_percent_encode(&token, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(&token, QUERY_VALUE)
         );
         (url, expires)
     }

@@ -118,8 +118,9 @@ pub struct UploadClaim<'a> {
 impl InProgress {
     /// Claims `id`, or `None` if another upload holds it.
     pub fn claim(&self, id: AttachmentId) -> Option<UploadClaim<'_>> {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        s.insert(id).then_some(UploadClaim { set: self, id })
+        let inserted = self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        // Only a successful insert creates a claim: a claim's drop removes the id.
+        inserted.then(|| UploadClaim { set: self, id })
     }
 
     /// Whether `id` is being uploaded now.
