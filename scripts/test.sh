@@ -10,5 +10,5 @@ echo "==> cargo target dir: $CARGO_TARGET_DIR" >&2
 echo "==> building (release profile: one RocksDB build serves tests, benches and the daemon)" >&2
 cargo build --release --all-targets
 echo "==> running tests" >&2
-cargo test --release --all-targets -- --test-threads="${ATTACHD_TEST_THREADS:-4}"
+RUST_TEST_THREADS="${ATTACHD_TEST_THREADS:-4}" cargo test --release --all-targets
 echo "==> all tests passed" >&2
