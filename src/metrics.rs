@@ -31,6 +31,8 @@ pub const COMMIT_BATCH_RECORDS: &str = "attachd_group_commit_records";
 pub const COMMIT_BATCH_BYTES: &str = "attachd_group_commit_bytes";
 /// Group commit latency (segment write + fdatasync + synced index batch).
 pub const COMMIT_DURATION: &str = "attachd_group_commit_duration_seconds";
+/// Segment write + fdatasync latency per group commit.
+pub const SEGMENT_WRITE_DURATION: &str = "attachd_segment_write_sync_duration_seconds";
 /// Segment files.
 pub const SEGMENTS: &str = "attachd_segments";
 /// Live bytes in segments.
@@ -117,6 +119,11 @@ pub fn describe() {
         Unit::Seconds,
         "Group commit latency: segment write, fdatasync and synced index batch."
     );
+    describe_histogram!(
+        SEGMENT_WRITE_DURATION,
+        Unit::Seconds,
+        "Latency of one group commit's segment write and fdatasync."
+    );
     describe_gauge!(SEGMENTS, "Segment files.");
     describe_gauge!(
         SEGMENT_LIVE_BYTES,
@@ -190,6 +197,11 @@ pub fn group_commit(records: usize, bytes: u64, elapsed: Duration) {
     histogram!(COMMIT_BATCH_RECORDS).record(records as f64);
     histogram!(COMMIT_BATCH_BYTES).record(bytes as f64);
     histogram!(COMMIT_DURATION).record(elapsed.as_secs_f64());
+}
+
+/// A group commit's segment write and fdatasync finished.
+pub fn segment_write(elapsed: Duration) {
+    histogram!(SEGMENT_WRITE_DURATION).record(elapsed.as_secs_f64());
 }
 
 /// Segment gauges.

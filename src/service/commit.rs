@@ -196,7 +196,10 @@ impl Ctx {
             .collect();
         let seg_bytes: u64 = items.iter().map(AppendItem::len).sum();
         if !items.is_empty() {
-            match self.store.segments.append_batch(&items) {
+            let write_started = std::time::Instant::now();
+            let appended = self.store.segments.append_batch(&items);
+            crate::metrics::segment_write(write_started.elapsed());
+            match appended {
                 Ok(placements) => {
                     let mut it = placements.into_iter();
                     for a in accepted

@@ -208,6 +208,11 @@ impl Daemon {
         self.spawn().await;
     }
 
+    /// Starts again after [`Daemon::stop`].
+    pub async fn restart_after_stop(&mut self) {
+        self.spawn().await;
+    }
+
     pub async fn kill_and_restart(&mut self) {
         self.kill9();
         self.spawn().await;

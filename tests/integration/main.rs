@@ -7,5 +7,7 @@ mod auth;
 mod downloads;
 mod lifecycle;
 mod listing;
+mod nginx;
+mod ops;
 mod reserve;
 mod uploads;
