@@ -1,4 +1,4 @@
-//! The command line: `serve`, `admin …`, `cleanup`, `config check`, `healthcheck`.
+//! The command line: `serve`, `admin …`, `cleanup`, `backup`, `config check`, `healthcheck`.
 //! Commands other than `serve` talk to a running daemon over HTTP (admin token from
 //! `--token`, `ATTACHD_ADMIN_TOKEN` or `<data_dir>/bootstrap.json`), except `cleanup --offline`,
 //! which opens a stopped daemon's data directory itself.
@@ -47,6 +47,16 @@ pub enum Command {
         /// Open the data directory directly (the daemon must be stopped).
         #[arg(long)]
         offline: bool,
+    },
+    /// Write an online backup (RocksDB checkpoint + segments + blobs) of a running daemon's
+    /// data directory to DEST, a new directory on the daemon's machine. Restore by starting
+    /// attachd with `storage.data_dir = DEST`.
+    Backup {
+        #[command(flatten)]
+        conn: Conn,
+        /// Absolute path of the backup directory to create.
+        #[arg(long)]
+        dest: PathBuf,
     },
     /// Configuration tools.
     Config {
@@ -308,6 +318,15 @@ pub async fn cleanup_online(conn: &Conn) -> Result<i32, String> {
         )
         .await?,
     )
+}
+
+/// `attachd backup`.
+pub async fn backup(conn: &Conn, dest: &std::path::Path) -> Result<i32, String> {
+    let (url, token) = conn.resolve()?;
+    let token = token.ok_or("no admin token: pass --token or set ATTACHD_ADMIN_TOKEN")?;
+    let dest = std::path::absolute(dest).map_err(|e| format!("resolve {}: {e}", dest.display()))?;
+    let body = json!({ "dest": dest });
+    print_reply(crate::client::call(Method::POST, &format!("{url}/admin/v1/backup"), Some(&token), Some(&body)).await?)
 }
 
 /// `attachd healthcheck`.

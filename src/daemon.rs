@@ -149,6 +149,7 @@ pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, Da
         "store open"
     );
     let scfg = ServiceConfig {
+        data_dir: data_dir.clone(),
         public_url,
         download_ttl: Duration::from_secs(cfg.auth.download_url_ttl_secs),
         reservation_ttl: Duration::from_secs(cfg.uploads.reservation_ttl_secs),

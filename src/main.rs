@@ -81,6 +81,7 @@ fn main() -> ExitCode {
         Command::Admin { conn, what } => {
             report(runtime().block_on(attachd::cli::admin(&conn, &what)))
         }
+        Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
         Command::Healthcheck { conn } => {
             report(runtime().block_on(attachd::cli::healthcheck(&conn)))
         }

@@ -135,6 +135,15 @@ pub async fn handle(
             let exp = Timestamp::now().as_secs() + b.ttl_secs.unwrap_or(3600);
             (StatusCode::OK, j!({"token": svc.mint_jwt(&b.sub, exp)}))
         }
+        A::Backup => {
+            let dest = v.get("dest").and_then(|d| d.as_str()).ok_or_else(|| ServiceError::BadParameter("dest (an absolute path) is required".into()))?;
+            let svc = svc.clone();
+            let dest = std::path::PathBuf::from(dest);
+            let report = tokio::task::spawn_blocking(move || svc.backup(&dest))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("backup task: {e}")))??;
+            (StatusCode::OK, j!(report))
+        }
         A::Cleanup => {
             let report = (state.cleanup)()
                 .await

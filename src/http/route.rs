@@ -62,6 +62,7 @@ pub enum AdminRoute {
     RemoveMember(TeamId, UserId),
     MintJwt,
     Cleanup,
+    Backup,
 }
 
 impl Route {
@@ -216,6 +217,7 @@ fn admin(m: &Method, rest: &[&str]) -> Result<Route, Route> {
         ),
         ["jwt"] => pick(m, "POST", &[(Method::POST, a(A::MintJwt))]),
         ["cleanup"] => pick(m, "POST", &[(Method::POST, a(A::Cleanup))]),
+        ["backup"] => pick(m, "POST", &[(Method::POST, a(A::Backup))]),
         _ => Route::NotFound,
     })
 }

@@ -100,6 +100,14 @@ impl Index {
         Ok(())
     }
 
+    /// Writes a consistent RocksDB checkpoint (hard links where possible) to `dest`, which
+    /// must not exist yet.
+    pub fn checkpoint(&self, dest: &Path) -> Result<(), IndexError> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        cp.create_checkpoint(dest)?;
+        Ok(())
+    }
+
     /// Iterates `cf` forward from `from` while keys start with `prefix`.
     pub(crate) fn scan_prefix<'a>(
         &'a self,

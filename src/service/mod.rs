@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod commit;
 pub mod delete;
@@ -40,6 +41,8 @@ pub use error::{Result, ServiceError};
 /// Settings the service needs, resolved from the configuration at start.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// The data directory (for backups of its top-level files).
+    pub data_dir: std::path::PathBuf,
     /// Base of `upload_url`/`download_url`, without a trailing slash.
     pub public_url: String,
     /// Download token lifetime.
@@ -164,6 +167,8 @@ pub struct Service {
     pub(crate) record_locks: Arc<Stripes>,
     pub(crate) uploads: InProgress,
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
+    /// Held by cleanup/compaction and by backups: they never run at the same time.
+    pub(crate) maintenance: Mutex<()>,
     draining: AtomicBool,
     me: Weak<Service>,
 }
@@ -198,6 +203,7 @@ impl Service {
             record_locks,
             uploads: InProgress::default(),
             limiter,
+            maintenance: Mutex::new(()),
             draining: AtomicBool::new(false),
             me: me.clone(),
         }))

@@ -99,6 +99,35 @@ impl Store {
     }
 }
 
+/// Copies the tree under `src` to `dest` for a backup: regular files are hard-linked when
+/// `dest` is on the same filesystem (they are never modified in place once sealed or
+/// renamed, only removed), copied otherwise; `copy_always` names files that are still
+/// being appended to, which are always copied. Returns the bytes linked or copied.
+pub fn snapshot_tree(src: &Path, dest: &Path, copy_always: &dyn Fn(&Path) -> bool) -> Result<u64, StoreError> {
+    let ctx = |p: &Path| format!("back up {}", p.display());
+    std::fs::create_dir_all(dest).map_err(|e| StoreError::io(ctx(dest), e))?;
+    let mut total = 0;
+    let entries = match std::fs::read_dir(src) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(ctx(src), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(ctx(src), e))?;
+        let (from, to) = (entry.path(), dest.join(entry.file_name()));
+        let meta = entry.metadata().map_err(|e| StoreError::io(ctx(&from), e))?;
+        if meta.is_dir() {
+            total += snapshot_tree(&from, &to, copy_always)?;
+        } else if meta.is_file() {
+            if copy_always(&from) || std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|e| StoreError::io(ctx(&from), e))?;
+            }
+            total += meta.len();
+        }
+    }
+    Ok(total)
+}
+
 /// Creates `dir` if needed and fsyncs its parent so the new entry survives a crash.
 pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {

@@ -7,10 +7,10 @@
 //!      older than `orphan_grace` and not belonging to an upload in progress — never a live
 //!      upload's file, unlike the reference;
 //!   4. **compaction** (`compaction.rs`).
-//! One run at a time (a mutex); runs on the schedule, from `attachd cleanup` and from the admin
-//! endpoint.
+//! One run at a time (the service's maintenance lock, shared with backups); runs on the
+//! schedule, from `attachd cleanup` and from the admin endpoint.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::json;
@@ -44,22 +44,18 @@ pub struct CleanupReport {
 pub struct Cleanup {
     /// The service.
     pub service: Arc<Service>,
-    running: Mutex<()>,
 }
 
 impl Cleanup {
     /// A cleanup job for `service`.
     pub fn new(service: Arc<Service>) -> Self {
-        Self {
-            service,
-            running: Mutex::new(()),
-        }
+        Self { service }
     }
 
     /// Runs every pass once.
     pub fn run(&self) -> Result<CleanupReport, ServiceError> {
-        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let svc = &self.service;
+        let _one = svc.maintenance.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = CleanupReport::default();
         let disk_before = svc.store().segments.disk_bytes() + svc.store().blobs.disk_bytes();
 

@@ -15,6 +15,8 @@ pub struct Opts {
     pub settings: Vec<(&'static str, String)>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Use this data directory instead of a fresh one (e.g. a backup).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Opts {
@@ -45,7 +47,7 @@ impl Daemon {
 
     pub async fn start_with(opts: Opts) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
+        let data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
         let mut d = Daemon {
             data,
             dir,

@@ -184,3 +184,34 @@ async fn the_cleanup_command_runs_the_job_on_a_running_daemon() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["soft_deleted_removed"], 1, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_online_backup_opens_as_a_complete_data_directory() {
+    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096").set("cleanup", "soft_delete_grace_secs = 0")).await;
+    let small = data(1000, 1);
+    let large = data(50_000, 2);
+    let a = d.upload(&small).await;
+    let b = d.upload(&large).await;
+    let pending = d.reserve(&data(7, 3), None).await;
+    let dest = d.dir.path().join("backup");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+        .args(["backup", "--url", &d.url(""), "--token", &d.admin_token(), "--dest"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The original moves on: both are deleted and reclaimed there.
+    for id in [&a, &b] {
+        assert_eq!(d.delete(&d.client_key(), id).await.0, 200);
+    }
+    d.cleanup().await;
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{a}")).await.0, 404);
+    // The backup still has everything as it was.
+    let mut opts = Opts::default();
+    opts.data_dir = Some(dest);
+    let restored = Daemon::start_with(opts).await;
+    assert_eq!(restored.boot, d.boot, "same keys and tokens");
+    assert!(restored.download(&a).await == small);
+    assert!(restored.download(&b).await == large);
+    assert_eq!(restored.put(&restored.client_key(), &pending, data(7, 3)).await.0, 200);
+}
