@@ -32,21 +32,13 @@ fn items(n: usize, size: usize) -> Vec<AppendItem> {
 }
 
 fn bench(c: &mut Criterion) {
-    let base = std::env::var_os("ATTACHD_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("ATTACHD_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let mut g = c.benchmark_group("segment_append_batch");
     g.measurement_time(std::time::Duration::from_secs(3))
         .warm_up_time(std::time::Duration::from_millis(500))
         .sample_size(20);
     for engine in engines() {
-        for (size, batch) in [
-            (1024usize, 1usize),
-            (1024, 32),
-            (4096, 32),
-            (65536, 16),
-            (1 << 20, 4),
-        ] {
+        for (size, batch) in [(1024usize, 1usize), (1024, 32), (4096, 32), (65536, 16), (1 << 20, 4)] {
             let dir = tempfile::tempdir_in(&base).unwrap();
             let segs = Segments::open(dir.path(), engine.clone(), 256 << 20).unwrap();
             let batch_items = items(batch, size);

@@ -80,12 +80,7 @@ pub struct Conn {
     #[arg(long, global = true)]
     pub url: Option<String>,
     /// Admin token (default: ATTACHD_ADMIN_TOKEN, then <data_dir>/bootstrap.json).
-    #[arg(
-        long,
-        env = "ATTACHD_ADMIN_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ATTACHD_ADMIN_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
 }
 
@@ -195,20 +190,14 @@ impl Conn {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
                 if cfg.server.listen.ends_with(":0") {
-                    return Err(
-                        "server.listen uses port 0: pass --url with the bound address".into(),
-                    );
+                    return Err("server.listen uses port 0: pass --url with the bound address".into());
                 }
                 format!("http://{}", cfg.server.listen)
             }
         };
         let token = self.token.clone().or_else(|| {
             let b = std::fs::read(cfg.storage.data_dir.join("bootstrap.json")).ok()?;
-            serde_json::from_slice::<Value>(&b)
-                .ok()?
-                .get("admin_token")?
-                .as_str()
-                .map(str::to_string)
+            serde_json::from_slice::<Value>(&b).ok()?.get("admin_token")?.as_str().map(str::to_string)
         });
         Ok((url, token))
     }
@@ -218,10 +207,7 @@ fn quota_value(s: &Option<String>) -> Result<Option<Value>, String> {
     match s.as_deref() {
         None => Ok(None),
         Some("default") | Some("null") => Ok(Some(Value::Null)),
-        Some(n) => n
-            .parse::<u64>()
-            .map(|n| Some(json!(n)))
-            .map_err(|_| format!("not a byte count: {n}")),
+        Some(n) => n.parse::<u64>().map(|n| Some(json!(n))).map_err(|_| format!("not a byte count: {n}")),
     }
 }
 
@@ -234,26 +220,16 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
         AdminCmd::Teams => (Method::GET, a("teams"), None),
         AdminCmd::CreateTeam { name } => (Method::POST, a("teams"), Some(json!({"name": name}))),
         AdminCmd::Projects => (Method::GET, a("projects"), None),
-        AdminCmd::CreateProject { team, name } => (
-            Method::POST,
-            a(&format!("teams/{team}/projects")),
-            Some(json!({"name": name})),
-        ),
+        AdminCmd::CreateProject { team, name } => {
+            (Method::POST, a(&format!("teams/{team}/projects")), Some(json!({"name": name})))
+        }
         AdminCmd::DeleteProject { id } => (Method::DELETE, a(&format!("projects/{id}")), None),
         AdminCmd::Apps => (Method::GET, a("apps"), None),
-        AdminCmd::CreateApp { project, name } => (
-            Method::POST,
-            a(&format!("projects/{project}/apps")),
-            Some(json!({"name": name})),
-        ),
+        AdminCmd::CreateApp { project, name } => {
+            (Method::POST, a(&format!("projects/{project}/apps")), Some(json!({"name": name})))
+        }
         AdminCmd::Keys => (Method::GET, a("keys"), None),
-        AdminCmd::CreateKey {
-            kind,
-            app,
-            team,
-            name,
-            permissions,
-        } => {
+        AdminCmd::CreateKey { kind, app, team, name, permissions } => {
             let mut b = json!({"kind": kind, "app_id": app, "team_id": team, "name": name});
             if !permissions.is_empty() {
                 b["permissions"] = json!(permissions);
@@ -264,25 +240,13 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
         AdminCmd::Members { team } => (Method::GET, a(&format!("teams/{team}/members")), None),
         AdminCmd::SetMember { team, user, role } => {
             let u = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
-            (
-                Method::PUT,
-                a(&format!("teams/{team}/members/{u}")),
-                Some(json!({"role": role})),
-            )
+            (Method::PUT, a(&format!("teams/{team}/members/{u}")), Some(json!({"role": role})))
         }
         AdminCmd::RemoveMember { team, user } => {
             let u = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
-            (
-                Method::DELETE,
-                a(&format!("teams/{team}/members/{u}")),
-                None,
-            )
+            (Method::DELETE, a(&format!("teams/{team}/members/{u}")), None)
         }
-        AdminCmd::SetQuota {
-            project,
-            project_bytes,
-            user_bytes,
-        } => {
+        AdminCmd::SetQuota { project, project_bytes, user_bytes } => {
             let mut b = json!({});
             if let Some(v) = quota_value(project_bytes)? {
                 b["project_bytes"] = v;
@@ -290,17 +254,11 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
             if let Some(v) = quota_value(user_bytes)? {
                 b["user_bytes"] = v;
             }
-            (
-                Method::PUT,
-                a(&format!("projects/{project}/quota")),
-                Some(b),
-            )
+            (Method::PUT, a(&format!("projects/{project}/quota")), Some(b))
         }
-        AdminCmd::MintJwt { sub, ttl_secs } => (
-            Method::POST,
-            a("jwt"),
-            Some(json!({"sub": sub, "ttl_secs": ttl_secs})),
-        ),
+        AdminCmd::MintJwt { sub, ttl_secs } => {
+            (Method::POST, a("jwt"), Some(json!({"sub": sub, "ttl_secs": ttl_secs})))
+        }
     };
     print_reply(crate::client::call(method, &path, Some(&token), body.as_ref()).await?)
 }
@@ -309,15 +267,7 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
 pub async fn cleanup_online(conn: &Conn) -> Result<i32, String> {
     let (url, token) = conn.resolve()?;
     let token = token.ok_or("no admin token: pass --token or set ATTACHD_ADMIN_TOKEN")?;
-    print_reply(
-        crate::client::call(
-            Method::POST,
-            &format!("{url}/admin/v1/cleanup"),
-            Some(&token),
-            None,
-        )
-        .await?,
-    )
+    print_reply(crate::client::call(Method::POST, &format!("{url}/admin/v1/cleanup"), Some(&token), None).await?)
 }
 
 /// `attachd backup`.
@@ -332,8 +282,7 @@ pub async fn backup(conn: &Conn, dest: &std::path::Path) -> Result<i32, String> 
 /// `attachd healthcheck`.
 pub async fn healthcheck(conn: &Conn) -> Result<i32, String> {
     let (url, _) = conn.resolve()?;
-    let (status, body) =
-        crate::client::call(Method::GET, &format!("{url}/ready"), None, None).await?;
+    let (status, body) = crate::client::call(Method::GET, &format!("{url}/ready"), None, None).await?;
     println!("{body}");
     Ok(if status == 200 { 0 } else { 1 })
 }

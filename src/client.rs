@@ -20,22 +20,14 @@ pub async fn call(
     if uri.scheme_str() != Some("http") {
         return Err(format!("only http:// URLs are supported: {url}"));
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("URL has no host: {url}"))?;
+    let host = uri.host().ok_or_else(|| format!("URL has no host: {url}"))?;
     let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("connect to {host}:{port}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect((host, port)).await.map_err(|e| format!("connect to {host}:{port}: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", format!("{host}:{port}"));
+    let mut req = Request::builder().method(method).uri(path).header("host", format!("{host}:{port}"));
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
@@ -51,13 +43,8 @@ pub async fn call(
         .await
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    let v = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let v =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok((status, v))
 }

@@ -16,9 +16,7 @@ pub struct Timestamp(pub u64);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        let d = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         Self(d.as_micros() as u64)
     }
     /// Whole seconds since the epoch.
@@ -59,8 +57,7 @@ impl Timestamp {
         u64::try_from(micros).ok().map(Self)
     }
     fn datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }
 
@@ -72,10 +69,7 @@ mod tests {
     fn iso_round_trip_at_millisecond_precision() {
         let t = Timestamp(1_705_314_605_123_456);
         assert_eq!(t.to_iso(), "2024-01-15T10:30:05.123Z");
-        assert_eq!(
-            Timestamp::parse_iso(&t.to_iso()),
-            Some(Timestamp(1_705_314_605_123_000))
-        );
+        assert_eq!(Timestamp::parse_iso(&t.to_iso()), Some(Timestamp(1_705_314_605_123_000)));
         assert_eq!(t.year_month(), 202401);
     }
 

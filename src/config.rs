@@ -190,11 +190,7 @@ impl Schedule {
             Self::Every(d) => Some(d),
             Self::DailyAt(at) => {
                 let into_day = (now_secs % 86_400) as u32;
-                let wait = if at > into_day {
-                    at - into_day
-                } else {
-                    86_400 - into_day + at
-                };
+                let wait = if at > into_day { at - into_day } else { 86_400 - into_day + at };
                 Some(Duration::from_secs(wait as u64))
             }
         }
@@ -207,10 +203,7 @@ impl Config {
         let mut fig = Figment::from(Toml::string(EMBEDDED_DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(ConfigError::Invalid(format!("config file {} does not exist", path.display())));
             }
             fig = fig.merge(Toml::file(path));
         }
@@ -227,8 +220,7 @@ impl Config {
             return bad("server.listen must be an IP:port address such as 127.0.0.1:7380");
         }
         if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://")
-                || self.server.public_url.starts_with("https://"))
+            && !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://"))
         {
             return bad("server.public_url must be empty or start with http:// or https://");
         }
@@ -239,19 +231,13 @@ impl Config {
             return bad("storage.segment_bytes must be at least 1 MiB");
         }
         if self.storage.standalone_threshold_bytes + 4096 > self.storage.segment_bytes {
-            return bad(
-                "storage.standalone_threshold_bytes must leave room for a record in one segment",
-            );
+            return bad("storage.standalone_threshold_bytes must leave room for a record in one segment");
         }
         if self.auth.download_url_ttl_secs == 0 {
             return bad("auth.download_url_ttl_secs must be positive");
         }
-        if self.uploads.reservation_ttl_secs == 0
-            || self.uploads.reservation_sweep_interval_secs == 0
-        {
-            return bad(
-                "uploads.reservation_ttl_secs and reservation_sweep_interval_secs must be positive",
-            );
+        if self.uploads.reservation_ttl_secs == 0 || self.uploads.reservation_sweep_interval_secs == 0 {
+            return bad("uploads.reservation_ttl_secs and reservation_sweep_interval_secs must be positive");
         }
         if Schedule::parse(&self.cleanup.schedule).is_none() {
             return bad("cleanup.schedule must be \"HH:MM\", \"every N\" (seconds) or \"off\"");
@@ -259,14 +245,10 @@ impl Config {
         if !(0.0..=1.0).contains(&self.cleanup.compaction_live_ratio) {
             return bad("cleanup.compaction_live_ratio must be between 0 and 1");
         }
-        if !self.downloads.x_accel_prefix.is_empty()
-            && !self.downloads.x_accel_prefix.starts_with('/')
-        {
+        if !self.downloads.x_accel_prefix.is_empty() && !self.downloads.x_accel_prefix.starts_with('/') {
             return bad("downloads.x_accel_prefix must be empty or start with /");
         }
-        if self.rate_limit.enabled
-            && (self.rate_limit.burst == 0 || !(self.rate_limit.per_second > 0.0))
-        {
+        if self.rate_limit.enabled && (self.rate_limit.burst == 0 || !(self.rate_limit.per_second > 0.0)) {
             return bad("rate_limit.burst and rate_limit.per_second must be positive");
         }
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
@@ -295,9 +277,7 @@ mod tests {
 
     #[test]
     fn embedded_defaults_load_and_validate() {
-        let cfg: Config = Figment::from(Toml::string(EMBEDDED_DEFAULTS))
-            .extract()
-            .unwrap();
+        let cfg: Config = Figment::from(Toml::string(EMBEDDED_DEFAULTS)).extract().unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.quota.project_bytes, 5 * 1024 * 1024 * 1024);
         assert_eq!(cfg.quota.user_bytes, 250 * 1024 * 1024);
@@ -307,23 +287,14 @@ mod tests {
 
     #[test]
     fn schedule_parsing_and_next_delay() {
-        assert_eq!(
-            Schedule::parse("every 5"),
-            Some(Schedule::Every(Duration::from_secs(5)))
-        );
+        assert_eq!(Schedule::parse("every 5"), Some(Schedule::Every(Duration::from_secs(5))));
         assert_eq!(Schedule::parse("off"), Some(Schedule::Off));
         assert_eq!(Schedule::parse("24:00"), None);
         assert_eq!(Schedule::parse("every 0"), None);
         let daily = Schedule::parse("05:00").unwrap();
         // 04:00 UTC → one hour to go; 06:00 → 23 hours.
         assert_eq!(daily.next_delay(4 * 3600), Some(Duration::from_secs(3600)));
-        assert_eq!(
-            daily.next_delay(6 * 3600),
-            Some(Duration::from_secs(23 * 3600))
-        );
-        assert_eq!(
-            daily.next_delay(5 * 3600),
-            Some(Duration::from_secs(86_400))
-        );
+        assert_eq!(daily.next_delay(6 * 3600), Some(Duration::from_secs(23 * 3600)));
+        assert_eq!(daily.next_delay(5 * 3600), Some(Duration::from_secs(86_400)));
     }
 }

@@ -84,10 +84,7 @@ pub struct DataDirLock(#[allow(dead_code)] std::fs::File);
 
 /// Creates `data_dir` and takes its lock.
 pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, DaemonError> {
-    let err = |reason: String| DaemonError::DataDir {
-        path: data_dir.to_path_buf(),
-        reason,
-    };
+    let err = |reason: String| DaemonError::DataDir { path: data_dir.to_path_buf(), reason };
     std::fs::create_dir_all(data_dir).map_err(|e| err(format!("create: {e}")))?;
     let f = std::fs::File::options()
         .create(true)
@@ -105,19 +102,18 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, DaemonError> {
 fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
     let path = cfg.storage.data_dir.join("secrets.json");
     let mut s = match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map_err(|e| DaemonError::Other(format!("read {}: {e}", path.display())))?,
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| DaemonError::Other(format!("read {}: {e}", path.display())))?,
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            // Regenerating would silently invalidate every JWT and download URL.
+            return Err(DaemonError::Other(format!("read {}: {e}", path.display())));
+        }
         Err(_) => {
             let s = Secrets {
                 jwt_secret: crate::service::admin::random_secret(),
                 download_signing_secret: crate::service::admin::random_secret(),
             };
-            write_file_atomic(
-                &path,
-                &serde_json::to_vec_pretty(&s).expect("serializes"),
-                0o600,
-            )
-            .map_err(|e| DaemonError::Other(format!("write {}: {e}", path.display())))?;
+            write_file_atomic(&path, &serde_json::to_vec_pretty(&s).expect("serializes"), 0o600)
+                .map_err(|e| DaemonError::Other(format!("write {}: {e}", path.display())))?;
             s
         }
     };
@@ -138,16 +134,8 @@ pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, Da
     tracing::info!(path = %data_dir.join("index").display(), "opening index");
     let index = Arc::new(Index::open(&data_dir.join("index"))?);
     tracing::info!("opening store (recovering unsealed segments)");
-    let store = Arc::new(Store::open(
-        data_dir,
-        cfg.storage.io_engine,
-        cfg.storage.segment_bytes,
-    )?);
-    tracing::info!(
-        engine = store.engine_name(),
-        segments = store.segments.list().len(),
-        "store open"
-    );
+    let store = Arc::new(Store::open(data_dir, cfg.storage.io_engine, cfg.storage.segment_bytes)?);
+    tracing::info!(engine = store.engine_name(), segments = store.segments.list().len(), "store open");
     let scfg = ServiceConfig {
         data_dir: data_dir.clone(),
         public_url,
@@ -162,27 +150,14 @@ pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, Da
         compaction_live_ratio: cfg.cleanup.compaction_live_ratio,
         compaction_bytes_per_sec: cfg.cleanup.compaction_bytes_per_sec,
         x_accel_prefix: cfg.downloads.x_accel_prefix.clone(),
-        rate_limit: cfg
-            .rate_limit
-            .enabled
-            .then_some((cfg.rate_limit.burst, cfg.rate_limit.per_second)),
+        rate_limit: cfg.rate_limit.enabled.then_some((cfg.rate_limit.burst, cfg.rate_limit.per_second)),
     };
-    Service::new(
-        scfg,
-        index,
-        store,
-        secrets.download_signing_secret.as_bytes(),
-        secrets.jwt_secret.as_bytes(),
-    )
-    .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
+    Service::new(scfg, index, store, secrets.download_signing_secret.as_bytes(), secrets.jwt_secret.as_bytes())
+        .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
 }
 
 /// Runs the daemon until `shutdown` resolves.
-pub async fn run(
-    cfg: Config,
-    opts: RunOptions,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), DaemonError> {
+pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let data_dir = cfg.storage.data_dir.clone();
     let _lock = lock_data_dir(&data_dir)?;
     tracing::info!(data_dir = %data_dir.display(), "starting attachd {}", env!("CARGO_PKG_VERSION"));
@@ -191,67 +166,37 @@ pub async fn run(
     let mut ops_bound = None;
     if !cfg.metrics.listen.is_empty() {
         let addr = cfg.metrics.listen.clone();
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| DaemonError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&addr).await.map_err(|source| DaemonError::Bind { addr: addr.clone(), source })?;
         ops_bound = listener.local_addr().ok();
         tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
-        tokio::spawn(crate::http::ops::serve_ops(
-            listener,
-            ready.clone(),
-            stop_rx.clone(),
-        ));
+        tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), stop_rx.clone()));
     }
     let listener = TcpListener::bind(&cfg.server.listen)
         .await
-        .map_err(|source| DaemonError::Bind {
-            addr: cfg.server.listen.clone(),
-            source,
-        })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| DaemonError::Other(format!("read bound address: {e}")))?;
+        .map_err(|source| DaemonError::Bind { addr: cfg.server.listen.clone(), source })?;
+    let bound = listener.local_addr().map_err(|e| DaemonError::Other(format!("read bound address: {e}")))?;
     let public_url = if cfg.server.public_url.is_empty() {
         format!("http://{bound}")
     } else {
         cfg.server.public_url.trim_end_matches('/').to_string()
     };
     let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone()))?;
-    if let Some(path) = service
-        .bootstrap_if_empty(&data_dir)
-        .map_err(|e| DaemonError::Other(e.to_string()))?
-    {
-        println!(
-            "attachd: first start: admin token and API keys written to {}",
-            path.display()
-        );
+    if let Some(path) = service.bootstrap_if_empty(&data_dir).map_err(|e| DaemonError::Other(e.to_string()))? {
+        println!("attachd: first start: admin token and API keys written to {}", path.display());
     }
     // Background jobs.
     let cleanup = Arc::new(Cleanup::new(service.clone()));
-    let sweeper = Arc::new(ReservationSweeper {
-        service: service.clone(),
-    });
-    let sampler = Arc::new(Sampler {
-        service: service.clone(),
-        data_dir: data_dir.clone(),
-    });
+    let sweeper = Arc::new(ReservationSweeper { service: service.clone() });
+    let sampler = Arc::new(Sampler { service: service.clone(), data_dir: data_dir.clone() });
     let jobs = vec![
         spawn(cleanup.clone(), cfg.schedule(), stop_rx.clone()),
         spawn(
             sweeper,
-            Schedule::Every(Duration::from_secs(
-                cfg.uploads.reservation_sweep_interval_secs,
-            )),
+            Schedule::Every(Duration::from_secs(cfg.uploads.reservation_sweep_interval_secs)),
             stop_rx.clone(),
         ),
-        spawn(
-            sampler.clone(),
-            Schedule::Every(Duration::from_secs(5)),
-            stop_rx.clone(),
-        ),
+        spawn(sampler.clone(), Schedule::Every(Duration::from_secs(5)), stop_rx.clone()),
     ];
     sampler.run_once();
     let c = cleanup.clone();

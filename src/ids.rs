@@ -133,11 +133,7 @@ pub struct Sha256Digest(pub [u8; 32]);
 impl Sha256Digest {
     /// Parses exactly 64 lowercase hex characters (the wire rule for `sha256`).
     pub fn parse_lower_hex(s: &str) -> Option<Self> {
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return None;
         }
         let mut out = [0u8; 32];
@@ -186,9 +182,6 @@ mod tests {
         assert!(Sha256Digest::parse_lower_hex(&lower).is_some());
         assert!(Sha256Digest::parse_lower_hex(&"AB".repeat(32)).is_none());
         assert!(Sha256Digest::parse_lower_hex(&"ab".repeat(31)).is_none());
-        assert_eq!(
-            Sha256Digest::parse_lower_hex(&lower).unwrap().to_hex(),
-            lower
-        );
+        assert_eq!(Sha256Digest::parse_lower_hex(&lower).unwrap().to_hex(), lower);
     }
 }

@@ -52,10 +52,7 @@ fn main() -> ExitCode {
             };
             init_tracing(&cfg);
             attachd::metrics::install();
-            let opts = attachd::daemon::RunOptions {
-                ready_file,
-                on_bound: None,
-            };
+            let opts = attachd::daemon::RunOptions { ready_file, on_bound: None };
             match runtime().block_on(attachd::daemon::run(cfg, opts, shutdown_signal())) {
                 Ok(()) => 0,
                 Err(e) => {
@@ -65,9 +62,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Config {
-            what: ConfigCmd::Check { config },
-        } => match Config::load(config.as_deref()) {
+        Command::Config { what: ConfigCmd::Check { config } } => match Config::load(config.as_deref()) {
             Ok(cfg) => {
                 println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
                 eprintln!("attachd: configuration is valid");
@@ -78,13 +73,9 @@ fn main() -> ExitCode {
                 1
             }
         },
-        Command::Admin { conn, what } => {
-            report(runtime().block_on(attachd::cli::admin(&conn, &what)))
-        }
+        Command::Admin { conn, what } => report(runtime().block_on(attachd::cli::admin(&conn, &what))),
         Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
-        Command::Healthcheck { conn } => {
-            report(runtime().block_on(attachd::cli::healthcheck(&conn)))
-        }
+        Command::Healthcheck { conn } => report(runtime().block_on(attachd::cli::healthcheck(&conn))),
         Command::Cleanup { conn, offline } => {
             if offline {
                 report(offline_cleanup(&conn))
@@ -101,14 +92,9 @@ fn offline_cleanup(conn: &attachd::cli::Conn) -> Result<i32, String> {
     init_tracing(&cfg);
     let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
     let svc = attachd::daemon::open_service(&cfg, String::new()).map_err(|e| e.to_string())?;
-    let report = attachd::worker::cleanup::Cleanup::new(svc.clone())
-        .run()
-        .map_err(|e| e.to_string())?;
+    let report = attachd::worker::cleanup::Cleanup::new(svc.clone()).run().map_err(|e| e.to_string())?;
     svc.shutdown();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     Ok(0)
 }
 

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
-};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 /// HTTP requests by route and status class.
 pub const HTTP_REQUESTS: &str = "attachd_http_requests_total";
@@ -63,10 +61,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets(&[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0, 30.0,
-            ])
+            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
             .expect("static buckets are valid");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -85,35 +80,18 @@ pub fn render() -> String {
 
 /// Registers help texts and units (call once, after installing the recorder).
 pub fn describe() {
-    describe_counter!(
-        HTTP_REQUESTS,
-        "HTTP requests handled, by route and status class."
-    );
+    describe_counter!(HTTP_REQUESTS, "HTTP requests handled, by route and status class.");
     describe_histogram!(
         HTTP_DURATION,
         Unit::Seconds,
         "HTTP request latency (to the response head), by route and status class."
     );
     describe_counter!(BYTES_UPLOADED, Unit::Bytes, "Bytes of uploads committed.");
-    describe_counter!(
-        BYTES_DOWNLOADED,
-        Unit::Bytes,
-        "Bytes of attachments sent by attachd itself."
-    );
-    describe_counter!(
-        UPLOADS,
-        "Upload (PUT) outcomes: ok, size_mismatch, hash_mismatch, aborted, error."
-    );
-    describe_counter!(
-        QUOTA_REJECTIONS,
-        "Reservations refused by quota, by kind (project, user)."
-    );
+    describe_counter!(BYTES_DOWNLOADED, Unit::Bytes, "Bytes of attachments sent by attachd itself.");
+    describe_counter!(UPLOADS, "Upload (PUT) outcomes: ok, size_mismatch, hash_mismatch, aborted, error.");
+    describe_counter!(QUOTA_REJECTIONS, "Reservations refused by quota, by kind (project, user).");
     describe_histogram!(COMMIT_BATCH_RECORDS, "Uploads committed per group commit.");
-    describe_histogram!(
-        COMMIT_BATCH_BYTES,
-        Unit::Bytes,
-        "Segment bytes written per group commit."
-    );
+    describe_histogram!(COMMIT_BATCH_BYTES, Unit::Bytes, "Segment bytes written per group commit.");
     describe_histogram!(
         COMMIT_DURATION,
         Unit::Seconds,
@@ -125,26 +103,14 @@ pub fn describe() {
         "Latency of one group commit's segment write and fdatasync."
     );
     describe_gauge!(SEGMENTS, "Segment files.");
-    describe_gauge!(
-        SEGMENT_LIVE_BYTES,
-        Unit::Bytes,
-        "Bytes of live records in segments."
-    );
+    describe_gauge!(SEGMENT_LIVE_BYTES, Unit::Bytes, "Bytes of live records in segments.");
     describe_gauge!(
         SEGMENT_DEAD_BYTES,
         Unit::Bytes,
         "Bytes in segments no record points at (reclaimable by compaction)."
     );
-    describe_counter!(
-        COMPACTION_RECLAIMED,
-        Unit::Bytes,
-        "Bytes of segment files removed by compaction."
-    );
-    describe_histogram!(
-        COMPACTION_DURATION,
-        Unit::Seconds,
-        "Duration of compaction passes."
-    );
+    describe_counter!(COMPACTION_RECLAIMED, Unit::Bytes, "Bytes of segment files removed by compaction.");
+    describe_histogram!(COMPACTION_DURATION, Unit::Seconds, "Duration of compaction passes.");
     describe_counter!(
         CLEANUP_REMOVED,
         "Items removed by cleanup, by pass (soft_deleted, expired_reservations, orphans)."
@@ -153,10 +119,7 @@ pub fn describe() {
     describe_gauge!(RESERVATIONS_PENDING, "Reservations not yet uploaded.");
     describe_gauge!(DISK_FREE, Unit::Bytes, "Free bytes on the data volume.");
     describe_gauge!(UPLOADS_IN_PROGRESS, "Uploads (PUTs) running now.");
-    describe_counter!(
-        RATE_LIMITED,
-        "Requests refused with 429 by the per-key rate limiter."
-    );
+    describe_counter!(RATE_LIMITED, "Requests refused with 429 by the per-key rate limiter.");
 }
 
 /// One HTTP request finished.

@@ -39,23 +39,23 @@ struct JwtBody {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ServiceError> {
-    let v = if v.is_null() {
-        Value::Object(Default::default())
-    } else {
-        v
-    };
-    serde_json::from_value(v)
-        .map_err(|e| ServiceError::BadJson(format!("Invalid request body: {e}")))
+    let v = if v.is_null() { Value::Object(Default::default()) } else { v };
+    serde_json::from_value(v).map_err(|e| ServiceError::BadJson(format!("Invalid request body: {e}")))
 }
+
+/// Largest quota override the admin API accepts (2^62 bytes): counters stay far from overflow.
+const MAX_ADMIN_QUOTA: u64 = 1 << 62;
 
 /// `Some(None)` for an explicit null, `Some(Some(n))` for a non-negative integer.
 fn quota_field(v: &Value, name: &str) -> Result<Option<Option<u64>>, ServiceError> {
     match v.get(name) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(x) => x.as_u64().map(|n| Some(Some(n))).ok_or_else(|| {
-            ServiceError::BadParameter(format!("{name} must be a non-negative integer or null"))
-        }),
+        Some(x) => x
+            .as_u64()
+            .filter(|&n| n <= MAX_ADMIN_QUOTA)
+            .map(|n| Some(Some(n)))
+            .ok_or_else(|| ServiceError::BadParameter(format!("{name} must be an integer from 0 to 2^62, or null"))),
     }
 }
 
@@ -74,35 +74,27 @@ pub async fn handle(
     use AdminRoute as A;
     let (status, out) = match route {
         A::ListTeams => (StatusCode::OK, j!({ "teams": idx.teams()? })),
-        A::CreateTeam => (
-            StatusCode::CREATED,
-            j!(svc.create_team(parse::<Named>(v)?.name)?),
-        ),
-        A::CreateProject(t) => (
-            StatusCode::CREATED,
-            j!(svc.project_view(svc.create_project(t, parse::<Named>(v)?.name)?)),
-        ),
+        A::CreateTeam => (StatusCode::CREATED, j!(svc.create_team(parse::<Named>(v)?.name)?)),
+        A::CreateProject(t) => {
+            (StatusCode::CREATED, j!(svc.project_view(svc.create_project(t, parse::<Named>(v)?.name)?)))
+        }
         A::ListProjects => {
-            let ps: Vec<_> = idx
-                .projects()?
-                .into_iter()
-                .map(|p| svc.project_view(p))
-                .collect();
+            let ps: Vec<_> = idx.projects()?.into_iter().map(|p| svc.project_view(p)).collect();
             (StatusCode::OK, j!({ "projects": ps }))
         }
-        A::DeleteProject(p) => (StatusCode::OK, j!(svc.delete_project(p)?)),
+        A::DeleteProject(p) => {
+            let svc = svc.clone();
+            let project = tokio::task::spawn_blocking(move || svc.delete_project(p))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("delete task: {e}")))??;
+            (StatusCode::OK, j!(project))
+        }
         A::SetQuota(p) => {
             let proj = quota_field(&v, "project_bytes")?;
             let user = quota_field(&v, "user_bytes")?;
-            (
-                StatusCode::OK,
-                j!(svc.project_view(svc.set_quotas(p, proj, user)?)),
-            )
+            (StatusCode::OK, j!(svc.project_view(svc.set_quotas(p, proj, user)?)))
         }
-        A::CreateApp(p) => (
-            StatusCode::CREATED,
-            j!(svc.create_app(p, parse::<Named>(v)?.name)?),
-        ),
+        A::CreateApp(p) => (StatusCode::CREATED, j!(svc.create_app(p, parse::<Named>(v)?.name)?)),
         A::ListApps => (StatusCode::OK, j!({ "apps": idx.apps()? })),
         A::ListKeys => (StatusCode::OK, j!({ "keys": idx.api_keys()? })),
         A::CreateKey => {
@@ -111,20 +103,13 @@ pub async fn handle(
         }
         A::RevokeKey(k) => (StatusCode::OK, j!(svc.revoke_key(k)?)),
         A::ListMembers(t) => {
-            let ms: Vec<_> = idx
-                .members(&t)?
-                .into_iter()
-                .map(|(u, r)| j!({"user_id": u.0, "role": r}))
-                .collect();
+            let ms: Vec<_> = idx.members(&t)?.into_iter().map(|(u, r)| j!({"user_id": u.0, "role": r})).collect();
             (StatusCode::OK, j!({ "members": ms }))
         }
         A::SetMember(t, u) => {
             let role = parse::<RoleBody>(v)?.role;
             svc.set_member(t, u.clone(), role)?;
-            (
-                StatusCode::OK,
-                j!({"team_id": t, "user_id": u.0, "role": role}),
-            )
+            (StatusCode::OK, j!({"team_id": t, "user_id": u.0, "role": role}))
         }
         A::RemoveMember(t, u) => {
             svc.remove_member(t, u)?;
@@ -132,11 +117,14 @@ pub async fn handle(
         }
         A::MintJwt => {
             let b = parse::<JwtBody>(v)?;
-            let exp = Timestamp::now().as_secs() + b.ttl_secs.unwrap_or(3600);
+            let exp = Timestamp::now().as_secs().saturating_add(b.ttl_secs.unwrap_or(3600));
             (StatusCode::OK, j!({"token": svc.mint_jwt(&b.sub, exp)}))
         }
         A::Backup => {
-            let dest = v.get("dest").and_then(|d| d.as_str()).ok_or_else(|| ServiceError::BadParameter("dest (an absolute path) is required".into()))?;
+            let dest = v
+                .get("dest")
+                .and_then(|d| d.as_str())
+                .ok_or_else(|| ServiceError::BadParameter("dest (an absolute path) is required".into()))?;
             let svc = svc.clone();
             let dest = std::path::PathBuf::from(dest);
             let report = tokio::task::spawn_blocking(move || svc.backup(&dest))
@@ -145,9 +133,7 @@ pub async fn handle(
             (StatusCode::OK, j!(report))
         }
         A::Cleanup => {
-            let report = (state.cleanup)()
-                .await
-                .map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
+            let report = (state.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)
         }
     };

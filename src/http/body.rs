@@ -62,10 +62,7 @@ impl BodySource for HyperBody {
 
 /// Reads a JSON body of at most `limit` bytes. Empty bodies read as `null` (the reference
 /// treats a missing body as `{}`).
-pub async fn read_json(
-    body: &mut HyperBody,
-    limit: usize,
-) -> Result<serde_json::Value, ServiceError> {
+pub async fn read_json(body: &mut HyperBody, limit: usize) -> Result<serde_json::Value, ServiceError> {
     let mut buf = Vec::new();
     while let Some(chunk) = body.next_chunk().await.map_err(|e| match e {
         BodyError::Aborted => ServiceError::UploadAborted,
@@ -79,8 +76,7 @@ pub async fn read_json(
     if buf.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
-    serde_json::from_slice(&buf)
-        .map_err(|e| ServiceError::BadJson(format!("Request body is not valid JSON: {e}")))
+    serde_json::from_slice(&buf).map_err(|e| ServiceError::BadJson(format!("Request body is not valid JSON: {e}")))
 }
 
 /// A response body fed by a channel of chunks; an `Err` ends the response abruptly, so the
@@ -108,9 +104,7 @@ impl Body for ChannelBody {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
-            Poll::Ready(Some(Err(e))) => {
-                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
-            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e.to_string())))),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
-    ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, RANGE,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
+    HeaderValue, IF_NONE_MATCH, RANGE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -20,16 +20,13 @@ use super::range::{self, RangeSpec};
 use super::{HttpState, query_params};
 
 /// Serves a download.
-pub async fn download(
-    state: &Arc<HttpState>,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
+pub async fn download(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let q = query_params(&req);
     let head = req.method() == Method::HEAD;
-    let dl = state
-        .service
-        .open_download(q.get("t").map(String::as_str), head)
-        .await?;
+    let dl = state.service.open_download(q.get("t").map(String::as_str), head).await.map_err(|e| match e {
+        ServiceError::Internal(detail) => ServiceError::ReadFailed(detail),
+        other => other,
+    })?;
     let rec = &dl.record;
     let etag = format!("\"{}\"", rec.sha256.to_hex());
     let mut headers = HeaderMap::new();
@@ -48,17 +45,13 @@ pub async fn download(
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, empty()));
     }
     let size = rec.size_bytes;
-    let (status, start, end) =
-        match range::parse(req.headers().get(RANGE).and_then(|v| v.to_str().ok()), size) {
-            RangeSpec::Full => (StatusCode::OK, 0, size),
-            RangeSpec::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
-            RangeSpec::Unsatisfiable => return Err(ServiceError::RangeNotSatisfiable { size }),
-        };
+    let (status, start, end) = match range::parse(req.headers().get(RANGE).and_then(|v| v.to_str().ok()), size) {
+        RangeSpec::Full => (StatusCode::OK, 0, size),
+        RangeSpec::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeSpec::Unsatisfiable => return Err(ServiceError::RangeNotSatisfiable { size }),
+    };
     if status == StatusCode::PARTIAL_CONTENT {
-        headers.insert(
-            CONTENT_RANGE,
-            header_value(&format!("bytes {}-{}/{}", start, end - 1, size)),
-        );
+        headers.insert(CONTENT_RANGE, header_value(&format!("bytes {}-{}/{}", start, end - 1, size)));
     }
     headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
     let body = match dl.source {
@@ -67,9 +60,7 @@ pub async fn download(
             crate::metrics::bytes_downloaded(end - start);
             full(bytes.slice(start as usize..end as usize))
         }
-        DownloadSource::File(reader) => {
-            ChannelBody::new(stream_file(reader, start, end, rec.sha256)).boxed()
-        }
+        DownloadSource::File(reader) => ChannelBody::new(stream_file(reader, start, end, rec.sha256)).boxed(),
         DownloadSource::XAccel(_) => unreachable!("handled above"),
     };
     Ok(respond(status, headers, body))
@@ -90,14 +81,8 @@ fn common_headers(h: &mut HeaderMap, rec: &AttachmentRecord, etag: &str) {
     let ct = HeaderValue::from_str(&rec.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     h.insert(CONTENT_TYPE, ct);
-    h.insert(
-        CONTENT_DISPOSITION,
-        header_value(&content_disposition(&rec.original_filename)),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(CONTENT_DISPOSITION, header_value(&content_disposition(&rec.original_filename)));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(ETAG, header_value(etag));
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -143,24 +128,15 @@ mod tests {
 
     #[test]
     fn content_disposition_table() {
-        assert_eq!(
-            content_disposition("crash.log"),
-            "attachment; filename=\"crash.log\""
-        );
-        assert_eq!(
-            content_disposition("a\"b\\c\r\nSet-Cookie: x"),
-            "attachment; filename=\"abcSet-Cookie: x\""
-        );
+        assert_eq!(content_disposition("crash.log"), "attachment; filename=\"crash.log\"");
+        assert_eq!(content_disposition("a\"b\\c\r\nSet-Cookie: x"), "attachment; filename=\"abcSet-Cookie: x\"");
         assert_eq!(
             content_disposition("résumé 📎.pdf"),
             "attachment; filename=\"r_sum_ _.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%F0%9F%93%8E.pdf"
         );
         // Every result is a valid header value.
         for n in ["\u{0}\u{7f}x", "日本語.txt", "tab\there", ""] {
-            assert!(
-                HeaderValue::from_str(&content_disposition(n)).is_ok(),
-                "{n:?}"
-            );
+            assert!(HeaderValue::from_str(&content_disposition(n)).is_ok(), "{n:?}");
         }
     }
 }

@@ -38,30 +38,19 @@ pub fn reply(e: &E) -> ErrorReply {
         | E::ApiKeyExpired
         | E::InvalidJwt
         | E::InvalidAdminToken => (S::UNAUTHORIZED, "unauthorized", Plain),
-        E::MissingDownloadToken | E::InvalidDownloadToken => {
-            (S::UNAUTHORIZED, "invalid_download_token", Plain)
-        }
-        E::MissingPermission(_) | E::Forbidden(_) | E::WrongApp => {
-            (S::FORBIDDEN, "forbidden", Plain)
-        }
-        E::KeyNotAppScoped | E::AppGone | E::ProjectGone => {
-            (S::BAD_REQUEST, "invalid_key_scope", Plain)
-        }
+        E::MissingDownloadToken | E::InvalidDownloadToken => (S::UNAUTHORIZED, "invalid_download_token", Plain),
+        E::MissingPermission(_) | E::Forbidden(_) | E::WrongApp => (S::FORBIDDEN, "forbidden", Plain),
+        E::KeyNotAppScoped | E::AppGone | E::ProjectGone => (S::BAD_REQUEST, "invalid_key_scope", Plain),
         E::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request", Rejection),
         E::BadParameter(_) => (S::BAD_REQUEST, "bad_parameter", Plain),
         E::BadJson(_) => (S::BAD_REQUEST, "invalid_json", Plain),
         E::BodyTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "body_too_large", Plain),
-        E::DisallowedContentType(_) => (
-            S::UNSUPPORTED_MEDIA_TYPE,
-            "disallowed_content_type",
-            Rejection,
-        ),
-        E::NotOctetStream => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
+        E::DisallowedContentType(_) => (S::UNSUPPORTED_MEDIA_TYPE, "disallowed_content_type", Rejection),
+        E::NotOctetStream { parsed: true } => (S::BAD_REQUEST, "unsupported_media_type", Plain),
+        E::NotOctetStream { parsed: false } => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
         E::UserQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "user_quota_exhausted", Rejection),
         E::ProjectQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "quota_exhausted", Rejection),
-        E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => {
-            (S::NOT_FOUND, "not_found", Plain)
-        }
+        E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => (S::NOT_FOUND, "not_found", Plain),
         E::AttachmentDeleted => (S::GONE, "attachment_deleted", Plain),
         E::ReservationExpired => (S::GONE, "reservation_expired", Rejection),
         E::AlreadyUploaded => (S::CONFLICT, "already_uploaded", Rejection),
@@ -77,6 +66,8 @@ pub fn reply(e: &E) -> ErrorReply {
         E::NoSpace => (S::INSUFFICIENT_STORAGE, "insufficient_storage", Plain),
         E::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", Plain),
         E::Corrupt(_) => (S::INTERNAL_SERVER_ERROR, "stored_data_corrupt", Plain),
+        E::UploadFailed(_) => (S::INTERNAL_SERVER_ERROR, "upload_failed", Plain),
+        E::ReadFailed(_) => (S::INTERNAL_SERVER_ERROR, "read_failed", Plain),
         E::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal_error", Plain),
     };
     let message = match e {
@@ -84,7 +75,11 @@ pub fn reply(e: &E) -> ErrorReply {
         other => other.to_string(),
     };
     if status.is_server_error() {
-        tracing::error!(code, error = %e, "request failed");
+        let detail = match e {
+            E::UploadFailed(d) | E::ReadFailed(d) | E::Internal(d) | E::Corrupt(d) => d.as_str(),
+            _ => "",
+        };
+        tracing::error!(code, error = %e, detail, "request failed");
     }
     let mut body = match shape {
         Plain => json!({ "error": message, "code": code }),
@@ -114,11 +109,7 @@ pub fn reply(e: &E) -> ErrorReply {
         }
         _ => {}
     }
-    ErrorReply {
-        status,
-        body,
-        headers,
-    }
+    ErrorReply { status, body, headers }
 }
 
 #[cfg(test)]
@@ -127,24 +118,13 @@ mod tests {
 
     #[test]
     fn quota_rejections_carry_the_reference_fields() {
-        let r = reply(&E::UserQuotaExhausted {
-            quota: 10,
-            used: 8,
-            size: 5,
-        });
+        let r = reply(&E::UserQuotaExhausted { quota: 10, used: 8, size: 5 });
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(r.body["code"], "user_quota_exhausted");
-        assert_eq!(
-            r.body["message"],
-            "User attachment quota would be exceeded (8 + 5 > 10 bytes)"
-        );
+        assert_eq!(r.body["message"], "User attachment quota would be exceeded (8 + 5 > 10 bytes)");
         assert_eq!(r.body["user_quota_bytes"], 10);
         assert_eq!(r.body["user_used_bytes"], 8);
-        let r = reply(&E::ProjectQuotaExhausted {
-            quota: 10,
-            used: 8,
-            size: 5,
-        });
+        let r = reply(&E::ProjectQuotaExhausted { quota: 10, used: 8, size: 5 });
         assert_eq!(r.body["quota_bytes"], 10);
         assert_eq!(r.body["used_bytes"], 8);
     }
@@ -153,10 +133,7 @@ mod tests {
     fn internals_never_leak() {
         let r = reply(&E::Internal("rocksdb: IO error: /secret/path".into()));
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            r.body,
-            json!({"error": "Internal error", "code": "internal_error"})
-        );
+        assert_eq!(r.body, json!({"error": "Internal error", "code": "internal_error"}));
     }
 
     #[test]
@@ -169,16 +146,13 @@ mod tests {
             E::InvalidRequest("x".into()),
             E::BadParameter("y".into()),
             E::DisallowedContentType("application/x-sh".into()),
-            E::NotOctetStream,
+            E::NotOctetStream { parsed: false },
             E::AttachmentNotFound,
             E::WrongApp,
             E::AttachmentDeleted,
             E::AlreadyUploaded,
             E::SizeExceeded,
-            E::SizeShort {
-                got: 1,
-                declared: 2,
-            },
+            E::SizeShort { got: 1, declared: 2 },
             E::HashMismatch,
             E::InvalidDownloadToken,
             E::RangeNotSatisfiable { size: 3 },
@@ -186,12 +160,7 @@ mod tests {
         for e in cases {
             let r = reply(&e);
             assert!(r.status.is_client_error(), "{e:?}");
-            assert!(
-                r.body
-                    .get("error")
-                    .or(r.body.get("message"))
-                    .is_some_and(|m| !m.as_str().unwrap().is_empty())
-            );
+            assert!(r.body.get("error").or(r.body.get("message")).is_some_and(|m| !m.as_str().unwrap().is_empty()));
         }
     }
 }

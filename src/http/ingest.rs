@@ -15,12 +15,8 @@ use super::body::{HyperBody, RespBody, read_json};
 use super::{HttpState, json, principal};
 
 /// Reserve: auth first (as the reference), then the JSON body.
-pub async fn reserve(
-    state: &Arc<HttpState>,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
+pub async fn reserve(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    state.service.rate_limit(&who)?;
     let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
     let v = read_json(&mut body, state.cfg.max_json_body).await?;
     let svc = state.service.clone();
@@ -37,17 +33,10 @@ pub async fn upload(
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    state.service.rate_limit(&who)?;
     let headers = req.headers();
     let info = BodyInfo {
-        content_type: headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        content_length: headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok()),
+        content_type: headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string),
+        content_length: headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()),
     };
     let body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
     let r = state.service.upload(&who, id, info, body).await?;

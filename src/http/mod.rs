@@ -61,13 +61,7 @@ impl HttpState {
         cfg: HttpConfig,
         cleanup: Arc<dyn Fn() -> tokio::task::JoinHandle<serde_json::Value> + Send + Sync>,
     ) -> Self {
-        Self {
-            service,
-            cfg,
-            ready: AtomicBool::new(false),
-            cleanup,
-            next_request_id: AtomicU64::new(1),
-        }
+        Self { service, cfg, ready: AtomicBool::new(false), cleanup, next_request_id: AtomicU64::new(1) }
     }
 
     /// Marks the daemon ready (or not).
@@ -88,17 +82,12 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<R
             Ok(r) => r,
             Err(e) => error_response(&e),
         };
-        tracing::debug!(
-            status = resp.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "done"
-        );
+        tracing::debug!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "done");
         resp
     }
     .instrument(span)
     .await;
-    resp.headers_mut()
-        .insert("x-request-id", HeaderValue::from(rid));
+    resp.headers_mut().insert("x-request-id", HeaderValue::from(rid));
     crate::metrics::http_request(name, resp.status().as_u16(), started.elapsed());
     resp
 }
@@ -121,11 +110,7 @@ async fn dispatch(
         Route::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
         Route::Ready => {
             let ready = state.ready.load(Ordering::SeqCst) && !state.service.is_draining();
-            let status = if ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
+            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
             Ok(json(status, &serde_json::json!({"ready": ready})))
         }
         Route::Admin(a) => admin::handle(state, a, req).await,
@@ -134,23 +119,18 @@ async fn dispatch(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &serde_json::json!({"error": "Method not allowed", "code": "method_not_allowed"}),
             );
-            r.headers_mut()
-                .insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
+            r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
             Ok(r)
         }
         Route::BadRequest(msg) => Err(ServiceError::BadParameter(msg)),
-        Route::NotFound => Ok(json(
-            StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "Route not found", "code": "route_not_found"}),
-        )),
+        Route::NotFound => {
+            Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"error": "Route not found", "code": "route_not_found"})))
+        }
     }
 }
 
 /// Authenticates the request's bearer token.
-pub(crate) fn principal(
-    state: &HttpState,
-    req: &Request<Incoming>,
-) -> Result<Principal, ServiceError> {
+pub(crate) fn principal(state: &HttpState, req: &Request<Incoming>) -> Result<Principal, ServiceError> {
     let token = auth::bearer(req.headers())?;
     state.service.authenticate(&token)
 }
@@ -160,10 +140,7 @@ pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Response<RespBody> {
     let bytes = serde_json::to_vec(v).expect("response values serialize");
     let mut r = Response::new(full(bytes));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     r
 }
 
@@ -184,11 +161,8 @@ pub fn query_params(req: &Request<Incoming>) -> std::collections::HashMap<String
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
+            let dec =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
             (dec(k), dec(v))
         })
         .collect()

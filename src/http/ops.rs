@@ -16,11 +16,7 @@ use tokio::sync::watch;
 use super::body::{RespBody, full};
 
 /// Serves the ops endpoints until `stop` turns true.
-pub async fn serve_ops(
-    listener: TcpListener,
-    ready: Arc<AtomicBool>,
-    mut stop: watch::Receiver<bool>,
-) {
+pub async fn serve_ops(listener: TcpListener, ready: Arc<AtomicBool>, mut stop: watch::Receiver<bool>) {
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
@@ -32,35 +28,17 @@ pub async fn serve_ops(
             async move { Ok::<_, Infallible>(answer(req.uri().path(), ready)) }
         });
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }
 
 fn answer(path: &str, ready: bool) -> Response<RespBody> {
     let (status, ct, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            crate::metrics::render(),
-        ),
-        "/health" => (
-            StatusCode::OK,
-            "application/json",
-            r#"{"status":"ok"}"#.to_string(),
-        ),
-        "/ready" if ready => (
-            StatusCode::OK,
-            "application/json",
-            r#"{"ready":true}"#.to_string(),
-        ),
-        "/ready" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "application/json",
-            r#"{"ready":false}"#.to_string(),
-        ),
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", crate::metrics::render()),
+        "/health" => (StatusCode::OK, "application/json", r#"{"status":"ok"}"#.to_string()),
+        "/ready" if ready => (StatusCode::OK, "application/json", r#"{"ready":true}"#.to_string()),
+        "/ready" => (StatusCode::SERVICE_UNAVAILABLE, "application/json", r#"{"ready":false}"#.to_string()),
         _ => (
             StatusCode::NOT_FOUND,
             "application/json",
@@ -69,7 +47,6 @@ fn answer(path: &str, ready: bool) -> Response<RespBody> {
     };
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     r
 }

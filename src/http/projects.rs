@@ -18,9 +18,7 @@ pub async fn usage(
 ) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
     let q = query_params(&req);
-    let u = state
-        .service
-        .usage(&who, project, q.get("user_id").map(String::as_str))?;
+    let u = state.service.usage(&who, project, q.get("user_id").map(String::as_str))?;
     Ok(json(StatusCode::OK, &u))
 }
 

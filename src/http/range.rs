@@ -55,10 +55,7 @@ pub fn parse(header: Option<&str>, size: u64) -> RangeSpec {
             if start >= size {
                 return RangeSpec::Unsatisfiable;
             }
-            RangeSpec::Partial {
-                start,
-                end: last.saturating_add(1).min(size),
-            }
+            RangeSpec::Partial { start, end: last.saturating_add(1).min(size) }
         }
         // bytes=-suffix
         (false, true, false) if a.is_empty() => {
@@ -68,10 +65,7 @@ pub fn parse(header: Option<&str>, size: u64) -> RangeSpec {
             if n == 0 || size == 0 {
                 return RangeSpec::Unsatisfiable;
             }
-            RangeSpec::Partial {
-                start: size.saturating_sub(n),
-                end: size,
-            }
+            RangeSpec::Partial { start: size.saturating_sub(n), end: size }
         }
         _ => RangeSpec::Full,
     }
@@ -88,30 +82,9 @@ mod tests {
         let cases = [
             (None, 100, Full),
             (Some("bytes=0-9"), 100, Partial { start: 0, end: 10 }),
-            (
-                Some("bytes=90-"),
-                100,
-                Partial {
-                    start: 90,
-                    end: 100,
-                },
-            ),
-            (
-                Some("bytes=90-1000"),
-                100,
-                Partial {
-                    start: 90,
-                    end: 100,
-                },
-            ),
-            (
-                Some("bytes=-10"),
-                100,
-                Partial {
-                    start: 90,
-                    end: 100,
-                },
-            ),
+            (Some("bytes=90-"), 100, Partial { start: 90, end: 100 }),
+            (Some("bytes=90-1000"), 100, Partial { start: 90, end: 100 }),
+            (Some("bytes=-10"), 100, Partial { start: 90, end: 100 }),
             (Some("bytes=-1000"), 100, Partial { start: 0, end: 100 }),
             (Some("bytes=100-"), 100, Unsatisfiable),
             (Some("bytes=-0"), 100, Unsatisfiable),

@@ -24,9 +24,9 @@ pub enum Route {
     Get(AttachmentId),
     /// `DELETE /v1/attachments/:id`
     Delete(AttachmentId),
-    /// `GET /v1/projects/:id/attachment-usage` (the id is validated by the service: the reference answers 404 for bad ids)
+    /// `GET /v1/projects/:id/attachment-usage` (the service parses the id: a malformed one is a 400)
     Usage(String),
-    /// `PATCH /v1/projects/:id`
+    /// `PATCH /v1/projects/:id` (id parsed by the service, as for `Usage`)
     PatchProject(String),
     /// `GET /health`
     Health,
@@ -89,8 +89,7 @@ impl Route {
 }
 
 fn id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Route> {
-    raw.parse()
-        .map_err(|_| Route::BadRequest(format!("{what} must be a UUID")))
+    raw.parse().map_err(|_| Route::BadRequest(format!("{what} must be a UUID")))
 }
 
 fn pick(m: &Method, allow: &'static str, table: &[(Method, Route)]) -> Route {
@@ -108,37 +107,20 @@ pub fn route(m: &Method, path: &str) -> Route {
     let r = || -> Result<Route, Route> {
         Ok(match segs.as_slice() {
             ["v1", "ingest", "attachment"] => pick(m, "POST", &[(Method::POST, Route::Reserve)]),
-            ["v1", "ingest", "attachment", a] => pick(
-                m,
-                "PUT",
-                &[(Method::PUT, Route::Upload(id(a, "attachment id")?))],
-            ),
-            ["v1", "attachments"] => pick(m, "GET, HEAD", &[(Method::GET, Route::List)]),
-            ["v1", "attachments", "download"] => {
-                pick(m, "GET, HEAD", &[(Method::GET, Route::Download)])
+            ["v1", "ingest", "attachment", a] => {
+                pick(m, "PUT", &[(Method::PUT, Route::Upload(id(a, "attachment id")?))])
             }
+            ["v1", "attachments"] => pick(m, "GET, HEAD", &[(Method::GET, Route::List)]),
+            ["v1", "attachments", "download"] => pick(m, "GET, HEAD", &[(Method::GET, Route::Download)]),
             ["v1", "attachments", "link"] => pick(m, "POST", &[(Method::POST, Route::Link)]),
             ["v1", "attachments", a] => {
                 let a: AttachmentId = id(a, "attachment id")?;
-                pick(
-                    m,
-                    "GET, HEAD, DELETE",
-                    &[
-                        (Method::GET, Route::Get(a)),
-                        (Method::DELETE, Route::Delete(a)),
-                    ],
-                )
+                pick(m, "GET, HEAD, DELETE", &[(Method::GET, Route::Get(a)), (Method::DELETE, Route::Delete(a))])
             }
-            ["v1", "projects", p, "attachment-usage"] => pick(
-                m,
-                "GET, HEAD",
-                &[(Method::GET, Route::Usage(p.to_string()))],
-            ),
-            ["v1", "projects", p] => pick(
-                m,
-                "PATCH",
-                &[(Method::PATCH, Route::PatchProject(p.to_string()))],
-            ),
+            ["v1", "projects", p, "attachment-usage"] => {
+                pick(m, "GET, HEAD", &[(Method::GET, Route::Usage(p.to_string()))])
+            }
+            ["v1", "projects", p] => pick(m, "PATCH", &[(Method::PATCH, Route::PatchProject(p.to_string()))]),
             ["health"] => pick(m, "GET, HEAD", &[(Method::GET, Route::Health)]),
             ["ready"] => pick(m, "GET, HEAD", &[(Method::GET, Route::Ready)]),
             ["admin", "v1", rest @ ..] => admin(m, rest)?,
@@ -152,69 +134,26 @@ fn admin(m: &Method, rest: &[&str]) -> Result<Route, Route> {
     use AdminRoute as A;
     let a = |r: A| Route::Admin(r);
     Ok(match rest {
-        ["teams"] => pick(
-            m,
-            "GET, POST",
-            &[
-                (Method::GET, a(A::ListTeams)),
-                (Method::POST, a(A::CreateTeam)),
-            ],
-        ),
-        ["teams", t, "projects"] => pick(
-            m,
-            "POST",
-            &[(Method::POST, a(A::CreateProject(id(t, "team id")?)))],
-        ),
-        ["teams", t, "members"] => pick(
-            m,
-            "GET",
-            &[(Method::GET, a(A::ListMembers(id(t, "team id")?)))],
-        ),
+        ["teams"] => pick(m, "GET, POST", &[(Method::GET, a(A::ListTeams)), (Method::POST, a(A::CreateTeam))]),
+        ["teams", t, "projects"] => pick(m, "POST", &[(Method::POST, a(A::CreateProject(id(t, "team id")?)))]),
+        ["teams", t, "members"] => pick(m, "GET", &[(Method::GET, a(A::ListMembers(id(t, "team id")?)))]),
         ["teams", t, "members", u] => {
             let t: TeamId = id(t, "team id")?;
-            let u = percent_encoding::percent_decode_str(u)
-                .decode_utf8_lossy()
-                .into_owned();
+            let u = percent_encoding::percent_decode_str(u).decode_utf8_lossy().into_owned();
             let u = UserId(u);
             pick(
                 m,
                 "PUT, DELETE",
-                &[
-                    (Method::PUT, a(A::SetMember(t, u.clone()))),
-                    (Method::DELETE, a(A::RemoveMember(t, u))),
-                ],
+                &[(Method::PUT, a(A::SetMember(t, u.clone()))), (Method::DELETE, a(A::RemoveMember(t, u)))],
             )
         }
         ["projects"] => pick(m, "GET", &[(Method::GET, a(A::ListProjects))]),
-        ["projects", p] => pick(
-            m,
-            "DELETE",
-            &[(Method::DELETE, a(A::DeleteProject(id(p, "project id")?)))],
-        ),
-        ["projects", p, "apps"] => pick(
-            m,
-            "POST",
-            &[(Method::POST, a(A::CreateApp(id(p, "project id")?)))],
-        ),
-        ["projects", p, "quota"] => pick(
-            m,
-            "PUT",
-            &[(Method::PUT, a(A::SetQuota(id(p, "project id")?)))],
-        ),
+        ["projects", p] => pick(m, "DELETE", &[(Method::DELETE, a(A::DeleteProject(id(p, "project id")?)))]),
+        ["projects", p, "apps"] => pick(m, "POST", &[(Method::POST, a(A::CreateApp(id(p, "project id")?)))]),
+        ["projects", p, "quota"] => pick(m, "PUT", &[(Method::PUT, a(A::SetQuota(id(p, "project id")?)))]),
         ["apps"] => pick(m, "GET", &[(Method::GET, a(A::ListApps))]),
-        ["keys"] => pick(
-            m,
-            "GET, POST",
-            &[
-                (Method::GET, a(A::ListKeys)),
-                (Method::POST, a(A::CreateKey)),
-            ],
-        ),
-        ["keys", k] => pick(
-            m,
-            "DELETE",
-            &[(Method::DELETE, a(A::RevokeKey(id(k, "key id")?)))],
-        ),
+        ["keys"] => pick(m, "GET, POST", &[(Method::GET, a(A::ListKeys)), (Method::POST, a(A::CreateKey))]),
+        ["keys", k] => pick(m, "DELETE", &[(Method::DELETE, a(A::RevokeKey(id(k, "key id")?)))]),
         ["jwt"] => pick(m, "POST", &[(Method::POST, a(A::MintJwt))]),
         ["cleanup"] => pick(m, "POST", &[(Method::POST, a(A::Cleanup))]),
         ["backup"] => pick(m, "POST", &[(Method::POST, a(A::Backup))]),
@@ -233,21 +172,9 @@ mod tests {
         let aid: AttachmentId = ID.parse().unwrap();
         let cases: Vec<(Method, String, Route)> = vec![
             (Method::POST, "/v1/ingest/attachment".into(), Route::Reserve),
-            (
-                Method::GET,
-                "/v1/ingest/attachment".into(),
-                Route::MethodNotAllowed("POST"),
-            ),
-            (
-                Method::PUT,
-                format!("/v1/ingest/attachment/{ID}"),
-                Route::Upload(aid),
-            ),
-            (
-                Method::PUT,
-                format!("/v1/ingest/attachment/{}", ID.to_uppercase()),
-                Route::Upload(aid),
-            ),
+            (Method::GET, "/v1/ingest/attachment".into(), Route::MethodNotAllowed("POST")),
+            (Method::PUT, format!("/v1/ingest/attachment/{ID}"), Route::Upload(aid)),
+            (Method::PUT, format!("/v1/ingest/attachment/{}", ID.to_uppercase()), Route::Upload(aid)),
             (
                 Method::PUT,
                 "/v1/ingest/attachment/nope".into(),
@@ -260,68 +187,25 @@ mod tests {
             ),
             (Method::GET, "/v1/attachments".into(), Route::List),
             (Method::GET, "/v1/attachments/".into(), Route::List),
-            (
-                Method::GET,
-                "/v1/attachments/download".into(),
-                Route::Download,
-            ),
-            (
-                Method::HEAD,
-                "/v1/attachments/download".into(),
-                Route::Download,
-            ),
+            (Method::GET, "/v1/attachments/download".into(), Route::Download),
+            (Method::HEAD, "/v1/attachments/download".into(), Route::Download),
             (Method::POST, "/v1/attachments/link".into(), Route::Link),
-            (
-                Method::GET,
-                format!("/v1/attachments/{ID}"),
-                Route::Get(aid),
-            ),
-            (
-                Method::DELETE,
-                format!("/v1/attachments/{ID}"),
-                Route::Delete(aid),
-            ),
-            (
-                Method::POST,
-                format!("/v1/attachments/{ID}"),
-                Route::MethodNotAllowed("GET, HEAD, DELETE"),
-            ),
-            (
-                Method::GET,
-                "/v1/attachments/x".into(),
-                Route::BadRequest("attachment id must be a UUID".into()),
-            ),
-            (
-                Method::GET,
-                format!("/v1/projects/{ID}/attachment-usage"),
-                Route::Usage(ID.into()),
-            ),
-            (
-                Method::PATCH,
-                format!("/v1/projects/{ID}"),
-                Route::PatchProject(ID.into()),
-            ),
+            (Method::GET, format!("/v1/attachments/{ID}"), Route::Get(aid)),
+            (Method::DELETE, format!("/v1/attachments/{ID}"), Route::Delete(aid)),
+            (Method::POST, format!("/v1/attachments/{ID}"), Route::MethodNotAllowed("GET, HEAD, DELETE")),
+            (Method::GET, "/v1/attachments/x".into(), Route::BadRequest("attachment id must be a UUID".into())),
+            (Method::GET, format!("/v1/projects/{ID}/attachment-usage"), Route::Usage(ID.into())),
+            (Method::PATCH, format!("/v1/projects/{ID}"), Route::PatchProject(ID.into())),
             (Method::GET, "/health".into(), Route::Health),
             (Method::GET, "/ready".into(), Route::Ready),
             (Method::GET, "/".into(), Route::NotFound),
             (Method::GET, "/v2/attachments".into(), Route::NotFound),
-            (
-                Method::POST,
-                "/admin/v1/teams".into(),
-                Route::Admin(AdminRoute::CreateTeam),
-            ),
-            (
-                Method::DELETE,
-                format!("/admin/v1/keys/{ID}"),
-                Route::Admin(AdminRoute::RevokeKey(ID.parse().unwrap())),
-            ),
+            (Method::POST, "/admin/v1/teams".into(), Route::Admin(AdminRoute::CreateTeam)),
+            (Method::DELETE, format!("/admin/v1/keys/{ID}"), Route::Admin(AdminRoute::RevokeKey(ID.parse().unwrap()))),
             (
                 Method::PUT,
                 format!("/admin/v1/teams/{ID}/members/alice%40example.com"),
-                Route::Admin(AdminRoute::SetMember(
-                    ID.parse().unwrap(),
-                    UserId("alice@example.com".into()),
-                )),
+                Route::Admin(AdminRoute::SetMember(ID.parse().unwrap(), UserId("alice@example.com".into()))),
             ),
         ];
         for (m, p, want) in cases {

@@ -15,10 +15,7 @@ pub struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(index: &'a Index) -> Self {
-        Self {
-            index,
-            wb: WriteBatch::default(),
-        }
+        Self { index, wb: WriteBatch::default() }
     }
 
     /// Number of operations queued.

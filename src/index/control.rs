@@ -10,6 +10,7 @@
 //!   'M' | team id (16) | user id (UTF-8)       → Role (JSON)
 //!   'U' | len(user id) u16 BE | user id | team id (16)  → Role (JSON)
 //!   'S' | SHA-256 of admin token (32)          → AdminToken (JSON)
+//!   'X' | name (UTF-8)                         → marker value (JSON), e.g. "bootstrapped"
 //! ```
 //! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
 //! the presented secret, so the plaintext is never stored.
@@ -119,41 +120,25 @@ fn k(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
 
 fn user_team_key(user: &UserId, team: Option<&TeamId>) -> Vec<u8> {
     let len = (user.0.len() as u16).to_be_bytes();
-    k(
-        b'U',
-        &[
-            &len,
-            user.0.as_bytes(),
-            team.map(|t| t.as_bytes().as_slice()).unwrap_or(&[]),
-        ],
-    )
+    k(b'U', &[&len, user.0.as_bytes(), team.map(|t| t.as_bytes().as_slice()).unwrap_or(&[])])
 }
 
 impl Index {
     fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, IndexError> {
         match self.get_cf(CF, key)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| IndexError::Corrupt {
-                    cf: CF,
-                    what: e.to_string(),
-                }),
+            Some(v) => {
+                serde_json::from_slice(&v).map(Some).map_err(|e| IndexError::Corrupt { cf: CF, what: e.to_string() })
+            }
         }
     }
 
-    fn scan_json<T: DeserializeOwned>(
-        &self,
-        prefix: Vec<u8>,
-    ) -> Result<Vec<(Box<[u8]>, T)>, IndexError> {
+    fn scan_json<T: DeserializeOwned>(&self, prefix: Vec<u8>) -> Result<Vec<(Box<[u8]>, T)>, IndexError> {
         let from = prefix.clone();
         self.scan_prefix(CF, prefix, &from)
             .map(|r| {
                 let (k, v) = r?;
-                let t = serde_json::from_slice(&v).map_err(|e| IndexError::Corrupt {
-                    cf: CF,
-                    what: e.to_string(),
-                })?;
+                let t = serde_json::from_slice(&v).map_err(|e| IndexError::Corrupt { cf: CF, what: e.to_string() })?;
                 Ok((k, t))
             })
             .collect()
@@ -165,11 +150,7 @@ impl Index {
     }
     /// All teams.
     pub fn teams(&self) -> Result<Vec<Team>, IndexError> {
-        Ok(self
-            .scan_json(vec![b'T'])?
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect())
+        Ok(self.scan_json(vec![b'T'])?.into_iter().map(|(_, t)| t).collect())
     }
     /// A project by id (including soft-deleted ones).
     pub fn project(&self, id: &ProjectId) -> Result<Option<Project>, IndexError> {
@@ -177,11 +158,7 @@ impl Index {
     }
     /// All projects.
     pub fn projects(&self) -> Result<Vec<Project>, IndexError> {
-        Ok(self
-            .scan_json(vec![b'P'])?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect())
+        Ok(self.scan_json(vec![b'P'])?.into_iter().map(|(_, p)| p).collect())
     }
     /// An app by id.
     pub fn app(&self, id: &AppId) -> Result<Option<App>, IndexError> {
@@ -189,11 +166,7 @@ impl Index {
     }
     /// All apps.
     pub fn apps(&self) -> Result<Vec<App>, IndexError> {
-        Ok(self
-            .scan_json(vec![b'A'])?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect())
+        Ok(self.scan_json(vec![b'A'])?.into_iter().map(|(_, a)| a).collect())
     }
     /// A key by id.
     pub fn api_key(&self, id: &KeyId) -> Result<Option<ApiKey>, IndexError> {
@@ -201,11 +174,7 @@ impl Index {
     }
     /// All keys.
     pub fn api_keys(&self) -> Result<Vec<ApiKey>, IndexError> {
-        Ok(self
-            .scan_json(vec![b'K'])?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect())
+        Ok(self.scan_json(vec![b'K'])?.into_iter().map(|(_, a)| a).collect())
     }
     /// The key whose secret hashes to `sha256`.
     pub fn api_key_by_hash(&self, sha256: &[u8; 32]) -> Result<Option<ApiKey>, IndexError> {
@@ -213,10 +182,7 @@ impl Index {
             None => Ok(None),
             Some(v) => match KeyId::from_slice(&v) {
                 Some(id) => self.api_key(&id),
-                None => Err(IndexError::Corrupt {
-                    cf: CF,
-                    what: "key hash entry".into(),
-                }),
+                None => Err(IndexError::Corrupt { cf: CF, what: "key hash entry".into() }),
             },
         }
     }
@@ -224,17 +190,17 @@ impl Index {
     pub fn admin_token(&self, sha256: &[u8; 32]) -> Result<Option<AdminToken>, IndexError> {
         self.get_json(&k(b'S', &[sha256]))
     }
+    /// A marker (e.g. `bootstrapped`), if set.
+    pub fn marker(&self, name: &str) -> Result<Option<serde_json::Value>, IndexError> {
+        self.get_json(&k(b'X', &[name.as_bytes()]))
+    }
+
     /// Members of a team.
     pub fn members(&self, team: &TeamId) -> Result<Vec<(UserId, Role)>, IndexError> {
         Ok(self
             .scan_json::<Role>(k(b'M', &[team.as_bytes()]))?
             .into_iter()
-            .map(|(key, role)| {
-                (
-                    UserId(String::from_utf8_lossy(&key[17..]).into_owned()),
-                    role,
-                )
-            })
+            .map(|(key, role)| (UserId(String::from_utf8_lossy(&key[17..]).into_owned()), role))
             .collect())
     }
     /// The teams a user belongs to, with their role.
@@ -244,10 +210,8 @@ impl Index {
         self.scan_json::<Role>(prefix)?
             .into_iter()
             .map(|(key, role)| {
-                let team = TeamId::from_slice(&key[plen..]).ok_or(IndexError::Corrupt {
-                    cf: CF,
-                    what: "membership key".into(),
-                })?;
+                let team = TeamId::from_slice(&key[plen..])
+                    .ok_or(IndexError::Corrupt { cf: CF, what: "membership key".into() })?;
                 Ok((team, role))
             })
             .collect()
@@ -289,6 +253,11 @@ impl Batch<'_> {
         self.put_json(&k(b'M', &[team.as_bytes(), user.0.as_bytes()]), &role);
         self.put_json(&user_team_key(user, Some(team)), &role);
     }
+    /// Sets a marker.
+    pub fn put_marker(&mut self, name: &str, v: &serde_json::Value) {
+        self.put_json(&k(b'X', &[name.as_bytes()]), v);
+    }
+
     /// Removes a member.
     pub fn delete_member(&mut self, team: &TeamId, user: &UserId) {
         self.delete(CF, &k(b'M', &[team.as_bytes(), user.0.as_bytes()]));

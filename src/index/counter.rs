@@ -54,11 +54,7 @@ impl Counter {
 
 /// The merge operator: sums the existing value and every operand. Undecodable inputs are
 /// skipped (logged), never allowed to poison the counter.
-pub fn merge_add(
-    _key: &[u8],
-    existing: Option<&[u8]>,
-    operands: &rocksdb::MergeOperands,
-) -> Option<Vec<u8>> {
+pub fn merge_add(_key: &[u8], existing: Option<&[u8]>, operands: &rocksdb::MergeOperands) -> Option<Vec<u8>> {
     let mut acc = existing.and_then(Counter::decode).unwrap_or_default();
     for op in operands.iter() {
         match Counter::decode(op) {

@@ -34,20 +34,12 @@ pub(crate) fn due(
     for r in index.scan_prefix(cf, Vec::new(), &[]) {
         let (k, _) = r?;
         let t = Timestamp(u64::from_be_bytes(
-            k.get(..8)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(IndexError::Corrupt {
-                    cf,
-                    what: "short key".into(),
-                })?,
+            k.get(..8).and_then(|b| b.try_into().ok()).ok_or(IndexError::Corrupt { cf, what: "short key".into() })?,
         ));
         if t >= before || out.len() >= limit {
             break;
         }
-        let id = AttachmentId::from_slice(&k[8..]).ok_or(IndexError::Corrupt {
-            cf,
-            what: "short key".into(),
-        })?;
+        let id = AttachmentId::from_slice(&k[8..]).ok_or(IndexError::Corrupt { cf, what: "short key".into() })?;
         out.push((t, id));
     }
     Ok(out)

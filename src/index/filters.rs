@@ -68,10 +68,8 @@ impl Index {
     ) -> impl Iterator<Item = Result<(TimelineRow, ProjectId), IndexError>> + use<'_> {
         self.scan_timeline(CF, &filter.prefix(), after).map(|r| {
             let (row, v) = r?;
-            let project = ProjectId::from_slice(&v).ok_or(IndexError::Corrupt {
-                cf: CF,
-                what: "short value".into(),
-            })?;
+            let project =
+                ProjectId::from_slice(&v).ok_or(IndexError::Corrupt { cf: CF, what: "short value".into() })?;
             Ok((row, project))
         })
     }
@@ -81,11 +79,7 @@ impl Batch<'_> {
     /// Adds the record's filter rows.
     pub fn put_filters(&mut self, rec: &AttachmentRecord) {
         for f in Filter::of(rec) {
-            self.put(
-                CF,
-                &timeline_key(&f.prefix(), rec.created_at, rec.id),
-                rec.project_id.as_bytes(),
-            );
+            self.put(CF, &timeline_key(&f.prefix(), rec.created_at, rec.id), rec.project_id.as_bytes());
         }
     }
 
@@ -113,26 +107,12 @@ mod tests {
         b.put_filters(&r);
         b.commit(false).unwrap();
         let ce = Filter::EventClientId(r.event_client_id.unwrap().0);
-        let got: Vec<_> = idx
-            .list_filter(ce, After::Start)
-            .map(Result::unwrap)
-            .collect();
+        let got: Vec<_> = idx.list_filter(ce, After::Start).map(Result::unwrap).collect();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0.id, r.id);
         assert_eq!(got[0].1, r.project_id);
-        assert_eq!(
-            idx.list_filter(Filter::IssueId(r.issue_id.unwrap().0), After::Start)
-                .count(),
-            1
-        );
-        assert_eq!(
-            idx.list_filter(
-                Filter::EventClientId(ClientEventId::random().0),
-                After::Start
-            )
-            .count(),
-            0
-        );
+        assert_eq!(idx.list_filter(Filter::IssueId(r.issue_id.unwrap().0), After::Start).count(), 1);
+        assert_eq!(idx.list_filter(Filter::EventClientId(ClientEventId::random().0), After::Start).count(), 0);
         let mut b = idx.batch();
         b.delete_filters(&r);
         b.commit(false).unwrap();

@@ -49,10 +49,7 @@ pub(crate) fn timeline_key(prefix: &[u8], created: Timestamp, id: AttachmentId) 
 fn decode_row(prefix_len: usize, key: &[u8]) -> Option<TimelineRow> {
     let rest = key.get(prefix_len..)?;
     let inv = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
-    Some(TimelineRow {
-        created_at: Timestamp(u64::MAX - inv),
-        id: AttachmentId::from_slice(rest.get(8..24)?)?,
-    })
+    Some(TimelineRow { created_at: Timestamp(u64::MAX - inv), id: AttachmentId::from_slice(rest.get(8..24)?)? })
 }
 
 impl Index {
@@ -88,10 +85,7 @@ impl Index {
             })
             .map(move |r| {
                 let (k, v) = r?;
-                let row = decode_row(plen, &k).ok_or(IndexError::Corrupt {
-                    cf,
-                    what: "short timeline key".into(),
-                })?;
+                let row = decode_row(plen, &k).ok_or(IndexError::Corrupt { cf, what: "short timeline key".into() })?;
                 Ok((row, v))
             })
     }
@@ -102,27 +96,19 @@ impl Index {
         project: &ProjectId,
         after: After,
     ) -> impl Iterator<Item = Result<TimelineRow, IndexError>> + use<'_> {
-        self.scan_timeline(CF, project.as_bytes(), after)
-            .map(|r| r.map(|(row, _)| row))
+        self.scan_timeline(CF, project.as_bytes(), after).map(|r| r.map(|(row, _)| row))
     }
 }
 
 impl Batch<'_> {
     /// Adds the record's listing row.
     pub fn put_listing(&mut self, rec: &AttachmentRecord) {
-        self.put(
-            CF,
-            &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id),
-            &[],
-        );
+        self.put(CF, &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id), &[]);
     }
 
     /// Removes the record's listing row.
     pub fn delete_listing(&mut self, rec: &AttachmentRecord) {
-        self.delete(
-            CF,
-            &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id),
-        );
+        self.delete(CF, &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id));
     }
 }
 
@@ -149,10 +135,7 @@ mod tests {
             b.put_listing(r);
         }
         b.commit(false).unwrap();
-        let all: Vec<TimelineRow> = idx
-            .list_project(&project, After::Start)
-            .map(Result::unwrap)
-            .collect();
+        let all: Vec<TimelineRow> = idx.list_project(&project, After::Start).map(Result::unwrap).collect();
         assert_eq!(all.len(), 10);
         assert!(
             all.windows(2)
@@ -163,11 +146,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = After::Start;
         loop {
-            let page: Vec<TimelineRow> = idx
-                .list_project(&project, after)
-                .take(3)
-                .map(Result::unwrap)
-                .collect();
+            let page: Vec<TimelineRow> = idx.list_project(&project, after).take(3).map(Result::unwrap).collect();
             if page.is_empty() {
                 break;
             }
@@ -177,16 +156,11 @@ mod tests {
         }
         assert_eq!(seen, all);
         // The reference's ISO cursor: strictly older.
-        let older: Vec<TimelineRow> = idx
-            .list_project(&project, After::OlderThan(Timestamp(1_002)))
-            .map(Result::unwrap)
-            .collect();
+        let older: Vec<TimelineRow> =
+            idx.list_project(&project, After::OlderThan(Timestamp(1_002))).map(Result::unwrap).collect();
         assert_eq!(older.len(), 4);
         assert!(older.iter().all(|r| r.created_at.0 < 1_002));
         // Another project's prefix sees nothing.
-        assert_eq!(
-            idx.list_project(&ProjectId::random(), After::Start).count(),
-            0
-        );
+        assert_eq!(idx.list_project(&ProjectId::random(), After::Start).count(), 0);
     }
 }

@@ -26,17 +26,8 @@ pub use batch::Batch;
 pub use records::{AttachmentRecord, Location};
 
 /// Column family names, in the order `open` creates them.
-pub const COLUMN_FAMILIES: [&str; 9] = [
-    records::CF,
-    listing::CF,
-    filters::CF,
-    usage::CF,
-    expiry::CF,
-    deleted::CF,
-    segments::CF,
-    links::CF,
-    control::CF,
-];
+pub const COLUMN_FAMILIES: [&str; 9] =
+    [records::CF, listing::CF, filters::CF, usage::CF, expiry::CF, deleted::CF, segments::CF, links::CF, control::CF];
 
 /// What can go wrong in the index.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +72,7 @@ impl Index {
     }
 
     pub(crate) fn cf(&self, name: &'static str) -> &ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("every column family is created at open")
+        self.db.cf_handle(name).expect("every column family is created at open")
     }
 
     /// Starts a batch of changes.
@@ -116,26 +105,15 @@ impl Index {
         from: &[u8],
     ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), IndexError>> + use<'a> {
         // The iterator seeks when it is created, so `from` need not outlive this call.
-        let from = if from < prefix.as_slice() {
-            prefix.as_slice()
-        } else {
-            from
-        };
+        let from = if from < prefix.as_slice() { prefix.as_slice() } else { from };
         let mode = rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward);
-        self.db
-            .iterator_cf(self.cf(cf), mode)
-            .map(|r| r.map_err(IndexError::from))
-            .take_while(move |r| match r {
-                Ok((k, _)) => k.starts_with(&prefix),
-                Err(_) => true,
-            })
+        self.db.iterator_cf(self.cf(cf), mode).map(|r| r.map_err(IndexError::from)).take_while(move |r| match r {
+            Ok((k, _)) => k.starts_with(&prefix),
+            Err(_) => true,
+        })
     }
 
-    pub(crate) fn get_cf(
-        &self,
-        cf: &'static str,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, IndexError> {
+    pub(crate) fn get_cf(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, IndexError> {
         Ok(self.db.get_cf(self.cf(cf), key)?)
     }
 }

@@ -9,10 +9,7 @@
 //! *deleted* (`deleted_at` present; the bytes stay until cleanup reclaims them).
 
 use crate::clock::Timestamp;
-use crate::ids::{
-    AppId, AttachmentId, ClientEventId, EndUserId, EventId, IssueId, ProjectId, SegmentId,
-    Sha256Digest,
-};
+use crate::ids::{AppId, AttachmentId, ClientEventId, EndUserId, EventId, IssueId, ProjectId, SegmentId, Sha256Digest};
 
 use super::{Batch, Index, IndexError};
 
@@ -92,8 +89,7 @@ impl AttachmentRecord {
         set(self.uploaded_at.is_some(), F_UPLOADED);
         set(self.deleted_at.is_some(), F_DELETED);
         set(self.location.is_some(), F_LOCATION);
-        let mut b =
-            Vec::with_capacity(200 + self.original_filename.len() + self.content_type.len());
+        let mut b = Vec::with_capacity(200 + self.original_filename.len() + self.content_type.len());
         b.push(VERSION);
         b.push(flags);
         b.extend_from_slice(self.id.as_bytes());
@@ -154,50 +150,21 @@ impl AttachmentRecord {
         let sha256 = Sha256Digest(r.arr()?);
         let created_at = Timestamp(r.u64()?);
         let expires_at = Timestamp(r.u64()?);
-        let event_client_id = if has(F_CLIENT_EVENT) {
-            Some(ClientEventId::from_bytes(r.arr()?))
-        } else {
-            None
-        };
-        let event_id = if has(F_EVENT) {
-            Some(EventId::from_bytes(r.arr()?))
-        } else {
-            None
-        };
-        let issue_id = if has(F_ISSUE) {
-            Some(IssueId::from_bytes(r.arr()?))
-        } else {
-            None
-        };
-        let uploaded_at = if has(F_UPLOADED) {
-            Some(Timestamp(r.u64()?))
-        } else {
-            None
-        };
-        let deleted_at = if has(F_DELETED) {
-            Some(Timestamp(r.u64()?))
-        } else {
-            None
-        };
+        let event_client_id = if has(F_CLIENT_EVENT) { Some(ClientEventId::from_bytes(r.arr()?)) } else { None };
+        let event_id = if has(F_EVENT) { Some(EventId::from_bytes(r.arr()?)) } else { None };
+        let issue_id = if has(F_ISSUE) { Some(IssueId::from_bytes(r.arr()?)) } else { None };
+        let uploaded_at = if has(F_UPLOADED) { Some(Timestamp(r.u64()?)) } else { None };
+        let deleted_at = if has(F_DELETED) { Some(Timestamp(r.u64()?)) } else { None };
         let location = if has(F_LOCATION) {
             Some(match r.u8()? {
-                1 => Location::Segment {
-                    segment: SegmentId(r.u64()?),
-                    offset: r.u64()?,
-                },
-                2 => Location::Standalone {
-                    month: u32::from_be_bytes(r.arr()?),
-                },
+                1 => Location::Segment { segment: SegmentId(r.u64()?), offset: r.u64()? },
+                2 => Location::Standalone { month: u32::from_be_bytes(r.arr()?) },
                 t => return Err(format!("unknown location tag {t}")),
             })
         } else {
             None
         };
-        let user_id = if has(F_USER) {
-            Some(EndUserId(r.string()?))
-        } else {
-            None
-        };
+        let user_id = if has(F_USER) { Some(EndUserId(r.string()?)) } else { None };
         let original_filename = r.string()?;
         let content_type = r.string()?;
         if r.at != b.len() {
@@ -238,11 +205,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.b.len())
-            .ok_or("truncated record")?;
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("truncated record")?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -269,9 +232,7 @@ impl Index {
     pub fn record(&self, id: AttachmentId) -> Result<Option<AttachmentRecord>, IndexError> {
         match self.get_cf(CF, id.as_bytes())? {
             None => Ok(None),
-            Some(v) => AttachmentRecord::decode(&v)
-                .map(Some)
-                .map_err(|what| IndexError::Corrupt { cf: CF, what }),
+            Some(v) => AttachmentRecord::decode(&v).map(Some).map_err(|what| IndexError::Corrupt { cf: CF, what }),
         }
     }
 
@@ -328,10 +289,7 @@ pub(crate) mod tests {
         let mut r = sample();
         assert_eq!(AttachmentRecord::decode(&r.encode()), Ok(r.clone()));
         r.uploaded_at = Some(Timestamp(5));
-        r.location = Some(Location::Segment {
-            segment: SegmentId(3),
-            offset: 64,
-        });
+        r.location = Some(Location::Segment { segment: SegmentId(3), offset: 64 });
         r.event_id = Some(EventId::random());
         r.issue_id = Some(IssueId::random());
         r.is_dev = true;

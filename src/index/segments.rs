@@ -21,10 +21,7 @@ impl Index {
     pub fn segment_live(&self, s: SegmentId) -> Result<Counter, IndexError> {
         match self.get_cf(CF, &s.0.to_be_bytes())? {
             None => Ok(Counter::default()),
-            Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt {
-                cf: CF,
-                what: "counter".into(),
-            }),
+            Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() }),
         }
     }
 }
@@ -32,11 +29,7 @@ impl Index {
 impl Batch<'_> {
     /// Adds `bytes` (and `records`) to a segment's live counter (negative to subtract).
     pub fn add_segment_live(&mut self, s: SegmentId, bytes: i64, records: i64) {
-        self.merge(
-            CF,
-            &s.0.to_be_bytes(),
-            &Counter::delta(bytes, records).encode(),
-        );
+        self.merge(CF, &s.0.to_be_bytes(), &Counter::delta(bytes, records).encode());
     }
 
     /// Forgets a segment (after its file is removed), or overwrites it (fsck --repair).

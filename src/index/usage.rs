@@ -36,10 +36,7 @@ impl Index {
     fn counter(&self, key: &[u8]) -> Result<Counter, IndexError> {
         match self.get_cf(CF, key)? {
             None => Ok(Counter::default()),
-            Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt {
-                cf: CF,
-                what: "counter".into(),
-            }),
+            Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() }),
         }
     }
 
@@ -58,15 +55,9 @@ impl Index {
         let mut out = Vec::new();
         for r in self.scan_prefix(CF, Vec::new(), &[]) {
             let (k, v) = r?;
-            let c = Counter::decode(&v).ok_or(IndexError::Corrupt {
-                cf: CF,
-                what: "counter".into(),
-            })?;
-            let p =
-                ProjectId::from_slice(k.get(1..).unwrap_or(&[])).ok_or(IndexError::Corrupt {
-                    cf: CF,
-                    what: "short key".into(),
-                })?;
+            let c = Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() })?;
+            let p = ProjectId::from_slice(k.get(1..).unwrap_or(&[]))
+                .ok_or(IndexError::Corrupt { cf: CF, what: "short key".into() })?;
             let user = match k[0] {
                 b'u' => Some(EndUserId(String::from_utf8_lossy(&k[17..]).into_owned())),
                 _ => None,
@@ -85,6 +76,11 @@ impl Batch<'_> {
         if let Some(u) = &rec.user_id {
             self.merge(CF, &user_key(&rec.project_id, u), &d);
         }
+    }
+
+    /// Adds to one end user's counter only (an attachment gaining a user when it is linked).
+    pub fn add_user_usage(&mut self, p: &ProjectId, u: &EndUserId, bytes: i64, count: i64) {
+        self.merge(CF, &user_key(p, u), &Counter::delta(bytes, count).encode());
     }
 
     /// Overwrites a counter (used only by `fsck --repair` after recomputing sums).
@@ -116,9 +112,7 @@ mod tests {
         b.commit(false).unwrap();
         let p = idx.project_usage(&a.project_id).unwrap();
         assert_eq!((p.bytes, p.count), (a.size_bytes as i64 + 100, 2));
-        let u = idx
-            .user_usage(&a.project_id, a.user_id.as_ref().unwrap())
-            .unwrap();
+        let u = idx.user_usage(&a.project_id, a.user_id.as_ref().unwrap()).unwrap();
         assert_eq!((u.bytes, u.count), (a.size_bytes as i64, 1));
         let mut b = idx.batch();
         b.add_usage(&a, -1);

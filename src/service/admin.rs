@@ -9,10 +9,10 @@ use serde::Deserialize;
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
 use crate::index::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
+use crate::index::listing::After;
 
 use super::auth::{
-    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE,
-    PROJECTS_WRITE, secret_hash,
+    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE, secret_hash,
 };
 use super::{Result, Service, ServiceError};
 
@@ -47,17 +47,14 @@ pub struct NewKey {
 /// 32 random bytes as 64 hex characters.
 pub fn random_secret() -> String {
     let mut b = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .expect("the OS random source works");
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("the OS random source works");
     hex::encode(b)
 }
 
 fn name_or(name: Option<String>, default: &str) -> Result<String> {
     let n = name.unwrap_or_else(|| default.to_string());
     if n.trim().is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) {
-        return Err(ServiceError::BadParameter(
-            "name must be 1–200 printable characters".into(),
-        ));
+        return Err(ServiceError::BadParameter("name must be 1–200 printable characters".into()));
     }
     Ok(n)
 }
@@ -65,11 +62,7 @@ fn name_or(name: Option<String>, default: &str) -> Result<String> {
 impl Service {
     /// Creates a team.
     pub fn create_team(&self, name: Option<String>) -> Result<Team> {
-        let t = Team {
-            id: TeamId::random(),
-            name: name_or(name, "team")?,
-            created_at: Timestamp::now(),
-        };
+        let t = Team { id: TeamId::random(), name: name_or(name, "team")?, created_at: Timestamp::now() };
         let mut b = self.index.batch();
         b.put_team(&t);
         b.commit(true)?;
@@ -78,9 +71,7 @@ impl Service {
 
     /// Creates a project in a team.
     pub fn create_project(&self, team: TeamId, name: Option<String>) -> Result<Project> {
-        self.index
-            .team(&team)?
-            .ok_or(ServiceError::EntityNotFound("Team"))?;
+        self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
         let p = Project {
             id: ProjectId::random(),
             team_id: team,
@@ -96,17 +87,19 @@ impl Service {
         Ok(p)
     }
 
-    /// Soft-deletes a project: its attachments stop being listed, reserved into or counted as
-    /// visible; their bytes stay until an operator removes them.
+    /// Soft-deletes a project and all its attachments (reclaimed by cleanup after the grace).
     pub fn delete_project(&self, id: ProjectId) -> Result<Project> {
-        let mut p = self
-            .index
-            .project(&id)?
-            .ok_or(ServiceError::EntityNotFound("Project"))?;
+        let mut p = self.index.project(&id)?.ok_or(ServiceError::EntityNotFound("Project"))?;
         p.deleted_at.get_or_insert(Timestamp::now());
         let mut b = self.index.batch();
         b.put_project(&p);
         b.commit(true)?;
+        // Its attachments are soft-deleted too, so cleanup reclaims their bytes after the grace
+        // period like any other deleted attachment (the reference never did).
+        let rows: Vec<_> = self.index.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;
+        for row in rows {
+            self.soft_delete_blocking(row.id)?;
+        }
         Ok(p)
     }
 
@@ -133,56 +126,28 @@ impl Service {
 
     /// Creates a key; returns it with its secret (shown once).
     pub fn create_key(&self, req: NewKey) -> Result<(ApiKey, String)> {
-        let (team_id, app_id, prefix, allowed, default): (
-            TeamId,
-            Option<AppId>,
-            &str,
-            &[&str],
-            &str,
-        ) = match req.kind {
+        let (team_id, app_id, prefix, allowed, default): (TeamId, Option<AppId>, &str, &[&str], &str) = match req.kind {
             KeyKind::Client => {
-                let app_id = req
-                    .app_id
-                    .ok_or_else(|| ServiceError::BadParameter("client keys need app_id".into()))?;
+                let app_id = req.app_id.ok_or_else(|| ServiceError::BadParameter("client keys need app_id".into()))?;
                 let app = self
                     .index
                     .app(&app_id)?
                     .filter(|a| a.deleted_at.is_none())
                     .ok_or(ServiceError::EntityNotFound("App"))?;
-                (
-                    app.team_id,
-                    Some(app_id),
-                    CLIENT_KEY_PREFIX,
-                    &CLIENT_PERMISSIONS,
-                    EVENTS_WRITE,
-                )
+                (app.team_id, Some(app_id), CLIENT_KEY_PREFIX, &CLIENT_PERMISSIONS, EVENTS_WRITE)
             }
             KeyKind::Agent => {
                 if req.app_id.is_some() {
-                    return Err(ServiceError::BadParameter(
-                        "agent keys are team-scoped; omit app_id".into(),
-                    ));
+                    return Err(ServiceError::BadParameter("agent keys are team-scoped; omit app_id".into()));
                 }
-                let team = req
-                    .team_id
-                    .ok_or_else(|| ServiceError::BadParameter("agent keys need team_id".into()))?;
-                self.index
-                    .team(&team)?
-                    .ok_or(ServiceError::EntityNotFound("Team"))?;
-                (
-                    team,
-                    None,
-                    AGENT_KEY_PREFIX,
-                    &AGENT_PERMISSIONS,
-                    EVENTS_READ,
-                )
+                let team = req.team_id.ok_or_else(|| ServiceError::BadParameter("agent keys need team_id".into()))?;
+                self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
+                (team, None, AGENT_KEY_PREFIX, &AGENT_PERMISSIONS, EVENTS_READ)
             }
         };
         let permissions = req.permissions.unwrap_or_else(|| vec![default.to_string()]);
         if permissions.is_empty() {
-            return Err(ServiceError::BadParameter(
-                "permissions must not be empty".into(),
-            ));
+            return Err(ServiceError::BadParameter("permissions must not be empty".into()));
         }
         if let Some(bad) = permissions.iter().find(|p| !allowed.contains(&p.as_str())) {
             return Err(ServiceError::BadParameter(
@@ -203,9 +168,7 @@ impl Service {
             secret_sha256: hex::encode(hash),
             created_at: now,
             revoked_at: None,
-            expires_at: req
-                .expires_in_secs
-                .map(|s| now.plus(std::time::Duration::from_secs(s))),
+            expires_at: req.expires_in_secs.map(|s| now.plus(std::time::Duration::from_secs(s))),
         };
         let mut b = self.index.batch();
         b.put_api_key(&key, &hash);
@@ -215,10 +178,7 @@ impl Service {
 
     /// Revokes a key (it stops authenticating at once).
     pub fn revoke_key(&self, id: KeyId) -> Result<ApiKey> {
-        let mut k = self
-            .index
-            .api_key(&id)?
-            .ok_or(ServiceError::EntityNotFound("Key"))?;
+        let mut k = self.index.api_key(&id)?.ok_or(ServiceError::EntityNotFound("Key"))?;
         k.revoked_at.get_or_insert(Timestamp::now());
         let mut b = self.index.batch();
         b.update_api_key(&k);
@@ -228,13 +188,9 @@ impl Service {
 
     /// Sets a user's role in a team.
     pub fn set_member(&self, team: TeamId, user: UserId, role: Role) -> Result<()> {
-        self.index
-            .team(&team)?
-            .ok_or(ServiceError::EntityNotFound("Team"))?;
+        self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
         if user.0.is_empty() || user.0.len() > 255 || user.0.contains('\0') {
-            return Err(ServiceError::BadParameter(
-                "user id must be 1–255 bytes without NUL".into(),
-            ));
+            return Err(ServiceError::BadParameter("user id must be 1–255 bytes without NUL".into()));
         }
         let mut b = self.index.batch();
         b.put_member(&team, &user, role);
@@ -254,13 +210,7 @@ impl Service {
     pub fn create_admin_token(&self, name: &str) -> Result<String> {
         let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_secret());
         let mut b = self.index.batch();
-        b.put_admin_token(
-            &secret_hash(&secret),
-            &AdminToken {
-                name: name.to_string(),
-                created_at: Timestamp::now(),
-            },
-        );
+        b.put_admin_token(&secret_hash(&secret), &AdminToken { name: name.to_string(), created_at: Timestamp::now() });
         b.commit(true)?;
         Ok(secret)
     }

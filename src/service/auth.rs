@@ -48,9 +48,7 @@ impl Principal {
     /// Fails unless the caller holds `perm` (users always pass; roles are checked separately).
     pub fn require(&self, perm: &'static str) -> Result<()> {
         match self {
-            Principal::Key(k) if !k.permissions.iter().any(|p| p == perm) => {
-                Err(ServiceError::MissingPermission(perm))
-            }
+            Principal::Key(k) if !k.permissions.iter().any(|p| p == perm) => Err(ServiceError::MissingPermission(perm)),
             _ => Ok(()),
         }
     }
@@ -58,10 +56,7 @@ impl Principal {
     /// The app a client key is scoped to.
     pub fn app_scope(&self) -> Result<(AppId, &ApiKey)> {
         match self {
-            Principal::Key(k) => k
-                .app_id
-                .map(|a| (a, k))
-                .ok_or(ServiceError::KeyNotAppScoped),
+            Principal::Key(k) => k.app_id.map(|a| (a, k)).ok_or(ServiceError::KeyNotAppScoped),
             Principal::User { .. } => Err(ServiceError::KeyNotAppScoped),
         }
     }
@@ -120,14 +115,8 @@ impl Service {
             return Err(ServiceError::MissingAuth);
         }
         let now = Timestamp::now();
-        if [CLIENT_KEY_PREFIX, AGENT_KEY_PREFIX, IMPORT_KEY_PREFIX]
-            .iter()
-            .any(|p| token.starts_with(p))
-        {
-            let key = self
-                .index
-                .api_key_by_hash(&secret_hash(token))?
-                .ok_or(ServiceError::InvalidApiKey)?;
+        if [CLIENT_KEY_PREFIX, AGENT_KEY_PREFIX, IMPORT_KEY_PREFIX].iter().any(|p| token.starts_with(p)) {
+            let key = self.index.api_key_by_hash(&secret_hash(token))?.ok_or(ServiceError::InvalidApiKey)?;
             if key.revoked_at.is_some() {
                 return Err(ServiceError::InvalidApiKey);
             }
@@ -136,10 +125,7 @@ impl Service {
             }
             return Ok(Principal::Key(key));
         }
-        let user = self
-            .jwt
-            .verify(token, now.as_secs())
-            .ok_or(ServiceError::InvalidJwt)?;
+        let user = self.jwt.verify(token, now.as_secs()).ok_or(ServiceError::InvalidJwt)?;
         let teams = self.index.memberships(&user)?;
         Ok(Principal::User { id: user, teams })
     }
@@ -158,9 +144,7 @@ impl Service {
     /// A live (not soft-deleted) project visible to the caller, or `ProjectNotFound`.
     pub fn visible_project(&self, p: &Principal, id: &ProjectId) -> Result<Project> {
         match self.index.project(id)? {
-            Some(proj) if proj.deleted_at.is_none() && p.teams().contains(&proj.team_id) => {
-                Ok(proj)
-            }
+            Some(proj) if proj.deleted_at.is_none() && p.teams().contains(&proj.team_id) => Ok(proj),
             _ => Err(ServiceError::ProjectNotFound),
         }
     }
@@ -174,12 +158,7 @@ impl Service {
             .into_iter()
             .filter(|x| x.deleted_at.is_none() && teams.contains(&x.team_id))
             .collect();
-        if let Principal::Key(ApiKey {
-            kind: KeyKind::Client,
-            app_id: Some(app),
-            ..
-        }) = p
-        {
+        if let Principal::Key(ApiKey { kind: KeyKind::Client, app_id: Some(app), .. }) = p {
             match self.index.app(app)? {
                 Some(a) => projects.retain(|x| x.id == a.project_id),
                 None => projects.clear(),

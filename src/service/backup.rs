@@ -50,7 +50,8 @@ impl Service {
         let _ = std::fs::remove_dir_all(dest.join("blobs/.tmp"));
         for f in ["bootstrap.json", "secrets.json"] {
             if data_dir.join(f).exists() {
-                std::fs::copy(data_dir.join(f), dest.join(f)).map_err(|e| ServiceError::Internal(format!("copy {f}: {e}")))?;
+                std::fs::copy(data_dir.join(f), dest.join(f))
+                    .map_err(|e| ServiceError::Internal(format!("copy {f}: {e}")))?;
             }
         }
         tracing::info!(dest = %dest.display(), segment_bytes, blob_bytes, "backup written");

@@ -1,6 +1,6 @@
 //! First start: create a default team, project, app, one client key, one agent key and an admin
-//! token, and write their plaintext secrets to `<data_dir>/bootstrap.json` (mode 0600). On later
-//! starts (any team exists) nothing happens, so the file is written exactly once.
+//! token, and write their plaintext secrets to `<data_dir>/bootstrap.json` (mode 0600). Once the
+//! file is durable a marker is committed; later starts see it and do nothing.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,6 +13,9 @@ use crate::index::control::KeyKind;
 use super::admin::NewKey;
 use super::auth::EVENTS_READ;
 use super::{Result, Service, ServiceError};
+
+/// Control-plane marker set once the first-start bootstrap completed.
+const BOOTSTRAPPED: &str = "bootstrapped";
 
 /// The contents of `bootstrap.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,12 +43,7 @@ pub fn bootstrap_path(data_dir: &Path) -> PathBuf {
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -59,7 +57,9 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Resul
 impl Service {
     /// Creates the defaults if the index has no team yet; returns the file written, if any.
     pub fn bootstrap_if_empty(&self, data_dir: &Path) -> Result<Option<PathBuf>> {
-        if !self.index.teams()?.is_empty() {
+        // The marker is written only after bootstrap.json is durable, so a crash in between
+        // bootstraps again (the half-made team stays, unused) instead of leaving no admin token.
+        if self.index.marker(BOOTSTRAPPED)?.is_some() {
             return Ok(None);
         }
         let team = self.create_team(Some("default".into()))?;
@@ -94,6 +94,9 @@ impl Service {
         let json = serde_json::to_vec_pretty(&b).expect("bootstrap serializes");
         write_file_atomic(&path, &json, 0o600)
             .map_err(|e| ServiceError::Internal(format!("write {}: {e}", path.display())))?;
+        let mut batch = self.index.batch();
+        batch.put_marker(BOOTSTRAPPED, &serde_json::json!(crate::clock::Timestamp::now().to_iso()));
+        batch.commit(true)?;
         Ok(Some(path))
     }
 }

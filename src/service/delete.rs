@@ -21,57 +21,56 @@ impl Service {
     /// Soft-deletes an attachment the caller can see.
     pub async fn soft_delete(&self, principal: &Principal, id: AttachmentId) -> Result<()> {
         principal.require(EVENTS_WRITE)?;
-        let rec = self
-            .index
-            .record(id)?
-            .filter(|r| r.deleted_at.is_none())
-            .ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self
-            .index
-            .project(&rec.project_id)?
-            .ok_or(ServiceError::AttachmentNotFound)?;
+        let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self.index.project(&rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if !principal.can_see(project.team_id, rec.app_id) {
             return Err(ServiceError::AttachmentNotFound);
         }
         principal.require_role(project.team_id, Role::Member)?;
-        self.blocking(move |svc| {
-            let _g = svc.record_locks.lock(id.as_bytes());
-            let mut rec = svc
-                .index
-                .record(id)?
-                .filter(|r| r.deleted_at.is_none())
-                .ok_or(ServiceError::AttachmentNotFound)?;
-            let mut batch = svc.index.batch();
-            batch.delete_listing(&rec);
-            batch.delete_filters(&rec);
-            if rec.uploaded_at.is_none() {
-                batch.delete_expiry(&rec);
-            }
-            batch.add_usage(&rec, -1);
-            rec.deleted_at = Some(Timestamp::now());
-            batch.put_deleted(&rec);
-            batch.put_record(&rec);
-            // Synced: a delete that answered 200 stays deleted through power loss.
-            batch.commit(true)?;
-            Ok(())
-        })
-        .await
+        let deleted = self.blocking(move |svc| svc.soft_delete_blocking(id)).await?;
+        if deleted { Ok(()) } else { Err(ServiceError::AttachmentNotFound) }
+    }
+
+    /// Soft-deletes `id` if it is not deleted yet (no scope check: callers did it). Returns
+    /// whether it was deleted now.
+    pub(crate) fn soft_delete_blocking(&self, id: AttachmentId) -> Result<bool> {
+        let _g = self.record_locks.lock(id.as_bytes());
+        let Some(mut rec) = self.index.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(false) };
+        let mut batch = self.index.batch();
+        batch.delete_listing(&rec);
+        batch.delete_filters(&rec);
+        if rec.uploaded_at.is_none() {
+            batch.delete_expiry(&rec);
+        }
+        batch.add_usage(&rec, -1);
+        rec.deleted_at = Some(Timestamp::now());
+        batch.put_deleted(&rec);
+        batch.put_record(&rec);
+        // Synced: a delete that answered 200 stays deleted through power loss.
+        batch.commit(true)?;
+        Ok(true)
     }
 
     /// Drops a pending reservation entirely (failed verification or lapsed TTL): record and
     /// rows gone, quota released. A reservation that is no longer pending is left alone.
     pub async fn discard_reservation(&self, id: AttachmentId) -> Result<bool> {
-        self.blocking(move |svc| svc.discard_reservation_blocking(id))
-            .await
+        self.blocking(move |svc| svc.discard_reservation_blocking(id)).await
     }
 
     pub(crate) fn discard_reservation_blocking(&self, id: AttachmentId) -> Result<bool> {
+        self.discard_if(id, |_| true)
+    }
+
+    /// Releases a reservation that lapsed before `now`, unless a PUT holds its claim (a PUT
+    /// checks the deadline only after claiming, so a claimed reservation was claimed in time).
+    pub(crate) fn release_lapsed_blocking(&self, id: AttachmentId, now: crate::clock::Timestamp) -> Result<bool> {
+        self.discard_if(id, |rec| rec.expires_at < now && !self.uploads.contains(&id))
+    }
+
+    fn discard_if(&self, id: AttachmentId, cond: impl Fn(&AttachmentRecord) -> bool) -> Result<bool> {
         let _g = self.record_locks.lock(id.as_bytes());
-        let Some(rec) = self
-            .index
-            .record(id)?
-            .filter(|r| r.uploaded_at.is_none() && r.deleted_at.is_none())
-        else {
+        let pending = |r: &AttachmentRecord| r.uploaded_at.is_none() && r.deleted_at.is_none() && cond(r);
+        let Some(rec) = self.index.record(id)?.filter(pending) else {
             return Ok(false);
         };
         let mut batch = self.index.batch();
@@ -94,22 +93,14 @@ impl Service {
             batch.delete_record(id);
             batch.delete_deleted(&rec);
             if let Some(Location::Segment { segment, .. }) = rec.location {
-                batch.add_segment_live(
-                    segment,
-                    -((RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64),
-                    -1,
-                );
+                batch.add_segment_live(segment, -((RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64), -1);
             }
             batch.commit(true)?;
             rec
         };
         match rec.location {
             Some(Location::Standalone { month }) => {
-                self.store.blobs.remove(&StoredBlob {
-                    project: rec.project_id,
-                    month,
-                    id,
-                })?;
+                self.store.blobs.remove(&StoredBlob { project: rec.project_id, month, id })?;
                 Ok(rec.size_bytes)
             }
             _ => Ok(0),

@@ -12,20 +12,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::clock::Timestamp;
-use crate::ids::{AttachmentId, Sha256Digest};
+use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
 use crate::index::{AttachmentRecord, Location};
-use crate::store::{BlobReader, StoredBlob};
+use crate::store::{BlobReader, StoreError, StoredBlob};
 
 use super::auth::EVENTS_READ;
 use super::views::{AttachmentDetail, AttachmentSummary, DownloadUrl};
 use super::{Principal, Result, Service, ServiceError};
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded in the token parameter.
-const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Bytes read per step when streaming a standalone file.
 const STREAM_CHUNK: usize = 256 * 1024;
@@ -66,11 +63,7 @@ impl Service {
     }
 
     /// The single GET: the record (if the caller can see it) and, once uploaded, a signed URL.
-    pub fn get_attachment(
-        &self,
-        principal: &Principal,
-        id: AttachmentId,
-    ) -> Result<AttachmentDetail> {
+    pub fn get_attachment(&self, principal: &Principal, id: AttachmentId) -> Result<AttachmentDetail> {
         principal.require(EVENTS_READ)?;
         let rec = self.visible_record(principal, id)?;
         let download_url = rec.uploaded_at.map(|_| {
@@ -83,27 +76,13 @@ impl Service {
                 size_bytes: rec.size_bytes,
             }
         });
-        Ok(AttachmentDetail {
-            summary: AttachmentSummary::from(&rec),
-            download_url,
-        })
+        Ok(AttachmentDetail { summary: AttachmentSummary::from(&rec), download_url })
     }
 
     /// A live record the caller may see, or `AttachmentNotFound`.
-    pub fn visible_record(
-        &self,
-        principal: &Principal,
-        id: AttachmentId,
-    ) -> Result<AttachmentRecord> {
-        let rec = self
-            .index
-            .record(id)?
-            .filter(|r| r.deleted_at.is_none())
-            .ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self
-            .index
-            .project(&rec.project_id)?
-            .filter(|p| p.deleted_at.is_none());
+    pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<AttachmentRecord> {
+        let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self.index.project(&rec.project_id)?.filter(|p| p.deleted_at.is_none());
         match project {
             Some(p) if principal.can_see(p.team_id, rec.app_id) => Ok(rec),
             _ => Err(ServiceError::AttachmentNotFound),
@@ -112,13 +91,9 @@ impl Service {
 
     /// Checks a download token and opens the bytes (`head`: metadata only).
     pub async fn open_download(&self, token: Option<&str>, head: bool) -> Result<Download> {
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(ServiceError::MissingDownloadToken)?;
-        let id = self
-            .signer
-            .verify(token, Timestamp::now().as_secs())
-            .map_err(|_| ServiceError::InvalidDownloadToken)?;
+        let token = token.filter(|t| !t.is_empty()).ok_or(ServiceError::MissingDownloadToken)?;
+        let id =
+            self.signer.verify(token, Timestamp::now().as_secs()).map_err(|_| ServiceError::InvalidDownloadToken)?;
         let rec = self
             .index
             .record(id)?
@@ -128,23 +103,11 @@ impl Service {
         let source = match location {
             _ if head => DownloadSource::None,
             Location::Standalone { month } if !self.cfg.x_accel_prefix.is_empty() => {
-                let blob = StoredBlob {
-                    project: rec.project_id,
-                    month,
-                    id,
-                };
-                DownloadSource::XAccel(format!(
-                    "{}/{}",
-                    self.cfg.x_accel_prefix.trim_end_matches('/'),
-                    blob.rel_path()
-                ))
+                let blob = StoredBlob { project: rec.project_id, month, id };
+                DownloadSource::XAccel(format!("{}/{}", self.cfg.x_accel_prefix.trim_end_matches('/'), blob.rel_path()))
             }
             Location::Standalone { month } => {
-                let blob = StoredBlob {
-                    project: rec.project_id,
-                    month,
-                    id,
-                };
+                let blob = StoredBlob { project: rec.project_id, month, id };
                 let store = self.store.clone();
                 let reader = tokio::task::spawn_blocking(move || store.blobs.open_blob(&blob))
                     .await
@@ -159,30 +122,41 @@ impl Service {
                 DownloadSource::File(reader)
             }
             Location::Segment { segment, offset } => {
-                let store = self.store.clone();
+                let svc = self.me();
                 let len = rec.size_bytes;
-                let bytes = tokio::task::spawn_blocking(move || store.segments.read(segment, offset, id, len))
+                let bytes = tokio::task::spawn_blocking(move || svc.read_segment_record(id, segment, offset, len))
                     .await
-                    .map_err(|e| ServiceError::Internal(format!("read task: {e}")))?
-                    .inspect_err(|e| tracing::error!(attachment = %id, error = %e, "refusing to serve a damaged record"))?;
+                    .map_err(|e| ServiceError::Internal(format!("read task: {e}")))??;
                 DownloadSource::Memory(bytes)
             }
         };
-        Ok(Download {
-            record: rec,
-            source,
-        })
+        Ok(Download { record: rec, source })
+    }
+}
+
+impl Service {
+    /// Reads a record's verified payload. If compaction moved the record and removed its old
+    /// segment between the caller's index read and this read, the record is looked up again.
+    fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {
+        match self.store.segments.read(segment, offset, id, len) {
+            Ok(b) => Ok(b),
+            Err(StoreError::NotFound(_)) => match self.index.record(id)?.and_then(|r| r.location) {
+                Some(Location::Segment { segment: s2, offset: o2 }) if (s2, o2) != (segment, offset) => {
+                    Ok(self.store.segments.read(s2, o2, id, len)?)
+                }
+                _ => Err(ServiceError::AttachmentNotFound),
+            },
+            Err(e) => {
+                tracing::error!(attachment = %id, error = %e, "refusing to serve a damaged record");
+                Err(e.into())
+            }
+        }
     }
 }
 
 /// Streams `reader[start..end)` as chunks. When the whole file is sent, it is hashed on the way
 /// and a mismatch with `expect` ends the stream with an error instead of the last chunk.
-pub fn stream_file(
-    reader: BlobReader,
-    start: u64,
-    end: u64,
-    expect: Sha256Digest,
-) -> mpsc::Receiver<Result<Bytes>> {
+pub fn stream_file(reader: BlobReader, start: u64, end: u64, expect: Sha256Digest) -> mpsc::Receiver<Result<Bytes>> {
     let (tx, rx) = mpsc::channel(4);
     let whole = start == 0 && end == reader.len();
     tokio::task::spawn_blocking(move || {
@@ -193,9 +167,7 @@ pub fn stream_file(
             let chunk = match reader.read_at(at, want) {
                 Ok(c) if !c.is_empty() => c,
                 Ok(_) => {
-                    let _ = tx.blocking_send(Err(ServiceError::Corrupt(
-                        "blob is shorter than its record".into(),
-                    )));
+                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob is shorter than its record".into())));
                     return;
                 }
                 Err(e) => {
@@ -207,11 +179,8 @@ pub fn stream_file(
             if let Some(h) = sha.as_mut() {
                 h.update(&chunk);
                 if at == end && Sha256Digest(h.clone().finalize().into()) != expect {
-                    tracing::error!(
-                        "standalone blob failed its SHA-256 check while streaming; aborting the response"
-                    );
-                    let _ = tx
-                        .blocking_send(Err(ServiceError::Corrupt("blob SHA-256 mismatch".into())));
+                    tracing::error!("standalone blob failed its SHA-256 check while streaming; aborting the response");
+                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob SHA-256 mismatch".into())));
                     return;
                 }
             }

@@ -58,9 +58,13 @@ pub enum ServiceError {
     /// Denylisted content type.
     #[error("Content-Type \"{0}\" is not allowed for attachments")]
     DisallowedContentType(String),
-    /// The PUT body is not `application/octet-stream`.
+    /// The PUT body is not `application/octet-stream` (`parsed`: a JSON or text body, which
+    /// the reference answered with 400 rather than 415).
     #[error("Request body must be sent with Content-Type: application/octet-stream")]
-    NotOctetStream,
+    NotOctetStream {
+        /// JSON or text/plain.
+        parsed: bool,
+    },
     /// Per-user quota would be exceeded.
     #[error("User attachment quota would be exceeded ({used} + {size} > {quota} bytes)")]
     UserQuotaExhausted {
@@ -159,6 +163,12 @@ pub enum ServiceError {
     /// Stored bytes failed verification.
     #[error("Stored bytes failed verification")]
     Corrupt(String),
+    /// A PUT failed on our side (the reference's `{"error":"Upload failed"}`); logged in full.
+    #[error("Upload failed")]
+    UploadFailed(String),
+    /// A download could not read its bytes (the reference's "Failed to read attachment").
+    #[error("Failed to read attachment")]
+    ReadFailed(String),
     /// Anything else: logged in full, reported as a bare 500.
     #[error("internal error: {0}")]
     Internal(String),

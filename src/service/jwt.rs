@@ -31,17 +31,13 @@ struct Claims {
 impl JwtVerifier {
     /// A verifier for `secret`.
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-        }
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret) }
     }
 
     /// The user a token names, if it verifies at `now_unix`.
     pub fn verify(&self, token: &str, now_unix: u64) -> Option<UserId> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return None;
         };
         let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
@@ -57,11 +53,7 @@ impl JwtVerifier {
             return None;
         }
         let sub = match claims.sub {
-            serde_json::Value::String(s)
-                if !s.is_empty() && s.len() <= 255 && !s.contains('\0') =>
-            {
-                s
-            }
+            serde_json::Value::String(s) if !s.is_empty() && s.len() <= 255 && !s.contains('\0') => s,
             _ => return None,
         };
         Some(UserId(sub))
@@ -92,11 +84,7 @@ mod tests {
         assert_eq!(v.verify(&t, 1000), Some(UserId("user-1".into())));
         assert_eq!(v.verify(&t, 2000), None, "expired");
         assert_eq!(JwtVerifier::new(b"other").verify(&t, 1000), None);
-        let none_alg = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
-            t.split('.').nth(1).unwrap()
-        );
+        let none_alg = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), t.split('.').nth(1).unwrap());
         assert_eq!(v.verify(&none_alg, 1000), None);
         assert_eq!(v.verify("garbage", 0), None);
         assert_eq!(v.verify("a.b.c", 0), None);

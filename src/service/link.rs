@@ -1,16 +1,22 @@
-//! `POST /v1/attachments/link`: the host application tells attachd which event (and issue) a
-//! client event id became, since event ingestion lives outside attachd.
+//! `POST /v1/attachments/link`: the host application tells attachd which event (and issue, and
+//! end user) a client event id became, since event ingestion lives outside attachd.
 //!
-//! Body: `{"client_event_id": uuid, "event_id": uuid, "issue_id": uuid | null}`. Every visible,
-//! not-deleted attachment carrying that client event id gets `event_id`/`issue_id` (filter
-//! rows moved in the same batch), and the link is remembered so attachments reserved later
-//! are linked at reserve time. Scope: a client key links within its app; agent keys with
-//! `events:write` and users (member+) within their teams.
+//! Body: `{"client_event_id": uuid, "event_id": uuid, "issue_id": uuid|null, "user_id":
+//! string|null, "app_id": uuid|null}`. Every visible, not-deleted attachment of the app with
+//! that client event id gets `event_id`/`issue_id` (filter rows moved in the same batch) and,
+//! if it has none, `user_id` (its usage moves into that user's bucket, as the reference's
+//! backfill does). The link is remembered per app, so attachments reserved later are linked
+//! at reserve time. A client key links within its own app; agent keys with `events:write` and
+//! member+ users name the app with `app_id`, or link the apps of the matching attachments.
+//! A link and a reserve of the same client event id are serialised (`link_locks`), so neither
+//! order loses the link.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ids::{ClientEventId, EventId, IssueId};
+use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
 use crate::index::control::Role;
 use crate::index::filters::Filter;
 use crate::index::links::EventLink;
@@ -26,6 +32,15 @@ pub struct LinkResult {
     pub linked: u64,
 }
 
+/// A validated link request.
+struct LinkInput {
+    ce: ClientEventId,
+    event_id: EventId,
+    issue_id: Option<IssueId>,
+    user_id: Option<EndUserId>,
+    app_id: Option<AppId>,
+}
+
 fn uuid_field<T: std::str::FromStr>(
     obj: &serde_json::Map<String, Value>,
     name: &str,
@@ -33,78 +48,106 @@ fn uuid_field<T: std::str::FromStr>(
 ) -> Result<Option<T>> {
     match obj.get(name) {
         None | Some(Value::Null) if !required => Ok(None),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| ServiceError::InvalidRequest(format!("{name} must be a UUID"))),
-        _ => Err(ServiceError::InvalidRequest(format!(
-            "{name} is required and must be a UUID"
-        ))),
+        Some(Value::String(s)) => {
+            s.parse().map(Some).map_err(|_| ServiceError::InvalidRequest(format!("{name} must be a UUID")))
+        }
+        _ => Err(ServiceError::InvalidRequest(format!("{name} is required and must be a UUID"))),
     }
 }
 
+fn parse(body: &Value) -> Result<LinkInput> {
+    let obj = body.as_object().ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
+    let user_id = match obj.get("user_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 && !s.contains('\0') => {
+            Some(EndUserId(s.clone()))
+        }
+        Some(_) => {
+            return Err(ServiceError::InvalidRequest("user_id must be a non-empty string of at most 255 chars".into()));
+        }
+    };
+    Ok(LinkInput {
+        ce: uuid_field(obj, "client_event_id", true)?.expect("required"),
+        event_id: uuid_field(obj, "event_id", true)?.expect("required"),
+        issue_id: uuid_field(obj, "issue_id", false)?,
+        user_id,
+        app_id: uuid_field(obj, "app_id", false)?,
+    })
+}
+
 impl Service {
-    /// Links a client event id to an event (and issue).
+    /// Links a client event id to an event (and issue, and user).
     pub async fn link(&self, principal: &Principal, body: &Value) -> Result<LinkResult> {
         principal.require(EVENTS_WRITE)?;
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
-        let ce: ClientEventId = uuid_field(obj, "client_event_id", true)?.expect("required");
-        let event_id: EventId = uuid_field(obj, "event_id", true)?.expect("required");
-        let issue_id: Option<IssueId> = uuid_field(obj, "issue_id", false)?;
-        let principal = principal.clone();
-        self.blocking(move |svc| {
-            let rows: Vec<_> = svc
-                .index
-                .list_filter(Filter::EventClientId(ce.0), After::Start)
-                .collect::<std::result::Result<_, _>>()?;
-            let mut linked = 0u64;
-            let mut link_app = None;
-            for (row, _) in rows {
-                let _g = svc.record_locks.lock(row.id.as_bytes());
-                let Some(mut rec) = svc.index.record(row.id)?.filter(|r| r.deleted_at.is_none())
-                else {
-                    continue;
-                };
-                let Some(project) = svc.index.project(&rec.project_id)? else {
-                    continue;
-                };
-                if !principal.can_see(project.team_id, rec.app_id)
-                    || principal
-                        .require_role(project.team_id, Role::Member)
-                        .is_err()
-                {
-                    continue;
+        let input = parse(body)?;
+        // Which app's events these are: a client key's own; otherwise the named app, which the
+        // caller must be able to see.
+        let named_app = match principal {
+            Principal::Key(k) if k.app_id.is_some() => {
+                if input.app_id.is_some_and(|a| Some(a) != k.app_id) {
+                    return Err(ServiceError::BadParameter("app_id must be the key's own app".into()));
                 }
-                let mut batch = svc.index.batch();
-                batch.delete_filters(&rec);
-                rec.event_id = Some(event_id);
-                rec.issue_id = issue_id.or(rec.issue_id);
-                batch.put_filters(&rec);
-                batch.put_record(&rec);
-                batch.commit(false)?;
-                link_app = Some(rec.app_id);
-                linked += 1;
+                k.app_id
             }
-            let app = match &principal {
-                Principal::Key(k) => k.app_id.or(link_app),
-                Principal::User { .. } => link_app,
-            };
-            if let Some(app_id) = app {
-                let mut batch = svc.index.batch();
-                batch.put_event_link(
-                    &ce,
-                    &EventLink {
-                        app_id,
-                        event_id,
-                        issue_id,
-                    },
-                );
-                batch.commit(true)?;
+            _ => match input.app_id {
+                Some(a) => {
+                    let app = self.index.app(&a)?.filter(|x| x.deleted_at.is_none());
+                    match app {
+                        Some(x) if principal.can_see(x.team_id, x.id) => Some(a),
+                        _ => return Err(ServiceError::EntityNotFound("App")),
+                    }
+                }
+                None => None,
+            },
+        };
+        let principal = principal.clone();
+        self.blocking(move |svc| svc.link_blocking(&principal, named_app, input)).await
+    }
+
+    fn link_blocking(&self, principal: &Principal, named_app: Option<AppId>, input: LinkInput) -> Result<LinkResult> {
+        let _link_lock = self.link_locks.lock(input.ce.as_bytes());
+        let rows: Vec<_> = self
+            .index
+            .list_filter(Filter::EventClientId(input.ce.0), After::Start)
+            .collect::<std::result::Result<_, _>>()?;
+        let mut linked = 0u64;
+        let mut apps: BTreeSet<AppId> = named_app.into_iter().collect();
+        for (row, _) in rows {
+            let _g = self.record_locks.lock(row.id.as_bytes());
+            let Some(mut rec) = self.index.record(row.id)?.filter(|r| r.deleted_at.is_none()) else { continue };
+            if named_app.is_some_and(|a| a != rec.app_id) {
+                continue;
             }
-            Ok(LinkResult { linked })
-        })
-        .await
+            let Some(project) = self.index.project(&rec.project_id)? else { continue };
+            if !principal.can_see(project.team_id, rec.app_id)
+                || principal.require_role(project.team_id, Role::Member).is_err()
+            {
+                continue;
+            }
+            let mut batch = self.index.batch();
+            batch.delete_filters(&rec);
+            rec.event_id = Some(input.event_id);
+            rec.issue_id = input.issue_id.or(rec.issue_id);
+            if rec.user_id.is_none() {
+                if let Some(u) = &input.user_id {
+                    rec.user_id = Some(u.clone());
+                    batch.add_user_usage(&rec.project_id, u, rec.size_bytes as i64, 1);
+                }
+            }
+            batch.put_filters(&rec);
+            batch.put_record(&rec);
+            batch.commit(false)?;
+            apps.insert(rec.app_id);
+            linked += 1;
+        }
+        if !apps.is_empty() {
+            let mut batch = self.index.batch();
+            let link = EventLink { event_id: input.event_id, issue_id: input.issue_id, user_id: input.user_id };
+            for app in &apps {
+                batch.put_event_link(app, &input.ce, &link);
+            }
+            batch.commit(true)?;
+        }
+        Ok(LinkResult { linked })
     }
 }

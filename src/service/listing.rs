@@ -68,9 +68,7 @@ pub fn decode_cursor(s: &str) -> Option<After> {
 
 /// The reference's `limit` rule: `Number(raw)`, falsy → 50, clamped to 1..=200.
 pub fn parse_limit(raw: Option<&str>) -> usize {
-    let n = raw
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|n| !n.is_nan() && *n != 0.0);
+    let n = raw.and_then(|s| s.trim().parse::<f64>().ok()).filter(|n| !n.is_nan() && *n != 0.0);
     match n {
         None => DEFAULT_LIMIT,
         Some(n) => n.floor().clamp(1.0, MAX_LIMIT as f64) as usize,
@@ -118,29 +116,23 @@ impl Service {
     /// Lists a page.
     pub fn list(&self, principal: &Principal, q: &ListQuery) -> Result<AttachmentPage> {
         principal.require(EVENTS_READ)?;
+        self.rate_limit(principal)?;
         let project_filter = uuid_param("project_id", &q.project_id)?.map(ProjectId);
         let event_id = uuid_param("event_id", &q.event_id)?;
         let event_client_id = uuid_param("event_client_id", &q.event_client_id)?;
         let issue_id = uuid_param("issue_id", &q.issue_id)?;
         let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
             None => After::Start,
-            Some(c) => decode_cursor(c)
-                .ok_or_else(|| ServiceError::BadParameter("cursor is not a valid cursor".into()))?,
+            Some(c) => {
+                decode_cursor(c).ok_or_else(|| ServiceError::BadParameter("cursor is not a valid cursor".into()))?
+            }
         };
         let limit = parse_limit(q.limit.as_deref());
-        let mut projects: Vec<ProjectId> = self
-            .visible_projects(principal)?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
+        let mut projects: Vec<ProjectId> = self.visible_projects(principal)?.into_iter().map(|p| p.id).collect();
         if let Some(p) = project_filter {
             projects.retain(|x| *x == p);
         }
-        let empty = AttachmentPage {
-            attachments: vec![],
-            cursor: None,
-            has_more: false,
-        };
+        let empty = AttachmentPage { attachments: vec![], cursor: None, has_more: false };
         if projects.is_empty() {
             return Ok(empty);
         }
@@ -155,22 +147,16 @@ impl Service {
                     Filter::IssueId(u)
                 };
                 let allowed = allowed.clone();
-                Box::new(
-                    self.index
-                        .list_filter(filter, after)
-                        .filter_map(move |r| match r {
-                            Ok((row, p)) if allowed.contains(&p) => Some(Ok(row)),
-                            Ok(_) => None,
-                            Err(e) => Some(Err(e)),
-                        }),
-                )
+                Box::new(self.index.list_filter(filter, after).filter_map(move |r| match r {
+                    Ok((row, p)) if allowed.contains(&p) => Some(Ok(row)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }))
             }
             (None, None, None) => {
                 let heads = projects
                     .iter()
-                    .map(|p| {
-                        (Box::new(self.index.list_project(p, after)) as RowIter<'_>).peekable()
-                    })
+                    .map(|p| (Box::new(self.index.list_project(p, after)) as RowIter<'_>).peekable())
                     .collect();
                 Box::new(Merge { heads })
             }
@@ -204,11 +190,7 @@ impl Service {
         }
         Ok(AttachmentPage {
             attachments: out,
-            cursor: if has_more {
-                last.as_ref().map(encode_cursor)
-            } else {
-                None
-            },
+            cursor: if has_more { last.as_ref().map(encode_cursor) } else { None },
             has_more,
         })
     }
@@ -231,18 +213,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_iso_is_accepted() {
-        let row = TimelineRow {
-            created_at: Timestamp(123_456),
-            id: AttachmentId::random(),
-        };
-        assert_eq!(
-            decode_cursor(&encode_cursor(&row)),
-            Some(After::Row(row.created_at, row.id))
-        );
-        assert_eq!(
-            decode_cursor("2024-01-15T10:30:00.000Z"),
-            Some(After::OlderThan(Timestamp(1_705_314_600_000_000)))
-        );
+        let row = TimelineRow { created_at: Timestamp(123_456), id: AttachmentId::random() };
+        assert_eq!(decode_cursor(&encode_cursor(&row)), Some(After::Row(row.created_at, row.id)));
+        assert_eq!(decode_cursor("2024-01-15T10:30:00.000Z"), Some(After::OlderThan(Timestamp(1_705_314_600_000_000))));
         assert_eq!(decode_cursor("garbage"), None);
         assert_eq!(decode_cursor("2024-13-45T99:00:00Z"), None);
     }

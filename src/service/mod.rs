@@ -19,6 +19,7 @@ pub mod error;
 pub mod jwt;
 pub mod link;
 pub mod listing;
+pub mod locks;
 pub mod ratelimit;
 pub mod reserve;
 pub mod token;
@@ -26,17 +27,16 @@ pub mod upload;
 pub mod usage;
 pub mod views;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::ids::AttachmentId;
 use crate::index::Index;
 use crate::store::Store;
 
 pub use auth::Principal;
 pub use error::{Result, ServiceError};
+pub use locks::{InProgress, Stripes, UploadClaim};
 
 /// Settings the service needs, resolved from the configuration at start.
 #[derive(Debug, Clone)]
@@ -71,90 +71,6 @@ pub struct ServiceConfig {
     pub rate_limit: Option<(u32, f64)>,
 }
 
-/// Striped mutexes keyed by a 16-byte id: a small fixed table instead of one lock per id.
-pub struct Stripes(Vec<Mutex<()>>);
-
-impl Stripes {
-    /// `n` stripes.
-    pub fn new(n: usize) -> Self {
-        Self((0..n.max(1)).map(|_| Mutex::new(())).collect())
-    }
-
-    fn slot(&self, id: &[u8; 16]) -> usize {
-        let mut h = [0u8; 8];
-        h.copy_from_slice(&id[8..]);
-        (u64::from_le_bytes(h) % self.0.len() as u64) as usize
-    }
-
-    /// Locks the stripe of `id`.
-    pub fn lock(&self, id: &[u8; 16]) -> MutexGuard<'_, ()> {
-        self.0[self.slot(id)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks the stripes of all `ids` in a fixed order (no deadlock between batches).
-    pub fn lock_many<'a>(
-        &'a self,
-        ids: impl Iterator<Item = &'a [u8; 16]>,
-    ) -> Vec<MutexGuard<'a, ()>> {
-        let mut slots: Vec<usize> = ids.map(|id| self.slot(id)).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        slots
-            .into_iter()
-            .map(|s| self.0[s].lock().unwrap_or_else(|e| e.into_inner()))
-            .collect()
-    }
-}
-
-/// Attachments with a PUT in progress in this process.
-#[derive(Default)]
-pub struct InProgress(Mutex<HashSet<AttachmentId>>);
-
-/// Held while a PUT runs; releases the claim when dropped (however the upload ends).
-pub struct UploadClaim<'a> {
-    set: &'a InProgress,
-    id: AttachmentId,
-}
-
-impl InProgress {
-    /// Claims `id`, or `None` if another upload holds it.
-    pub fn claim(&self, id: AttachmentId) -> Option<UploadClaim<'_>> {
-        let inserted = self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
-        // Only a successful insert creates a claim: a claim's drop removes the id.
-        inserted.then(|| UploadClaim { set: self, id })
-    }
-
-    /// Whether `id` is being uploaded now.
-    pub fn contains(&self, id: &AttachmentId) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
-    }
-
-    /// How many uploads are running.
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether none are.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Drop for UploadClaim<'_> {
-    fn drop(&mut self) {
-        self.set
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-    }
-}
-
 /// The service: shared state behind every operation.
 pub struct Service {
     pub(crate) cfg: ServiceConfig,
@@ -164,6 +80,8 @@ pub struct Service {
     pub(crate) signer: token::TokenSigner,
     pub(crate) jwt: jwt::JwtVerifier,
     pub(crate) quota_locks: Stripes,
+    /// Per client event id: serialises a reserve's link lookup with the link endpoint.
+    pub(crate) link_locks: Stripes,
     pub(crate) record_locks: Arc<Stripes>,
     pub(crate) uploads: InProgress,
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
@@ -183,15 +101,9 @@ impl Service {
         jwt_secret: &[u8],
     ) -> std::io::Result<Arc<Self>> {
         let record_locks = Arc::new(Stripes::new(1024));
-        let limiter = cfg
-            .rate_limit
-            .map(|(b, r)| ratelimit::RateLimiter::new(b, r));
-        let committer = commit::Committer::start(
-            index.clone(),
-            store.clone(),
-            record_locks.clone(),
-            cfg.max_commit_batch_bytes,
-        )?;
+        let limiter = cfg.rate_limit.map(|(b, r)| ratelimit::RateLimiter::new(b, r));
+        let committer =
+            commit::Committer::start(index.clone(), store.clone(), record_locks.clone(), cfg.max_commit_batch_bytes)?;
         Ok(Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
             jwt: jwt::JwtVerifier::new(jwt_secret),
@@ -200,6 +112,7 @@ impl Service {
             store,
             committer,
             quota_locks: Stripes::new(256),
+            link_locks: Stripes::new(256),
             record_locks,
             uploads: InProgress::default(),
             limiter,
@@ -211,9 +124,7 @@ impl Service {
 
     /// A strong handle to this service (for work moved to blocking threads).
     pub(crate) fn me(&self) -> Arc<Service> {
-        self.me
-            .upgrade()
-            .expect("the service is only used while its Arc is alive")
+        self.me.upgrade().expect("the service is only used while its Arc is alive")
     }
 
     /// The index (for workers and fsck).
@@ -247,11 +158,7 @@ impl Service {
     }
 
     fn refuse_if_draining(&self) -> Result<()> {
-        if self.is_draining() {
-            Err(ServiceError::Unavailable)
-        } else {
-            Ok(())
-        }
+        if self.is_draining() { Err(ServiceError::Unavailable) } else { Ok(()) }
     }
 
     /// Waits for the committer to finish everything queued (shutdown).

@@ -20,11 +20,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter allowing `burst` at once and `per_sec` sustained.
     pub fn new(burst: u32, per_sec: f64) -> Self {
-        Self {
-            burst: burst as f64,
-            per_sec,
-            buckets: Mutex::new((HashMap::new(), Instant::now())),
-        }
+        Self { burst: burst as f64, per_sec, buckets: Mutex::new((HashMap::new(), Instant::now())) }
     }
 
     /// Takes one token for `who`, or says how many seconds until one is available.
@@ -36,8 +32,7 @@ impl RateLimiter {
             *last_prune = now;
         }
         let (tokens, last) = map.entry(who.to_string()).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -54,12 +49,10 @@ impl Service {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        limiter
-            .take(&who.label(), Instant::now())
-            .map_err(|retry_after_secs| {
-                crate::metrics::rate_limited();
-                ServiceError::RateLimited { retry_after_secs }
-            })
+        limiter.take(&who.label(), Instant::now()).map_err(|retry_after_secs| {
+            crate::metrics::rate_limited();
+            ServiceError::RateLimited { retry_after_secs }
+        })
     }
 }
 

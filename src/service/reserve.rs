@@ -40,6 +40,9 @@ pub const CONTENT_TYPE_DENYLIST: [&str; 15] = [
 pub const MAX_CONTENT_TYPE_LEN: usize = 128;
 /// Longest `original_filename`, in UTF-16 code units as the reference counts.
 pub const MAX_FILENAME_LEN: usize = 255;
+/// Largest declared size (1 PiB): far above any quota, low enough that sizes and counters
+/// never overflow a signed 64-bit sum.
+pub const MAX_SIZE_BYTES: u64 = 1 << 50;
 /// Longest `user_id`.
 pub const MAX_USER_ID_LEN: usize = 255;
 
@@ -69,42 +72,31 @@ fn invalid(msg: &str) -> ServiceError {
 impl ReserveInput {
     /// Validates a parsed JSON body in the reference's order. Pure (fuzzed as `reserve_json`).
     pub fn from_json(v: &Value) -> Result<Self> {
-        // A JSON `null` body is treated as `{}`, as Fastify does.
+        // A body that is not an object (or is absent) has none of the fields, as in the reference.
         let empty = serde_json::Map::new();
         let obj = match v {
             Value::Object(m) => m,
-            Value::Null => &empty,
-            _ => {
-                return Err(ServiceError::BadJson(
-                    "Request body must be a JSON object".into(),
-                ));
-            }
+            _ => &empty,
         };
         let client_event_id = match obj.get("client_event_id") {
-            Some(Value::String(s)) => s
-                .parse::<ClientEventId>()
-                .map_err(|_| invalid("client_event_id must be a UUID"))?,
+            Some(Value::String(s)) => {
+                s.parse::<ClientEventId>().map_err(|_| invalid("client_event_id must be a UUID"))?
+            }
             _ => return Err(invalid("client_event_id is required")),
         };
         let user_id = match obj.get("user_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s))
-                if !s.is_empty() && s.chars().count() <= MAX_USER_ID_LEN && !s.contains('\0') =>
-            {
+            Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_USER_ID_LEN && !s.contains('\0') => {
                 Some(EndUserId(s.clone()))
             }
             Some(_) => {
-                return Err(invalid(
-                    "user_id must be a non-empty string of at most 255 chars",
-                ));
+                return Err(invalid("user_id must be a non-empty string of at most 255 chars"));
             }
         };
         let original_filename = match obj.get("original_filename") {
             Some(Value::String(s)) if s.encode_utf16().count() <= MAX_FILENAME_LEN => s.clone(),
             _ => {
-                return Err(invalid(
-                    "original_filename is required and must be at most 255 chars",
-                ));
+                return Err(invalid("original_filename is required and must be at most 255 chars"));
             }
         };
         let content_type = match obj.get("content_type") {
@@ -118,48 +110,32 @@ impl ReserveInput {
             || content_type.trim().is_empty()
             || content_type.chars().any(char::is_control)
         {
-            return Err(invalid(
-                "content_type must be a non-empty MIME type of at most 128 chars",
-            ));
+            return Err(invalid("content_type must be a non-empty MIME type of at most 128 chars"));
         }
         let size_bytes = match obj.get("size_bytes") {
             Some(Value::Number(n)) => n
                 .as_u64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f > 0.0 && *f < 9.0e15)
-                        .map(|f| f as u64)
-                })
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f > 0.0 && *f < 9.0e15).map(|f| f as u64))
                 .filter(|&n| n > 0),
             _ => None,
         }
         .ok_or_else(|| invalid("size_bytes must be a positive integer"))?;
+        if size_bytes > MAX_SIZE_BYTES {
+            return Err(invalid("size_bytes must be at most 1125899906842624 (1 PiB)"));
+        }
         let sha256 = match obj.get("sha256") {
             Some(Value::String(s)) => Sha256Digest::parse_lower_hex(s),
             _ => None,
         }
         .ok_or_else(|| invalid("sha256 must be a 64-char lowercase hex string"))?;
         let is_dev = matches!(obj.get("is_dev"), Some(Value::Bool(true)));
-        Ok(Self {
-            client_event_id,
-            user_id,
-            original_filename,
-            content_type,
-            size_bytes,
-            sha256,
-            is_dev,
-        })
+        Ok(Self { client_event_id, user_id, original_filename, content_type, size_bytes, sha256, is_dev })
     }
 }
 
 /// Lowercase, cut at `;`, trim, then exact-match against the denylist.
 pub fn is_denied(content_type: &str) -> bool {
-    let base = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     CONTENT_TYPE_DENYLIST.contains(&base.as_str())
 }
 
@@ -167,35 +143,26 @@ impl Service {
     /// Effective (project, per-user) quotas of a project.
     pub fn effective_quotas(&self, p: &Project) -> (u64, u64) {
         (
-            p.attachment_project_quota_bytes
-                .unwrap_or(self.cfg.default_project_quota),
-            p.attachment_user_quota_bytes
-                .unwrap_or(self.cfg.default_user_quota),
+            p.attachment_project_quota_bytes.unwrap_or(self.cfg.default_project_quota),
+            p.attachment_user_quota_bytes.unwrap_or(self.cfg.default_user_quota),
         )
     }
 
     /// Reserves an attachment for a client key.
     pub fn reserve(&self, principal: &Principal, body: &Value) -> Result<Reservation> {
         principal.require(EVENTS_WRITE)?;
+        self.rate_limit(principal)?;
         let (app_id, _) = principal.app_scope()?;
         let input = ReserveInput::from_json(body)?;
-        self.refuse_if_draining()?;
-        let app = self
-            .index
-            .app(&app_id)?
-            .filter(|a| a.deleted_at.is_none())
-            .ok_or(ServiceError::AppGone)?;
-        let project = self
-            .index
-            .project(&app.project_id)?
-            .filter(|p| p.deleted_at.is_none())
-            .ok_or(ServiceError::ProjectGone)?;
+        let app = self.index.app(&app_id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)?;
+        let project =
+            self.index.project(&app.project_id)?.filter(|p| p.deleted_at.is_none()).ok_or(ServiceError::ProjectGone)?;
         let (project_quota, user_quota) = self.effective_quotas(&project);
         let now = Timestamp::now();
-        let link = self
-            .index
-            .event_link(&input.client_event_id)?
-            .filter(|l| l.app_id == app.id);
+        // Held until the record is committed, so a concurrent link of this client event id
+        // either is seen here or sees this record (see link.rs).
+        let _link_lock = self.link_locks.lock(input.client_event_id.as_bytes());
+        let link = self.index.event_link(&app.id, &input.client_event_id)?;
         let rec = AttachmentRecord {
             id: AttachmentId::random(),
             project_id: project.id,
@@ -203,7 +170,8 @@ impl Service {
             event_client_id: Some(input.client_event_id),
             event_id: link.as_ref().map(|l| l.event_id),
             issue_id: link.as_ref().and_then(|l| l.issue_id),
-            user_id: input.user_id,
+            // The reference falls back to the event's user when the SDK sent none.
+            user_id: input.user_id.or_else(|| link.as_ref().and_then(|l| l.user_id.clone())),
             original_filename: input.original_filename,
             content_type: input.content_type,
             size_bytes: input.size_bytes,
@@ -221,21 +189,13 @@ impl Service {
                 let used = self.index.user_usage(&project.id, user)?.bytes_u64();
                 if used.saturating_add(rec.size_bytes) > user_quota {
                     crate::metrics::quota_rejected("user");
-                    return Err(ServiceError::UserQuotaExhausted {
-                        quota: user_quota,
-                        used,
-                        size: rec.size_bytes,
-                    });
+                    return Err(ServiceError::UserQuotaExhausted { quota: user_quota, used, size: rec.size_bytes });
                 }
             }
             let used = self.index.project_usage(&project.id)?.bytes_u64();
             if used.saturating_add(rec.size_bytes) > project_quota {
                 crate::metrics::quota_rejected("project");
-                return Err(ServiceError::ProjectQuotaExhausted {
-                    quota: project_quota,
-                    used,
-                    size: rec.size_bytes,
-                });
+                return Err(ServiceError::ProjectQuotaExhausted { quota: project_quota, used, size: rec.size_bytes });
             }
             let mut batch = self.index.batch();
             batch.put_record(&rec);
@@ -280,10 +240,7 @@ mod tests {
     #[test]
     fn a_good_body_validates_and_lowercases_the_event_id() {
         let r = ReserveInput::from_json(&good()).unwrap();
-        assert_eq!(
-            r.client_event_id.to_string(),
-            "550e8400-e29b-41d4-a716-446655440000"
-        );
+        assert_eq!(r.client_event_id.to_string(), "550e8400-e29b-41d4-a716-446655440000");
         assert_eq!(r.size_bytes, 1048576);
     }
 
@@ -294,27 +251,21 @@ mod tests {
         let mut v = good();
         v["user_id"] = json!("");
         v["original_filename"] = json!(5);
-        assert_eq!(
-            err_of(v),
-            "user_id must be a non-empty string of at most 255 chars"
-        );
+        assert_eq!(err_of(v), "user_id must be a non-empty string of at most 255 chars");
         let mut v = good();
         v["original_filename"] = json!("x".repeat(256));
         v["content_type"] = json!(null);
-        assert_eq!(
-            err_of(v),
-            "original_filename is required and must be at most 255 chars"
-        );
+        assert_eq!(err_of(v), "original_filename is required and must be at most 255 chars");
         let mut v = good();
         v["content_type"] = json!("Application/X-Sh; charset=utf-8");
         v["size_bytes"] = json!(0);
-        assert_eq!(
-            err_of(v),
-            "Content-Type \"Application/X-Sh; charset=utf-8\" is not allowed for attachments"
-        );
+        assert_eq!(err_of(v), "Content-Type \"Application/X-Sh; charset=utf-8\" is not allowed for attachments");
         let mut v = good();
         v["size_bytes"] = json!(1.5);
         assert_eq!(err_of(v), "size_bytes must be a positive integer");
+        let mut v = good();
+        v["size_bytes"] = json!(u64::MAX);
+        assert_eq!(err_of(v), "size_bytes must be at most 1125899906842624 (1 PiB)");
         let mut v = good();
         v["sha256"] = json!("AB".repeat(32));
         assert_eq!(err_of(v), "sha256 must be a 64-char lowercase hex string");
@@ -327,10 +278,7 @@ mod tests {
         assert_eq!(err_of(v), "client_event_id must be a UUID");
         let mut v = good();
         v["content_type"] = json!(format!("image/{}", "x".repeat(200)));
-        assert!(matches!(
-            ReserveInput::from_json(&v),
-            Err(ServiceError::InvalidRequest(_))
-        ));
+        assert!(matches!(ReserveInput::from_json(&v), Err(ServiceError::InvalidRequest(_))));
     }
 
     #[test]

@@ -29,9 +29,7 @@ pub enum TokenError {
 impl TokenSigner {
     /// A signer for `secret`.
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
-        }
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret) }
     }
 
     /// A token for `id` valid until `expires_unix` (inclusive).
@@ -48,8 +46,7 @@ impl TokenSigner {
             return Err(TokenError::Malformed);
         }
         // The MAC is over the id and expiry exactly as presented.
-        hmac::verify(&self.key, format!("{id_s}:{exp_s}").as_bytes(), &mac)
-            .map_err(|_| TokenError::BadSignature)?;
+        hmac::verify(&self.key, format!("{id_s}:{exp_s}").as_bytes(), &mac).map_err(|_| TokenError::BadSignature)?;
         let exp: u64 = exp_s.parse().map_err(|_| TokenError::Malformed)?;
         if exp < now_unix {
             return Err(TokenError::Expired);
@@ -61,17 +58,10 @@ impl TokenSigner {
 /// Splits a token into its three parts (pure; fuzzed as `download_token`).
 pub fn parse(token: &str) -> Result<(&str, &str, &str), TokenError> {
     let mut parts = token.split('.');
-    let (Some(id), Some(exp), Some(mac), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(id), Some(exp), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed);
     };
-    if id.is_empty()
-        || exp.is_empty()
-        || mac.is_empty()
-        || !exp.bytes().all(|b| b.is_ascii_digit())
-        || exp.len() > 19
-    {
+    if id.is_empty() || exp.is_empty() || mac.is_empty() || !exp.bytes().all(|b| b.is_ascii_digit()) || exp.len() > 19 {
         return Err(TokenError::Malformed);
     }
     Ok((id, exp, mac))
@@ -88,16 +78,9 @@ mod tests {
         let id = AttachmentId::random();
         let t = s.sign(id, 1000);
         assert_eq!(s.verify(&t, 999), Ok(id));
-        assert_eq!(
-            s.verify(&t, 1000),
-            Ok(id),
-            "valid through its expiry second"
-        );
+        assert_eq!(s.verify(&t, 1000), Ok(id), "valid through its expiry second");
         assert_eq!(s.verify(&t, 1001), Err(TokenError::Expired));
-        assert_eq!(
-            TokenSigner::new(b"other").verify(&t, 0),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(TokenSigner::new(b"other").verify(&t, 0), Err(TokenError::BadSignature));
     }
 
     #[test]
@@ -109,14 +92,7 @@ mod tests {
         assert_eq!(s.verify(&longer, 0), Err(TokenError::BadSignature));
         let other = t.replacen(&id.to_string(), &AttachmentId::random().to_string(), 1);
         assert_eq!(s.verify(&other, 0), Err(TokenError::BadSignature));
-        for bad in [
-            "",
-            "a.b",
-            "a.b.c.d",
-            "x..y",
-            "id.12a.ff",
-            &format!("{id}.1000.zz"),
-        ] {
+        for bad in ["", "a.b", "a.b.c.d", "x..y", "id.12a.ff", &format!("{id}.1000.zz")] {
             assert!(s.verify(bad, 0).is_err(), "{bad}");
         }
     }

@@ -12,7 +12,9 @@
 //!   (`store::blob`) and committed to the index through the same committer.
 //! Outcomes: a size or hash mismatch discards the reservation (quota released, the reference's
 //! codes); a client that disconnects or stalls leaves the reservation pending, so the SDK's
-//! retry succeeds. Nothing partial is ever visible or left behind.
+//! retry succeeds. Nothing partial is ever visible: a temporary file is removed by its writer's
+//! drop guard, or by the orphan sweep after a crash; the upload claim travels with the commit
+//! job, so a retry cannot start until the first attempt's commit has an outcome.
 
 use std::future::Future;
 
@@ -41,9 +43,7 @@ pub enum BodyError {
 /// A request body, chunk by chunk (implemented by the HTTP layer).
 pub trait BodySource: Send {
     /// The next chunk; `Ok(None)` at the end.
-    fn next_chunk(
-        &mut self,
-    ) -> impl Future<Output = std::result::Result<Option<Bytes>, BodyError>> + Send;
+    fn next_chunk(&mut self) -> impl Future<Output = std::result::Result<Option<Bytes>, BodyError>> + Send;
 }
 
 /// Bytes batched per write when streaming a standalone blob.
@@ -59,8 +59,21 @@ pub struct BodyInfo {
 }
 
 impl Service {
-    /// Runs one PUT.
+    /// Runs one PUT. Failures on our side are reported as the reference's "Upload failed".
     pub async fn upload<B: BodySource>(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+        info: BodyInfo,
+        body: B,
+    ) -> Result<Uploaded> {
+        self.upload_inner(principal, id, info, body).await.map_err(|e| match e {
+            ServiceError::Internal(detail) => ServiceError::UploadFailed(detail),
+            other => other,
+        })
+    }
+
+    async fn upload_inner<B: BodySource>(
         &self,
         principal: &Principal,
         id: AttachmentId,
@@ -68,11 +81,9 @@ impl Service {
         mut body: B,
     ) -> Result<Uploaded> {
         principal.require(EVENTS_WRITE)?;
+        self.rate_limit(principal)?;
         let (app_id, _) = principal.app_scope()?;
-        let rec = self
-            .index
-            .record(id)?
-            .ok_or(ServiceError::AttachmentNotFound)?;
+        let rec = self.index.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if rec.app_id != app_id {
             return Err(ServiceError::WrongApp);
         }
@@ -82,38 +93,27 @@ impl Service {
         if rec.uploaded_at.is_some() {
             return Err(ServiceError::AlreadyUploaded);
         }
+        self.refuse_if_draining()?;
+        // Claim first, then check the deadline: the reservation sweeper skips claimed ids, so
+        // a PUT that passes this check can no longer be swept from under it.
+        let claim = self.uploads.claim(id).ok_or(ServiceError::UploadInProgress)?;
         if Timestamp::now() > rec.expires_at {
             return Err(ServiceError::ReservationExpired);
         }
-        self.refuse_if_draining()?;
-        let _claim = self
-            .uploads
-            .claim(id)
-            .ok_or(ServiceError::UploadInProgress)?;
-        let is_octet = info.content_type.as_deref().is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/octet-stream")
-        });
-        if !is_octet {
-            return Err(ServiceError::NotOctetStream);
+        let base_type =
+            info.content_type.as_deref().map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        match base_type.as_deref() {
+            Some("application/octet-stream") => {}
+            // The reference parsed these and then refused them with 400; anything else was 415.
+            Some("application/json") | Some("text/plain") => return Err(ServiceError::NotOctetStream { parsed: true }),
+            _ => return Err(ServiceError::NotOctetStream { parsed: false }),
         }
         match info.content_length {
             Some(n) if n > rec.size_bytes => {
                 return self.fail_mismatch(&rec, ServiceError::SizeExceeded).await;
             }
             Some(n) if n < rec.size_bytes => {
-                return self
-                    .fail_mismatch(
-                        &rec,
-                        ServiceError::SizeShort {
-                            got: n,
-                            declared: rec.size_bytes,
-                        },
-                    )
-                    .await;
+                return self.fail_mismatch(&rec, ServiceError::SizeShort { got: n, declared: rec.size_bytes }).await;
             }
             _ => {}
         }
@@ -124,19 +124,12 @@ impl Service {
         };
         let payload = match stored {
             Ok(p) => p,
-            Err(
-                e @ (ServiceError::SizeExceeded
-                | ServiceError::SizeShort { .. }
-                | ServiceError::HashMismatch),
-            ) => {
+            Err(e @ (ServiceError::SizeExceeded | ServiceError::SizeShort { .. } | ServiceError::HashMismatch)) => {
                 return self.fail_mismatch(&rec, e).await;
             }
             Err(e) => {
                 crate::metrics::upload_outcome(
-                    if matches!(
-                        e,
-                        ServiceError::UploadAborted | ServiceError::UploadTimedOut
-                    ) {
+                    if matches!(e, ServiceError::UploadAborted | ServiceError::UploadTimedOut) {
                         "aborted"
                     } else {
                         "error"
@@ -145,18 +138,11 @@ impl Service {
                 return Err(e);
             }
         };
-        let standalone = match &payload {
-            Payload::Standalone(b) => Some(*b),
-            Payload::Segment(_) => None,
-        };
-        let committed = match self.committer.commit_upload(id, payload).await {
+        // The committer removes a standalone file it refuses; after an index write error the
+        // file stays (the write may yet be durable) and the orphan sweep decides.
+        let committed = match self.committer.commit_upload(claim, payload).await {
             Ok(r) => r,
             Err(e) => {
-                if let Some(b) = standalone {
-                    // The index never pointed at it: remove it now rather than wait for the sweep.
-                    let store = self.store.clone();
-                    let _ = tokio::task::spawn_blocking(move || store.blobs.remove(&b)).await;
-                }
                 crate::metrics::upload_outcome("error");
                 return Err(e);
             }
@@ -175,11 +161,7 @@ impl Service {
     }
 
     /// Receives a small body into memory, hashing as it comes.
-    async fn receive_small<B: BodySource>(
-        &self,
-        rec: &AttachmentRecord,
-        body: &mut B,
-    ) -> Result<Payload> {
+    async fn receive_small<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
         let mut chunks = Vec::new();
         let mut got = 0u64;
         let mut sha = Sha256::new();
@@ -194,25 +176,12 @@ impl Service {
             chunks.push(chunk);
         }
         verify(rec, got, sha)?;
-        Ok(Payload::Segment(AppendItem {
-            id: rec.id,
-            sha256: rec.sha256,
-            crc,
-            payload: chunks,
-        }))
+        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.sha256, crc, payload: chunks }))
     }
 
     /// Streams a large body to a standalone file; hashing happens on the writer thread.
-    async fn receive_large<B: BodySource>(
-        &self,
-        rec: &AttachmentRecord,
-        body: &mut B,
-    ) -> Result<Payload> {
-        let target = StoredBlob {
-            project: rec.project_id,
-            month: Timestamp::now().year_month(),
-            id: rec.id,
-        };
+    async fn receive_large<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
+        let target = StoredBlob { project: rec.project_id, month: Timestamp::now().year_month(), id: rec.id };
         let store = self.store.clone();
         let declared = rec.size_bytes;
         let writer = tokio::task::spawn_blocking(move || store.blobs.create(target, declared))
@@ -255,9 +224,7 @@ impl Service {
         }
         .await;
         drop(tx);
-        let written = writer_task
-            .await
-            .map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))?;
+        let written = writer_task.await.map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))?;
         // A receive error (abort, overflow) wins over whatever the writer saw; dropping the
         // writer removes its temporary file.
         received?;
@@ -289,10 +256,7 @@ async fn next<B: BodySource>(body: &mut B) -> Result<Option<Bytes>> {
 
 fn verify(rec: &AttachmentRecord, got: u64, sha: Sha256) -> Result<()> {
     if got != rec.size_bytes {
-        return Err(ServiceError::SizeShort {
-            got,
-            declared: rec.size_bytes,
-        });
+        return Err(ServiceError::SizeShort { got, declared: rec.size_bytes });
     }
     if Sha256Digest(sha.finalize().into()) != rec.sha256 {
         return Err(ServiceError::HashMismatch);

@@ -30,8 +30,7 @@ pub struct ProjectView {
 
 /// Parses a path id, naming the parameter in the error.
 pub fn parse_project_id(raw: &str) -> Result<ProjectId> {
-    raw.parse()
-        .map_err(|_| ServiceError::BadParameter("projectId must be a UUID".into()))
+    raw.parse().map_err(|_| ServiceError::BadParameter("projectId must be a UUID".into()))
 }
 
 impl Service {
@@ -62,35 +61,24 @@ impl Service {
     /// A project with its effective quotas.
     pub fn project_view(&self, project: Project) -> ProjectView {
         let (p, u) = self.effective_quotas(&project);
-        ProjectView {
-            project,
-            effective_attachment_project_quota_bytes: p,
-            effective_attachment_user_quota_bytes: u,
-        }
+        ProjectView { project, effective_attachment_project_quota_bytes: p, effective_attachment_user_quota_bytes: u }
     }
 
     /// The reference's `PATCH /v1/projects/:id` quota fields: integer in [1 MiB, 1 TiB] or null.
-    pub fn patch_project(
-        &self,
-        principal: &Principal,
-        project: &str,
-        body: &Value,
-    ) -> Result<ProjectView> {
+    pub fn patch_project(&self, principal: &Principal, project: &str, body: &Value) -> Result<ProjectView> {
         principal.require(PROJECTS_WRITE)?;
         let pid = parse_project_id(project)?;
         let current = self.visible_project(principal, &pid)?;
         principal.require_role(current.team_id, Role::Admin)?;
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
+        let obj = body.as_object().ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
         let field = |name: &str| -> Result<Option<Option<u64>>> {
             match obj.get(name) {
                 None => Ok(None),
                 Some(Value::Null) => Ok(Some(None)),
                 Some(Value::Number(n)) => {
-                    let v = n.as_u64().ok_or_else(|| {
-                        ServiceError::BadParameter(format!("{name} must be an integer or null"))
-                    })?;
+                    let v = n
+                        .as_u64()
+                        .ok_or_else(|| ServiceError::BadParameter(format!("{name} must be an integer or null")))?;
                     if !(MIN_QUOTA..=MAX_QUOTA).contains(&v) {
                         return Err(ServiceError::BadParameter(format!(
                             "{name} must be between {MIN_QUOTA} and {MAX_QUOTA}"
@@ -98,15 +86,12 @@ impl Service {
                     }
                     Ok(Some(Some(v)))
                 }
-                Some(_) => Err(ServiceError::BadParameter(format!(
-                    "{name} must be an integer or null"
-                ))),
+                Some(_) => Err(ServiceError::BadParameter(format!("{name} must be an integer or null"))),
             }
         };
         let user = field("attachment_user_quota_bytes")?;
         let proj = field("attachment_project_quota_bytes")?;
-        self.set_quotas(pid, proj, user)
-            .map(|p| self.project_view(p))
+        self.set_quotas(pid, proj, user).map(|p| self.project_view(p))
     }
 
     /// Applies quota overrides (`Some(None)` resets to the default, `None` leaves as is).
@@ -117,10 +102,7 @@ impl Service {
         user: Option<Option<u64>>,
     ) -> Result<Project> {
         let _g = self.quota_locks.lock(pid.as_bytes());
-        let mut p = self
-            .index
-            .project(&pid)?
-            .ok_or(ServiceError::ProjectNotFound)?;
+        let mut p = self.index.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
         if let Some(v) = project {
             p.attachment_project_quota_bytes = v;
         }

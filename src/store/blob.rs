@@ -32,13 +32,7 @@ pub struct StoredBlob {
 impl StoredBlob {
     /// `<project>/<YYYY-MM>/<id>`: the path below the blob root, also the X-Accel-Redirect suffix.
     pub fn rel_path(&self) -> String {
-        format!(
-            "{}/{:04}-{:02}/{}",
-            self.project,
-            self.month / 100,
-            self.month % 100,
-            self.id
-        )
+        format!("{}/{:04}-{:02}/{}", self.project, self.month / 100, self.month % 100, self.id)
     }
 }
 
@@ -71,11 +65,7 @@ impl Blobs {
     pub fn open(root: &Path, engine: Arc<dyn IoEngine>) -> Result<Self, StoreError> {
         let tmp = root.join(".tmp");
         create_dir_durable(&tmp)?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            tmp,
-            engine,
-        })
+        Ok(Self { root: root.to_path_buf(), tmp, engine })
     }
 
     /// The blob root (what nginx's internal location aliases).
@@ -102,9 +92,8 @@ impl Blobs {
             root: self.root.clone(),
             committed: false,
         };
-        preallocate(&w.file, declared).map_err(|e| {
-            StoreError::io(format!("preallocate {declared} bytes for {}", target.id), e)
-        })?;
+        preallocate(&w.file, declared)
+            .map_err(|e| StoreError::io(format!("preallocate {declared} bytes for {}", target.id), e))?;
         w.written = 0;
         Ok(w)
     }
@@ -112,12 +101,8 @@ impl Blobs {
     /// Opens a committed blob for reading.
     pub fn open_blob(&self, blob: &StoredBlob) -> Result<BlobReader, StoreError> {
         let path = self.root.join(blob.rel_path());
-        let file =
-            File::open(&path).map_err(|e| StoreError::io(format!("open blob {}", blob.id), e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| StoreError::io(format!("stat blob {}", blob.id), e))?
-            .len();
+        let file = File::open(&path).map_err(|e| StoreError::io(format!("open blob {}", blob.id), e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(format!("stat blob {}", blob.id), e))?.len();
         Ok(BlobReader { file, len })
     }
 
@@ -129,10 +114,10 @@ impl Blobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(StoreError::io(format!("remove blob {}", blob.id), e)),
         }
+        // The month directory stays even when empty: removing it could race an upload that
+        // is about to rename its file into it.
         if let Some(dir) = path.parent() {
-            // Best effort: an empty month directory goes too.
-            let _ = std::fs::remove_dir(dir);
-            sync_dir(dir.parent().unwrap_or(&self.root)).ok();
+            sync_dir(dir)?;
         }
         Ok(())
     }
@@ -143,20 +128,13 @@ impl Blobs {
         let mut out = Vec::new();
         let ctx = |p: &Path| format!("list {}", p.display());
         for project in read_dir(&self.root).map_err(|e| StoreError::io(ctx(&self.root), e))? {
-            let name = project
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("")
-                .to_string();
+            let name = project.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
             if name == ".tmp" || !project.is_dir() {
                 continue;
             }
             for month_dir in read_dir(&project).map_err(|e| StoreError::io(ctx(&project), e))? {
                 for file in read_dir(&month_dir).map_err(|e| StoreError::io(ctx(&month_dir), e))? {
-                    let mtime = file
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .unwrap_or(SystemTime::now());
+                    let mtime = file.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
                     out.push((parse_blob_path(&project, &month_dir, &file), file, mtime));
                 }
             }
@@ -166,15 +144,11 @@ impl Blobs {
 
     /// Temporary files (uploads in progress, or left by a crash) with their modification times.
     pub fn list_tmp(&self) -> Result<Vec<(PathBuf, SystemTime)>, StoreError> {
-        let files = read_dir(&self.tmp)
-            .map_err(|e| StoreError::io(format!("list {}", self.tmp.display()), e))?;
+        let files = read_dir(&self.tmp).map_err(|e| StoreError::io(format!("list {}", self.tmp.display()), e))?;
         Ok(files
             .into_iter()
             .map(|f| {
-                let t = f
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::now());
+                let t = f.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
                 (f, t)
             })
             .collect())
@@ -183,13 +157,9 @@ impl Blobs {
     /// Removes a file found by [`Blobs::list`] or [`Blobs::list_tmp`] (orphan sweep).
     pub fn remove_path(&self, path: &Path) -> Result<(), StoreError> {
         if !path.starts_with(&self.root) {
-            return Err(StoreError::NotFound(format!(
-                "{} is outside the blob area",
-                path.display()
-            )));
+            return Err(StoreError::NotFound(format!("{} is outside the blob area", path.display())));
         }
-        std::fs::remove_file(path)
-            .map_err(|e| StoreError::io(format!("remove {}", path.display()), e))
+        std::fs::remove_file(path).map_err(|e| StoreError::io(format!("remove {}", path.display()), e))
     }
 
     /// Bytes the blob area occupies on disk.
@@ -214,10 +184,7 @@ impl Blobs {
 impl BlobWriter {
     /// Appends chunks (one vectored write, no sync).
     pub fn write(&mut self, bufs: Vec<Bytes>) -> Result<(), StoreError> {
-        let op = WriteOp {
-            offset: self.written,
-            bufs,
-        };
+        let op = WriteOp { offset: self.written, bufs };
         let len = op.len();
         self.engine
             .write_batch(&self.file, std::slice::from_ref(&op), false)
@@ -235,12 +202,8 @@ impl BlobWriter {
     pub fn commit(mut self) -> Result<StoredBlob, StoreError> {
         let id = self.target.id;
         // Preallocation may have reserved more than was written (never on success, but be exact).
-        self.file
-            .set_len(self.written)
-            .map_err(|e| StoreError::io(format!("truncate blob {id}"), e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io(format!("sync blob {id}"), e))?;
+        self.file.set_len(self.written).map_err(|e| StoreError::io(format!("truncate blob {id}"), e))?;
+        self.file.sync_data().map_err(|e| StoreError::io(format!("sync blob {id}"), e))?;
         let dest = self.root.join(self.target.rel_path());
         let dir = dest.parent().expect("a blob path has a parent");
         create_dir_durable(dir)?;
@@ -274,9 +237,7 @@ impl BlobReader {
         use std::os::unix::fs::FileExt;
         let n = (self.len.saturating_sub(offset)).min(max as u64) as usize;
         let mut buf = vec![0u8; n];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| StoreError::io("read blob", e))?;
+        self.file.read_exact_at(&mut buf, offset).map_err(|e| StoreError::io("read blob", e))?;
         Ok(Bytes::from(buf))
     }
 }
@@ -284,7 +245,8 @@ impl BlobReader {
 fn read_dir(p: &Path) -> std::io::Result<Vec<PathBuf>> {
     match std::fs::read_dir(p) {
         Ok(rd) => rd.map(|e| e.map(|e| e.path())).collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        // Gone meanwhile, or a stray file where a directory was expected: nothing below it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }
@@ -295,12 +257,11 @@ fn parse_blob_path(project: &Path, month: &Path, file: &Path) -> Option<StoredBl
     let m = name(month)?;
     let (y, mo) = m.split_once('-')?;
     let (y, mo): (u32, u32) = (y.parse().ok()?, mo.parse().ok()?);
+    if !(1..=12).contains(&mo) || y > 9999 {
+        return None;
+    }
     let id: AttachmentId = name(file)?.parse().ok()?;
-    Some(StoredBlob {
-        project,
-        month: y * 100 + mo,
-        id,
-    })
+    Some(StoredBlob { project, month: y * 100 + mo, id })
 }
 
 fn rand_nonce() -> u64 {
@@ -315,11 +276,7 @@ mod tests {
     use crate::store::io::sync::SyncEngine;
 
     fn target() -> StoredBlob {
-        StoredBlob {
-            project: ProjectId::random(),
-            month: 202611,
-            id: AttachmentId::random(),
-        }
+        StoredBlob { project: ProjectId::random(), month: 202611, id: AttachmentId::random() }
     }
 
     #[test]
@@ -328,11 +285,7 @@ mod tests {
         let blobs = Blobs::open(dir.path(), Arc::new(SyncEngine)).unwrap();
         let t = target();
         let mut w = blobs.create(t, 11).unwrap();
-        w.write(vec![
-            Bytes::from_static(b"hello "),
-            Bytes::from_static(b"world"),
-        ])
-        .unwrap();
+        w.write(vec![Bytes::from_static(b"hello "), Bytes::from_static(b"world")]).unwrap();
         let stored = w.commit().unwrap();
         let path = dir.path().join(format!("{}/2026-11/{}", t.project, t.id));
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world");

@@ -235,10 +235,7 @@ pub fn scan_records(body: &[u8], base: u64) -> ScanEnd {
             Err(e) => break Some(e),
         };
         let start = pos + RECORD_HEADER_LEN;
-        let Some(end) = usize::try_from(header.len)
-            .ok()
-            .and_then(|l| start.checked_add(l))
-        else {
+        let Some(end) = usize::try_from(header.len).ok().and_then(|l| start.checked_add(l)) else {
             break Some(DecodeError::Invalid("record length"));
         };
         let Some(payload) = body.get(start..end) else {
@@ -250,19 +247,11 @@ pub fn scan_records(body: &[u8], base: u64) -> ScanEnd {
         records.push((base + pos as u64, header));
         pos = end;
     };
-    ScanEnd {
-        end: base + pos as u64,
-        records,
-        stopped_by,
-    }
+    ScanEnd { end: base + pos as u64, records, stopped_by }
 }
 
 fn check_crc(b: &[u8], at: usize) -> Result<(), DecodeError> {
-    if crc32c::crc32c(&b[..at]) == le_u32(&b[at..at + 4]) {
-        Ok(())
-    } else {
-        Err(DecodeError::HeaderChecksum)
-    }
+    if crc32c::crc32c(&b[..at]) == le_u32(&b[at..at + 4]) { Ok(()) } else { Err(DecodeError::HeaderChecksum) }
 }
 
 fn le_u16(b: &[u8]) -> u16 {
@@ -296,27 +285,15 @@ mod tests {
 
     #[test]
     fn headers_round_trip() {
-        let fh = FileHeader {
-            segment: SegmentId(9),
-            capacity: 1 << 20,
-            created_at: 42,
-        };
+        let fh = FileHeader { segment: SegmentId(9), capacity: 1 << 20, created_at: 42 };
         assert_eq!(FileHeader::decode(&fh.encode()), Ok(fh));
-        let t = Trailer {
-            segment: SegmentId(9),
-            used: 4096,
-            records: 3,
-            sealed_at: 7,
-        };
+        let t = Trailer { segment: SegmentId(9), used: 4096, records: 3, sealed_at: 7 };
         assert_eq!(Trailer::decode(&t.encode()), Ok(t));
     }
 
     #[test]
     fn zeros_are_not_a_record() {
-        assert_eq!(
-            RecordHeader::decode(&[0u8; 100]),
-            Err(DecodeError::BadMagic)
-        );
+        assert_eq!(RecordHeader::decode(&[0u8; 100]), Err(DecodeError::BadMagic));
         assert_eq!(scan_records(&[0u8; 200], 64).end, 64);
     }
 

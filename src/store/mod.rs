@@ -68,13 +68,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (and recovers) the store under `data_dir`.
-    pub fn open(
-        data_dir: &Path,
-        engine: IoEngineChoice,
-        segment_bytes: u64,
-    ) -> Result<Self, StoreError> {
-        let engine =
-            io::open_engine(engine).map_err(|e| StoreError::io("start the io engine", e))?;
+    pub fn open(data_dir: &Path, engine: IoEngineChoice, segment_bytes: u64) -> Result<Self, StoreError> {
+        let engine = io::open_engine(engine).map_err(|e| StoreError::io("start the io engine", e))?;
         Self::open_with_engine(data_dir, engine, segment_bytes)
     }
 
@@ -86,11 +81,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let segments = Segments::open(&data_dir.join("segments"), engine.clone(), segment_bytes)?;
         let blobs = Blobs::open(&data_dir.join("blobs"), engine.clone())?;
-        Ok(Self {
-            segments,
-            blobs,
-            engine,
-        })
+        Ok(Self { segments, blobs, engine })
     }
 
     /// The engine's name ("uring" or "sync").
@@ -142,8 +133,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
         missing.push(d.to_path_buf());
         cur = d.parent();
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
     for d in missing.iter().rev() {
         if let Some(parent) = d.parent() {
             sync_dir(parent)?;

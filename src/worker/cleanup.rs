@@ -75,24 +75,15 @@ impl Cleanup {
         crate::metrics::cleanup_removed("soft_deleted", report.soft_deleted_removed);
 
         // 2. Lapsed reservations.
-        report.expired_reservations_removed = ReservationSweeper {
-            service: svc.clone(),
-        }
-        .sweep()?;
-        crate::metrics::cleanup_removed(
-            "expired_reservations",
-            report.expired_reservations_removed,
-        );
+        report.expired_reservations_removed = ReservationSweeper { service: svc.clone() }.sweep()?;
+        crate::metrics::cleanup_removed("expired_reservations", report.expired_reservations_removed);
 
         // 3. Orphans.
         report.orphan_files_removed = self.sweep_orphans()?;
         crate::metrics::cleanup_removed("orphans", report.orphan_files_removed);
 
         // 4. Compaction.
-        let c = Compactor {
-            service: svc.clone(),
-        }
-        .run()?;
+        let c = Compactor { service: svc.clone() }.run()?;
         report.segments_compacted = c.segments_removed;
         report.records_moved = c.records_moved;
 
@@ -111,8 +102,7 @@ impl Cleanup {
             }
             let referenced = match blob {
                 Some(b) => svc.index().record(b.id)?.is_some_and(|r| {
-                    r.project_id == b.project
-                        && r.location == Some(Location::Standalone { month: b.month })
+                    r.project_id == b.project && r.location == Some(Location::Standalone { month: b.month })
                 }),
                 None => false,
             };
@@ -148,11 +138,7 @@ impl Job for Cleanup {
         let started = std::time::Instant::now();
         match self.run() {
             Ok(r) => {
-                tracing::info!(
-                    ?r,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "cleanup finished"
-                );
+                tracing::info!(?r, elapsed_ms = started.elapsed().as_millis() as u64, "cleanup finished");
                 crate::metrics::cleanup_run(true);
                 json!(r)
             }

@@ -4,9 +4,10 @@
 //! `compaction_live_ratio` of its used bytes: every record the index still points at is read
 //! (verified) and re-appended through the group committer, which re-checks under the record's
 //! lock that it still points at the old place and re-points it in the same synced batch that
-//! adjusts both segments' counters. Uploads and downloads carry on meanwhile: readers that
-//! already hold the old location keep reading the old file, which is only removed once its
-//! live count is zero. Copying is throttled to `compaction_bytes_per_sec`.
+//! adjusts both segments' counters. Uploads and downloads carry on meanwhile. The old file is
+//! removed by a job on the committer queue, after every batch that wrote into it has committed
+//! and only if its live count is zero; a reader that finds it gone follows the moved record.
+//! Copying is throttled to `compaction_bytes_per_sec`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -54,12 +55,10 @@ impl Compactor {
             if live.count > 0 {
                 report.records_moved += self.move_live_records(seg.id)?;
             }
-            if svc.index().segment_live(seg.id)?.count <= 0 {
+            // Removal goes through the committer: it re-checks the live count after every batch
+            // that could have written into this segment has committed.
+            if svc.committer.remove_segment_blocking(seg.id)? {
                 let size = seg.used;
-                svc.store().segments.remove(seg.id)?;
-                let mut b = svc.index().batch();
-                b.set_segment_live(seg.id, None);
-                b.commit(true)?;
                 report.segments_removed += 1;
                 report.bytes_reclaimed += size;
                 tracing::info!(segment = %seg.id, bytes = size, "compacted segment removed");
@@ -78,21 +77,11 @@ impl Compactor {
             let Some(rec) = svc.index().record(h.id)? else {
                 continue;
             };
-            if rec.location
-                != Some(Location::Segment {
-                    segment: seg,
-                    offset,
-                })
-            {
+            if rec.location != Some(Location::Segment { segment: seg, offset }) {
                 continue; // a dead record
             }
             let payload = svc.store().segments.read(seg, offset, h.id, h.len)?;
-            let item = AppendItem {
-                id: h.id,
-                sha256: h.sha256,
-                crc: h.payload_crc,
-                payload: vec![payload],
-            };
+            let item = AppendItem { id: h.id, sha256: h.sha256, crc: h.payload_crc, payload: vec![payload] };
             if svc.committer.relocate_blocking(h.id, (seg, offset), item)? {
                 moved += 1;
             }

@@ -24,11 +24,7 @@ pub trait Job: Send + Sync + 'static {
 }
 
 /// Runs `job` on `schedule` until `stop` turns true.
-pub fn spawn<J: Job>(
-    job: Arc<J>,
-    schedule: Schedule,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+pub fn spawn<J: Job>(job: Arc<J>, schedule: Schedule, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Some(delay) = schedule.next_delay(Timestamp::now().as_secs()) else {

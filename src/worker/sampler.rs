@@ -43,11 +43,7 @@ impl Job for Sampler {
         let segs = svc.store().segments.list();
         let (mut live, mut dead) = (0u64, 0u64);
         for s in &segs {
-            let l = svc
-                .index()
-                .segment_live(s.id)
-                .map(|c| c.bytes_u64())
-                .unwrap_or(0);
+            let l = svc.index().segment_live(s.id).map(|c| c.bytes_u64()).unwrap_or(0);
             let used = s.used.saturating_sub(FILE_HEADER_LEN as u64);
             live += l;
             if s.state != SegmentState::Active {
@@ -56,11 +52,7 @@ impl Job for Sampler {
         }
         crate::metrics::segments(segs.len(), live, dead);
         let pending = svc.index().pending_reservations(1_000_000).unwrap_or(0);
-        crate::metrics::sample(
-            pending,
-            disk_free(&self.data_dir),
-            svc.uploads_in_progress(),
-        );
+        crate::metrics::sample(pending, disk_free(&self.data_dir), svc.uploads_in_progress());
         serde_json::json!({ "segments": segs.len(), "live": live, "dead": dead, "pending": pending })
     }
 }

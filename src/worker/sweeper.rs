@@ -21,20 +21,19 @@ impl ReservationSweeper {
     pub fn sweep(&self) -> Result<u64, crate::service::ServiceError> {
         let mut released = 0u64;
         loop {
-            let due = self
-                .service
-                .index()
-                .expired_reservations(Timestamp::now(), 1000)?;
+            let now = Timestamp::now();
+            let due = self.service.index().expired_reservations(now, 1000)?;
             let batch = due.len();
+            let mut released_now = 0;
             for (_, id) in due {
-                if self.service.uploads.contains(&id) {
-                    continue; // started in time: let it finish
-                }
-                if self.service.discard_reservation_blocking(id)? {
-                    released += 1;
+                // Skips reservations whose PUT started in time; they finish or fail on their own.
+                if self.service.release_lapsed_blocking(id, now)? {
+                    released_now += 1;
                 }
             }
-            if batch < 1000 {
+            released += released_now;
+            // A full batch of claimed (skipped) reservations would be scanned forever.
+            if batch < 1000 || released_now == 0 {
                 break;
             }
         }

@@ -10,16 +10,9 @@ fn cli(d: &Daemon, args: &[&str]) -> (bool, serde_json::Value, String) {
     let token = d.admin_token();
     let mut all = vec!["admin", "--url", &url, "--token", &token];
     all.extend_from_slice(args);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
-        .args(&all)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd")).args(&all).output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (
-        out.status.success(),
-        v,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), v, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 impl Daemon {
@@ -37,60 +30,23 @@ async fn the_admin_cli_builds_a_tenant_that_can_upload() {
     let (ok, project, _) = cli(&d, &["create-project", "--team", &team_id, "--name", "ios"]);
     assert!(ok);
     let project_id = project["id"].as_str().unwrap().to_string();
-    let (ok, app, _) = cli(
-        &d,
-        &["create-app", "--project", &project_id, "--name", "app"],
-    );
+    let (ok, app, _) = cli(&d, &["create-app", "--project", &project_id, "--name", "app"]);
     assert!(ok);
-    let (ok, key, err) = cli(
-        &d,
-        &[
-            "create-key",
-            "--kind",
-            "client",
-            "--app",
-            app["id"].as_str().unwrap(),
-        ],
-    );
+    let (ok, key, err) = cli(&d, &["create-key", "--kind", "client", "--app", app["id"].as_str().unwrap()]);
     assert!(ok, "{err}");
     let secret = key["secret"].as_str().unwrap().to_string();
-    let (ok, _, _) = cli(
-        &d,
-        &[
-            "set-quota",
-            "--project",
-            &project_id,
-            "--project-bytes",
-            "10",
-        ],
-    );
+    let (ok, _, _) = cli(&d, &["set-quota", "--project", &project_id, "--project-bytes", "10"]);
     assert!(ok);
-    let (s, v) = d
-        .reserve_json(&secret, reserve_body(&data(11, 1), None))
-        .await;
+    let (s, v) = d.reserve_json(&secret, reserve_body(&data(11, 1), None)).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (413, "quota_exhausted"));
-    let (ok, _, _) = cli(
-        &d,
-        &[
-            "set-quota",
-            "--project",
-            &project_id,
-            "--project-bytes",
-            "default",
-        ],
-    );
+    let (ok, _, _) = cli(&d, &["set-quota", "--project", &project_id, "--project-bytes", "default"]);
     assert!(ok);
-    let (s, _) = d
-        .reserve_json(&secret, reserve_body(&data(11, 1), None))
-        .await;
+    let (s, _) = d.reserve_json(&secret, reserve_body(&data(11, 1), None)).await;
     assert_eq!(s, 201);
     let (ok, keys, _) = cli(&d, &["keys"]);
     assert!(ok);
     let listed = serde_json::to_string(&keys).unwrap();
-    assert!(
-        !listed.contains(&secret),
-        "key listings never include secrets"
-    );
+    assert!(!listed.contains(&secret), "key listings never include secrets");
     // Errors exit non-zero with the server's message.
     let (ok, _, err) = cli(&d, &["create-project", "--team", "nope", "--name", "x"]);
     assert!(!ok);
@@ -100,35 +56,25 @@ async fn the_admin_cli_builds_a_tenant_that_can_upload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_api_needs_the_admin_token() {
     let d = Daemon::start().await;
-    let r = d
-        .http
-        .get(d.url("/admin/v1/teams"))
-        .bearer_auth(d.agent_key())
-        .send()
-        .await
-        .unwrap();
+    let r = d.http.get(d.url("/admin/v1/teams")).bearer_auth(d.agent_key()).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let r = d.http.get(d.url("/admin/v1/teams")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let (s, v) = d.admin(Method::GET, "teams", None).await;
     assert_eq!(s, 200);
     assert_eq!(v["teams"].as_array().unwrap().len(), 1);
-    let (s, v) = d.admin(Method::POST, "keys", Some(json!({"kind": "agent", "team_id": d.b("team_id"), "permissions": ["admin:everything"]}))).await;
-    assert_eq!(s, 400, "{v}");
-    let (s, _) = d
+    let (s, v) = d
         .admin(
-            Method::PUT,
-            &format!("projects/{}/quota", d.b("project_id")),
-            Some(json!({"project_bytes": 0})),
+            Method::POST,
+            "keys",
+            Some(json!({"kind": "agent", "team_id": d.b("team_id"), "permissions": ["admin:everything"]})),
         )
         .await;
-    assert_eq!(
-        s, 200,
-        "any non-negative override is allowed through the admin API"
-    );
-    let (s, v) = d
-        .reserve_json(&d.client_key(), reserve_body(b"x", None))
-        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) =
+        d.admin(Method::PUT, &format!("projects/{}/quota", d.b("project_id")), Some(json!({"project_bytes": 0}))).await;
+    assert_eq!(s, 200, "any non-negative override is allowed through the admin API");
+    let (s, v) = d.reserve_json(&d.client_key(), reserve_body(b"x", None)).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (413, "quota_exhausted"));
 }
 

@@ -11,9 +11,7 @@ async fn get_includes_a_signed_url_only_once_uploaded() {
     let d = Daemon::start().await;
     let bytes = b"hello bytes".to_vec();
     let id = d.reserve(&bytes, Some("user_42")).await;
-    let (s, v) = d
-        .get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-        .await;
+    let (s, v) = d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await;
     assert_eq!(s, 200);
     assert!(v.get("download_url").is_none(), "{v}");
     for field in [
@@ -35,18 +33,13 @@ async fn get_includes_a_signed_url_only_once_uploaded() {
         assert!(v.get(field).is_some(), "missing {field}: {v}");
     }
     d.put(&d.client_key(), &id, bytes.clone()).await;
-    let (_, v) = d
-        .get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-        .await;
+    let (_, v) = d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await;
     let dl = &v["download_url"];
     assert_eq!(dl["original_filename"], "crash.log");
     assert_eq!(dl["content_type"], "text/plain");
     assert_eq!(dl["size_bytes"], 11);
     let token = dl["url"].as_str().unwrap().split("t=").nth(1).unwrap();
-    let token = percent_encoding::percent_decode_str(token)
-        .decode_utf8()
-        .unwrap()
-        .to_string();
+    let token = percent_encoding::percent_decode_str(token).decode_utf8().unwrap().to_string();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     assert_eq!(parts[0], id);
@@ -55,8 +48,7 @@ async fn get_includes_a_signed_url_only_once_uploaded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn download_headers_range_head_and_etag() {
-    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096"))
-        .await;
+    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096")).await;
     for len in [1000usize, 200_000] {
         let bytes = data(len, 21);
         let mut body = crate::harness::reserve_body(&bytes, None);
@@ -81,50 +73,20 @@ async fn download_headers_range_head_and_etag() {
         );
         assert!(r.bytes().await.unwrap()[..] == bytes[..]);
         // Range.
-        let r = d
-            .http
-            .get(&url)
-            .header("range", "bytes=10-19")
-            .send()
-            .await
-            .unwrap();
+        let r = d.http.get(&url).header("range", "bytes=10-19").send().await.unwrap();
         assert_eq!(r.status(), 206);
-        assert_eq!(
-            r.headers()["content-range"],
-            format!("bytes 10-19/{len}").as_str()
-        );
+        assert_eq!(r.headers()["content-range"], format!("bytes 10-19/{len}").as_str());
         assert_eq!(&r.bytes().await.unwrap()[..], &bytes[10..20]);
-        let r = d
-            .http
-            .get(&url)
-            .header("range", "bytes=-5")
-            .send()
-            .await
-            .unwrap();
+        let r = d.http.get(&url).header("range", "bytes=-5").send().await.unwrap();
         assert_eq!(&r.bytes().await.unwrap()[..], &bytes[len - 5..]);
-        let r = d
-            .http
-            .get(&url)
-            .header("range", format!("bytes={len}-"))
-            .send()
-            .await
-            .unwrap();
+        let r = d.http.get(&url).header("range", format!("bytes={len}-")).send().await.unwrap();
         assert_eq!(r.status(), 416);
-        assert_eq!(
-            r.headers()["content-range"],
-            format!("bytes */{len}").as_str()
-        );
+        assert_eq!(r.headers()["content-range"], format!("bytes */{len}").as_str());
         // HEAD and conditional GET.
         let r = d.http.head(&url).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-length"], len.to_string().as_str());
-        let r = d
-            .http
-            .get(&url)
-            .header("if-none-match", format!("\"{}\"", sha_hex(&bytes)))
-            .send()
-            .await
-            .unwrap();
+        let r = d.http.get(&url).header("if-none-match", format!("\"{}\"", sha_hex(&bytes))).send().await.unwrap();
         assert_eq!(r.status(), 304);
     }
 }
@@ -134,44 +96,22 @@ async fn tokens_missing_tampered_expired_or_for_deleted_attachments_are_refused(
     let d = Daemon::start_with(Opts::default().set("auth", "download_url_ttl_secs = 1")).await;
     let id = d.upload(b"secret bytes").await;
     let url = d.download_url(&id).await;
-    let r = d
-        .http
-        .get(d.url("/v1/attachments/download"))
-        .send()
-        .await
-        .unwrap();
+    let r = d.http.get(d.url("/v1/attachments/download")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"],
-        "Missing download token"
-    );
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "Missing download token");
     let tampered = format!("{}0", &url[..url.len() - 1]);
     let r = d.http.get(&tampered).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap()["error"],
-        "Invalid or expired download token"
-    );
-    let forged_exp = url
-        .replace("%2E", ".")
-        .replacen(&format!("{id}."), &format!("{id}.9"), 1);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "Invalid or expired download token");
+    let forged_exp = url.replace("%2E", ".").replacen(&format!("{id}."), &format!("{id}.9"), 1);
     assert_eq!(d.http.get(&forged_exp).send().await.unwrap().status(), 401);
     assert_eq!(d.http.get(&url).send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        d.http.get(&url).send().await.unwrap().status(),
-        401,
-        "expired"
-    );
+    assert_eq!(d.http.get(&url).send().await.unwrap().status(), 401, "expired");
     // Replayed after delete.
     let url = d.download_url(&id).await;
     assert_eq!(d.delete(&d.client_key(), &id).await.0, 200);
     let r = d.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        d.get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-            .await
-            .0,
-        404
-    );
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
 }

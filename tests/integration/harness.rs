@@ -56,10 +56,7 @@ impl Daemon {
             ops_addr: None,
             boot: Value::Null,
             opts,
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap(),
+            http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
             starts: 0,
         };
         d.spawn().await;
@@ -68,17 +65,8 @@ impl Daemon {
 
     fn config_text(&self) -> String {
         let mut sections: Vec<(&str, Vec<String>)> = vec![
-            (
-                "server",
-                vec![
-                    "listen = \"127.0.0.1:0\"".into(),
-                    "shutdown_grace_secs = 10".into(),
-                ],
-            ),
-            (
-                "storage",
-                vec![format!("data_dir = {:?}", self.data.display().to_string())],
-            ),
+            ("server", vec!["listen = \"127.0.0.1:0\"".into(), "shutdown_grace_secs = 10".into()]),
+            ("storage", vec![format!("data_dir = {:?}", self.data.display().to_string())]),
             ("auth", vec![format!("jwt_secret = {JWT_SECRET:?}")]),
             ("metrics", vec!["listen = \"127.0.0.1:0\"".into()]),
             ("cleanup", vec!["schedule = \"off\"".into()]),
@@ -94,10 +82,7 @@ impl Daemon {
                 None => sections.push((sec, vec![line.clone()])),
             }
         }
-        sections
-            .iter()
-            .map(|(s, lines)| format!("[{s}]\n{}\n", lines.join("\n")))
-            .collect()
+        sections.iter().map(|(s, lines)| format!("[{s}]\n{}\n", lines.join("\n"))).collect()
     }
 
     async fn spawn(&mut self) {
@@ -106,20 +91,10 @@ impl Daemon {
         std::fs::write(&cfg, self.config_text()).unwrap();
         let ready = self.dir.path().join("ready");
         let _ = std::fs::remove_file(&ready);
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
+        let log = std::fs::File::options().create(true).append(true).open(self.log_path()).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--ready-file")
-            .arg(&ready);
-        cmd.stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null());
+        cmd.arg("serve").arg("--config").arg(&cfg).arg("--ready-file").arg(&ready);
+        cmd.stdout(log.try_clone().unwrap()).stderr(log).stdin(Stdio::null());
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
@@ -130,10 +105,7 @@ impl Daemon {
             if let Ok(text) = std::fs::read_to_string(&ready) {
                 let mut lines = text.lines();
                 self.addr = lines.next().unwrap_or("").to_string();
-                self.ops_addr = lines
-                    .next()
-                    .and_then(|l| l.strip_prefix("ops "))
-                    .map(str::to_string);
+                self.ops_addr = lines.next().and_then(|l| l.strip_prefix("ops ")).map(str::to_string);
                 if !self.addr.is_empty() {
                     break;
                 }
@@ -141,11 +113,7 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("attachd exited during startup ({status}):\n{}", self.log());
             }
-            assert!(
-                Instant::now() < deadline,
-                "attachd did not become ready:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "attachd did not become ready:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let boot = std::fs::read(self.data.join("bootstrap.json")).expect("bootstrap.json");
@@ -187,11 +155,7 @@ impl Daemon {
             if let Some(s) = child.try_wait().unwrap() {
                 return s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "attachd did not stop:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "attachd did not stop:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -223,22 +187,13 @@ impl Daemon {
     // ---- API helpers ---------------------------------------------------------------------
 
     pub async fn reserve_json(&self, key: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url("/v1/ingest/attachment"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = self.http.post(self.url("/v1/ingest/attachment")).bearer_auth(key).json(&body).send().await.unwrap();
         json_of(r).await
     }
 
     /// Reserves `data` with sensible metadata; panics unless 201.
     pub async fn reserve(&self, data: &[u8], user: Option<&str>) -> String {
-        let (s, v) = self
-            .reserve_json(&self.client_key(), reserve_body(data, user))
-            .await;
+        let (s, v) = self.reserve_json(&self.client_key(), reserve_body(data, user)).await;
         assert_eq!(s, 201, "reserve: {v}");
         v["attachment_id"].as_str().unwrap().to_string()
     }
@@ -265,39 +220,19 @@ impl Daemon {
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
-        json_of(
-            self.http
-                .get(self.url(path))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        json_of(self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap()).await
     }
 
     pub async fn delete(&self, key: &str, id: &str) -> (u16, Value) {
-        json_of(
-            self.http
-                .delete(self.url(&format!("/v1/attachments/{id}")))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        json_of(self.http.delete(self.url(&format!("/v1/attachments/{id}"))).bearer_auth(key).send().await.unwrap())
+            .await
     }
 
     /// The signed download URL of an uploaded attachment.
     pub async fn download_url(&self, id: &str) -> String {
-        let (s, v) = self
-            .get(&self.agent_key(), &format!("/v1/attachments/{id}"))
-            .await;
+        let (s, v) = self.get(&self.agent_key(), &format!("/v1/attachments/{id}")).await;
         assert_eq!(s, 200, "{v}");
-        v["download_url"]["url"]
-            .as_str()
-            .expect("download_url")
-            .to_string()
+        v["download_url"]["url"].as_str().expect("download_url").to_string()
     }
 
     pub async fn download(&self, id: &str) -> Vec<u8> {
@@ -307,16 +242,8 @@ impl Daemon {
         r.bytes().await.unwrap().to_vec()
     }
 
-    pub async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .request(method, self.url(&format!("/admin/v1/{path}")))
-            .bearer_auth(self.admin_token());
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.http.request(method, self.url(&format!("/admin/v1/{path}"))).bearer_auth(self.admin_token());
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -371,8 +298,7 @@ pub fn du(p: &Path) -> u64 {
 pub async fn json_of(r: reqwest::Response) -> (u16, Value) {
     let s = r.status().as_u16();
     let b = r.bytes().await.unwrap();
-    let v = serde_json::from_slice(&b)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned()));
+    let v = serde_json::from_slice(&b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned()));
     (s, v)
 }
 
@@ -396,10 +322,7 @@ pub fn reserve_body(data: &[u8], user: Option<&str>) -> Value {
 
 /// Deterministic pseudo-random bytes.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;

@@ -9,26 +9,13 @@ use crate::harness::{Daemon, Opts, data};
 async fn bootstrap_writes_secrets_once_mode_0600_and_stores_only_hashes() {
     let mut d = Daemon::start().await;
     let path = d.data.join("bootstrap.json");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    for f in [
-        "admin_token",
-        "team_id",
-        "project_id",
-        "app_id",
-        "client_key",
-        "agent_key",
-    ] {
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    for f in ["admin_token", "team_id", "project_id", "app_id", "client_key", "agent_key"] {
         assert!(d.boot[f].as_str().is_some_and(|s| !s.is_empty()), "{f}");
     }
     assert!(d.client_key().starts_with("owl_client_"));
     assert!(d.agent_key().starts_with("owl_agent_"));
-    assert!(
-        d.log().contains("bootstrap.json"),
-        "prints where the secrets are"
-    );
+    assert!(d.log().contains("bootstrap.json"), "prints where the secrets are");
     let before = d.boot.clone();
     d.restart().await;
     assert_eq!(d.boot, before, "a restart does not bootstrap again");
@@ -37,11 +24,7 @@ async fn bootstrap_writes_secrets_once_mode_0600_and_stores_only_hashes() {
     for secret in [d.client_key(), d.agent_key(), d.admin_token()] {
         for entry in walk(&d.data.join("index")) {
             let bytes = std::fs::read(&entry).unwrap();
-            assert!(
-                !contains(&bytes, secret.as_bytes()),
-                "{} holds a plaintext secret",
-                entry.display()
-            );
+            assert!(!contains(&bytes, secret.as_bytes()), "{} holds a plaintext secret", entry.display());
         }
     }
 }
@@ -64,9 +47,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn everything_survives_restart_and_kill_9() {
-    let mut d =
-        Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096"))
-            .await;
+    let mut d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096")).await;
     let small = data(100, 1);
     let large = data(100_000, 2);
     let a = d.upload(&small).await;
@@ -83,16 +64,9 @@ async fn everything_survives_restart_and_kill_9() {
         }
         assert!(d.download(&a).await == small);
         assert!(d.download(&b).await == large);
-        let (_, p) = d
-            .get(&d.agent_key(), &format!("/v1/attachments/{pending}"))
-            .await;
+        let (_, p) = d.get(&d.agent_key(), &format!("/v1/attachments/{pending}")).await;
         assert_eq!(p["uploaded_at"], serde_json::Value::Null);
-        assert_eq!(
-            d.get(&d.agent_key(), &format!("/v1/attachments/{deleted}"))
-                .await
-                .0,
-            404
-        );
+        assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{deleted}")).await.0, 404);
         assert_eq!(d.usage(Some("u")).await, usage);
     }
     // The pending reservation can still be completed after the restarts.
@@ -123,20 +97,12 @@ async fn cleanup_reclaims_deleted_bytes_and_compaction_keeps_the_rest() {
     for i in 0..80u64 {
         let bytes = data(50_000, i);
         let id = d.upload(&bytes).await;
-        if i % 5 == 0 {
-            kept.push((id, bytes))
-        } else {
-            doomed.push(id)
-        }
+        if i % 5 == 0 { kept.push((id, bytes)) } else { doomed.push(id) }
     }
     for i in 0..4u64 {
         let bytes = data(300_000, 100 + i);
         let id = d.upload(&bytes).await;
-        if i == 0 {
-            kept.push((id, bytes))
-        } else {
-            doomed.push(id)
-        }
+        if i == 0 { kept.push((id, bytes)) } else { doomed.push(id) }
     }
     for id in &doomed {
         assert_eq!(d.delete(&d.client_key(), id).await.0, 200);
@@ -145,20 +111,11 @@ async fn cleanup_reclaims_deleted_bytes_and_compaction_keeps_the_rest() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let report = d.cleanup().await;
     assert_eq!(report["soft_deleted_removed"], doomed.len(), "{report}");
-    assert!(
-        report["segments_compacted"].as_u64().unwrap() >= 2,
-        "{report}"
-    );
+    assert!(report["segments_compacted"].as_u64().unwrap() >= 2, "{report}");
     let after = d.store_disk_bytes();
-    assert!(
-        after * 2 < before,
-        "disk usage went down: {before} → {after}; {report}"
-    );
+    assert!(after * 2 < before, "disk usage went down: {before} → {after}; {report}");
     for (id, bytes) in &kept {
-        assert!(
-            d.download(id).await == *bytes,
-            "kept attachment {id} intact after compaction"
-        );
+        assert!(d.download(id).await == *bytes, "kept attachment {id} intact after compaction");
     }
     let u = d.usage(None).await;
     assert_eq!(u["file_count"], kept.len());
@@ -176,18 +133,19 @@ async fn the_cleanup_command_runs_the_job_on_a_running_daemon() {
         .args(["cleanup", "--url", &d.url(""), "--token", &d.admin_token()])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["soft_deleted_removed"], 1, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_online_backup_opens_as_a_complete_data_directory() {
-    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096").set("cleanup", "soft_delete_grace_secs = 0")).await;
+    let d = Daemon::start_with(
+        Opts::default()
+            .set("storage", "standalone_threshold_bytes = 4096")
+            .set("cleanup", "soft_delete_grace_secs = 0"),
+    )
+    .await;
     let small = data(1000, 1);
     let large = data(50_000, 2);
     let a = d.upload(&small).await;

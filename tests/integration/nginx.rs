@@ -30,63 +30,34 @@ impl Drop for Nginx {
 }
 
 fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .or_else(|| {
-            // Install Debian's nginx when we can (the test command does this too).
-            let root = unsafe { libc::geteuid() } == 0;
-            if root {
-                let _ = Command::new("apt-get")
-                    .args(["install", "-y", "-qq", "nginx"])
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .status();
-            }
-            ["/usr/sbin/nginx"]
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists())
-        })
+    ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
+        // Install Debian's nginx when we can (the test command does this too).
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            let _ = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "nginx"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status();
+        }
+        ["/usr/sbin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
+    })
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_nginx(bin: &Path, prefix: &Path, port: u16, upstream: &str, blobs: &Path) -> Nginx {
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/nginx/attachd.conf"
-    ))
-    .unwrap();
-    for needle in [
-        "server 127.0.0.1:7380;",
-        "listen 80;",
-        "alias /var/lib/attachd/blobs/;",
-    ] {
-        assert!(
-            shipped.contains(needle),
-            "the shipped config lost `{needle}`"
-        );
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx/attachd.conf")).unwrap();
+    for needle in ["server 127.0.0.1:7380;", "listen 80;", "alias /var/lib/attachd/blobs/;"] {
+        assert!(shipped.contains(needle), "the shipped config lost `{needle}`");
     }
     let rendered = shipped
         .replace("server 127.0.0.1:7380;", &format!("server {upstream};"))
         .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-        .replace(
-            "alias /var/lib/attachd/blobs/;",
-            &format!("alias {}/;", blobs.display()),
-        );
+        .replace("alias /var/lib/attachd/blobs/;", &format!("alias {}/;", blobs.display()));
     std::fs::write(prefix.join("attachd.conf"), rendered).unwrap();
-    let user = if unsafe { libc::geteuid() } == 0 {
-        "user root;"
-    } else {
-        ""
-    };
+    let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
     let p = prefix.display();
     let main = format!(
         "{user}\ndaemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log info;\n\
@@ -106,11 +77,7 @@ fn start_nginx(bin: &Path, prefix: &Path, port: u16, upstream: &str, blobs: &Pat
         .arg(prefix.join("error.log"))
         .output()
         .unwrap();
-    assert!(
-        test.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
+    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
     let child = Command::new(bin)
         .arg("-p")
         .arg(prefix)
@@ -127,18 +94,13 @@ fn start_nginx(bin: &Path, prefix: &Path, port: u16, upstream: &str, blobs: &Pat
         assert!(Instant::now() < deadline, "nginx did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Nginx {
-        child,
-        prefix: prefix.to_path_buf(),
-    }
+    Nginx { child, prefix: prefix.to_path_buf() }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nginx_in_front_uploads_and_offloads_large_downloads() {
     let Some(bin) = nginx_binary() else {
-        panic!(
-            "nginx is not installed and could not be installed: run ./scripts/test.sh, which installs it"
-        );
+        panic!("nginx is not installed and could not be installed: run ./scripts/test.sh, which installs it");
     };
     let port = free_port();
     let nginx_url = format!("http://127.0.0.1:{port}");
@@ -155,29 +117,17 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
     let via = |p: &str| format!("{nginx_url}{p}");
     let http = &d.http;
 
-    for (len, ct, name) in [
-        (5_000usize, "text/plain", "small.log"),
-        (700_000, "application/pdf", "große Datei.pdf"),
-    ] {
+    for (len, ct, name) in [(5_000usize, "text/plain", "small.log"), (700_000, "application/pdf", "große Datei.pdf")] {
         let bytes = data(len, len as u64);
         // Reserve and upload through nginx.
         let mut body = reserve_body(&bytes, Some("user_42"));
         body["content_type"] = json!(ct);
         body["original_filename"] = json!(name);
-        let r = http
-            .post(via("/v1/ingest/attachment"))
-            .bearer_auth(d.client_key())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = http.post(via("/v1/ingest/attachment")).bearer_auth(d.client_key()).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201);
         let v: serde_json::Value = r.json().await.unwrap();
         let id = v["attachment_id"].as_str().unwrap().to_string();
-        assert!(
-            v["upload_url"].as_str().unwrap().starts_with(&nginx_url),
-            "{v}"
-        );
+        assert!(v["upload_url"].as_str().unwrap().starts_with(&nginx_url), "{v}");
         let r = http
             .put(v["upload_url"].as_str().unwrap())
             .bearer_auth(d.client_key())
@@ -188,12 +138,7 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         // Fetch the signed URL through nginx and download through nginx.
-        let r = http
-            .get(via(&format!("/v1/attachments/{id}")))
-            .bearer_auth(d.agent_key())
-            .send()
-            .await
-            .unwrap();
+        let r = http.get(via(&format!("/v1/attachments/{id}"))).bearer_auth(d.agent_key()).send().await.unwrap();
         let v: serde_json::Value = r.json().await.unwrap();
         let url = v["download_url"]["url"].as_str().unwrap().to_string();
         assert!(url.starts_with(&nginx_url));
@@ -201,59 +146,30 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
         assert_eq!(r.status(), 200);
         let h = r.headers().clone();
         assert_eq!(h["content-type"], ct, "len {len}");
-        assert!(
-            h["content-disposition"]
-                .to_str()
-                .unwrap()
-                .starts_with("attachment; filename="),
-            "len {len}"
-        );
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment; filename="), "len {len}");
         assert_eq!(h["x-content-type-options"], "nosniff", "len {len}");
         assert_eq!(h["cache-control"], "private, no-store", "len {len}");
-        assert_eq!(
-            h["etag"],
-            format!("\"{}\"", sha_hex(&bytes)).as_str(),
-            "len {len}"
-        );
+        assert_eq!(h["etag"], format!("\"{}\"", sha_hex(&bytes)).as_str(), "len {len}");
         assert_eq!(h.get_all("etag").iter().count(), 1);
         assert_eq!(h.get_all("x-content-type-options").iter().count(), 1);
-        assert!(
-            r.bytes().await.unwrap()[..] == bytes[..],
-            "len {len}: bytes through nginx"
-        );
+        assert!(r.bytes().await.unwrap()[..] == bytes[..], "len {len}: bytes through nginx");
         // Range through nginx.
-        let r = http
-            .get(&url)
-            .header("range", "bytes=100-199")
-            .send()
-            .await
-            .unwrap();
+        let r = http.get(&url).header("range", "bytes=100-199").send().await.unwrap();
         assert_eq!(r.status(), 206);
         assert_eq!(&r.bytes().await.unwrap()[..], &bytes[100..200]);
         // The large one really is offloaded: attachd itself answers with X-Accel-Redirect.
         let direct = url.replace(&nginx_url, &format!("http://{}", d.addr));
         let r = http.get(&direct).send().await.unwrap();
-        let accel = r
-            .headers()
-            .get("x-accel-redirect")
-            .map(|v| v.to_str().unwrap().to_string());
+        let accel = r.headers().get("x-accel-redirect").map(|v| v.to_str().unwrap().to_string());
         if len > 65536 {
             let month = time_month();
-            assert_eq!(
-                accel,
-                Some(format!("/_attachments/{}/{month}/{id}", d.b("project_id")))
-            );
+            assert_eq!(accel, Some(format!("/_attachments/{}/{month}/{id}", d.b("project_id"))));
             assert!(r.bytes().await.unwrap().is_empty());
         } else {
             assert_eq!(accel, None, "small attachments are served by attachd");
         }
         // Deleted: the old signed URL is refused through nginx.
-        let r = http
-            .delete(via(&format!("/v1/attachments/{id}")))
-            .bearer_auth(d.client_key())
-            .send()
-            .await
-            .unwrap();
+        let r = http.delete(via(&format!("/v1/attachments/{id}"))).bearer_auth(d.client_key()).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let r = http.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 404, "len {len}");

@@ -24,29 +24,15 @@ async fn raw_put(d: &Daemon, id: &str, content_length: usize, body: &[u8]) -> Tc
 
 async fn read_status(s: &mut TcpStream) -> u16 {
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn small_and_large_uploads_round_trip() {
-    let d =
-        Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 65536"))
-            .await;
-    for (len, seed) in [
-        (1usize, 1u64),
-        (4096, 2),
-        (65536, 3),
-        (65537, 4),
-        (3 << 20, 5),
-    ] {
+    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 65536")).await;
+    for (len, seed) in [(1usize, 1u64), (4096, 2), (65536, 3), (65537, 4), (3 << 20, 5)] {
         let bytes = data(len, seed);
         let id = d.reserve(&bytes, Some("user_42")).await;
         let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
@@ -55,34 +41,14 @@ async fn small_and_large_uploads_round_trip() {
         assert_eq!(v["attachment_id"], json!(id));
         assert_eq!(v["size_bytes"], json!(len));
         assert_eq!(v["sha256"], json!(sha_hex(&bytes)));
-        assert!(
-            v["download_url"]
-                .as_str()
-                .unwrap()
-                .contains("/v1/attachments/download?t=")
-        );
-        assert!(
-            v["download_url_expires_at"]
-                .as_str()
-                .unwrap()
-                .ends_with('Z')
-        );
+        assert!(v["download_url"].as_str().unwrap().contains("/v1/attachments/download?t="));
+        assert!(v["download_url_expires_at"].as_str().unwrap().ends_with('Z'));
         // The PUT's own URL works too.
-        let direct = d
-            .http
-            .get(v["download_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let direct = d.http.get(v["download_url"].as_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
         assert!(direct[..] == bytes[..], "len {len}");
         assert!(d.download(&id).await == bytes, "len {len}");
         let standalone = d.data.join("blobs").join(d.b("project_id"));
-        let month_dirs: Vec<_> = std::fs::read_dir(&standalone)
-            .map(|r| r.flatten().collect())
-            .unwrap_or_default();
+        let month_dirs: Vec<_> = std::fs::read_dir(&standalone).map(|r| r.flatten().collect()).unwrap_or_default();
         let on_disk = month_dirs.iter().any(|m| m.path().join(&id).exists());
         assert_eq!(on_disk, len > 65536, "len {len}: standalone file presence");
     }
@@ -93,28 +59,28 @@ async fn put_status_codes() {
     let d = Daemon::start().await;
     let key = d.client_key();
     // Unknown and malformed ids.
-    let (s, v) = d
-        .put(&key, &uuid::Uuid::new_v4().to_string(), b"x".to_vec())
-        .await;
-    assert_eq!(
-        (s, v["error"].as_str().unwrap()),
-        (404, "Attachment not found")
-    );
+    let (s, v) = d.put(&key, &uuid::Uuid::new_v4().to_string(), b"x".to_vec()).await;
+    assert_eq!((s, v["error"].as_str().unwrap()), (404, "Attachment not found"));
     let (s, v) = d.put(&key, "not-a-uuid", b"x".to_vec()).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (400, "bad_parameter"));
-    // Wrong content type: 415, and the reservation survives.
+    // Wrong content type: 400 for JSON/text (as the reference), 415 otherwise; the
+    // reservation survives both.
     let bytes = b"hello bytes".to_vec();
     let id = d.reserve(&bytes, None).await;
-    let r = d
-        .http
-        .put(d.url(&format!("/v1/ingest/attachment/{id}")))
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 415);
+    for (ct, status) in [("application/json", 400), ("text/plain; charset=utf-8", 400), ("image/png", 415)] {
+        let r = d
+            .http
+            .put(d.url(&format!("/v1/ingest/attachment/{id}")))
+            .bearer_auth(&key)
+            .header("content-type", ct)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{ct}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "Request body must be sent with Content-Type: application/octet-stream");
+    }
     // Uploaded: 200 then 409.
     assert_eq!(d.put(&key, &id, bytes.clone()).await.0, 200);
     let (s, v) = d.put(&key, &id, bytes.clone()).await;
@@ -123,10 +89,7 @@ async fn put_status_codes() {
     let id2 = d.reserve(&bytes, None).await;
     assert_eq!(d.delete(&key, &id2).await.0, 200);
     let (s, v) = d.put(&key, &id2, bytes.clone()).await;
-    assert_eq!(
-        (s, v["error"].as_str().unwrap()),
-        (410, "Attachment has been deleted")
-    );
+    assert_eq!((s, v["error"].as_str().unwrap()), (410, "Attachment has been deleted"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,20 +104,12 @@ async fn mismatches_discard_the_reservation_and_release_quota() {
     let (s, v) = d.put(&key, &id, more).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (413, "size_mismatch"));
     assert_eq!(v["message"], "Upload exceeded declared size");
-    assert_eq!(
-        d.get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-            .await
-            .0,
-        404
-    );
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
     // Too few: 400 size_mismatch with the reference's message.
     let id = d.reserve(&bytes, Some("u")).await;
     let (s, v) = d.put(&key, &id, bytes[..600].to_vec()).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (400, "size_mismatch"));
-    assert_eq!(
-        v["message"],
-        "Uploaded size 600 does not match declared 1000"
-    );
+    assert_eq!(v["message"], "Uploaded size 600 does not match declared 1000");
     // A chunked body (no Content-Length) that runs past the declared size.
     let id = d.reserve(&bytes, Some("u")).await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(bytes.clone()), Ok(vec![1, 2, 3])];
@@ -163,9 +118,7 @@ async fn mismatches_discard_the_reservation_and_release_quota() {
         .put(d.url(&format!("/v1/ingest/attachment/{id}")))
         .bearer_auth(&key)
         .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
         .send()
         .await
         .unwrap();
@@ -175,56 +128,33 @@ async fn mismatches_discard_the_reservation_and_release_quota() {
     let (s, v) = d.put(&key, &id, data(1000, 8)).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (400, "hash_mismatch"));
     assert_eq!(v["message"], "Uploaded bytes do not match declared sha256");
-    assert_eq!(
-        d.get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-            .await
-            .0,
-        404
-    );
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
     assert_eq!(d.put(&key, &id, bytes.clone()).await.0, 404);
     // Every failed reservation released its quota; nothing is left on disk for them.
     let u = d.usage(Some("u")).await;
     assert_eq!(
-        (
-            u["used_bytes"].as_u64(),
-            u["file_count"].as_u64(),
-            u["user_used_bytes"].as_u64()
-        ),
+        (u["used_bytes"].as_u64(), u["file_count"].as_u64(), u["user_used_bytes"].as_u64()),
         (Some(0), Some(0), Some(0))
     );
-    assert_eq!(
-        std::fs::read_dir(d.data.join("blobs/.tmp"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(d.data.join("blobs/.tmp")).unwrap().count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_goes_away_leaves_the_reservation_retryable() {
-    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096"))
-        .await;
+    let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096")).await;
     for len in [2000usize, 100_000] {
         let bytes = data(len, 9);
         let id = d.reserve(&bytes, None).await;
         let s = raw_put(&d, &id, len, &bytes[..len / 2]).await;
         drop(s); // disconnect mid-body
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (_, g) = d
-            .get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-            .await;
+        let (_, g) = d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await;
         assert_eq!(g["uploaded_at"], serde_json::Value::Null, "still pending");
         let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
         assert_eq!(s, 200, "the SDK's retry succeeds: {v}");
         assert!(d.download(&id).await == bytes);
     }
-    assert_eq!(
-        std::fs::read_dir(d.data.join("blobs/.tmp"))
-            .unwrap()
-            .count(),
-        0,
-        "no temporary file leaked"
-    );
+    assert_eq!(std::fs::read_dir(d.data.join("blobs/.tmp")).unwrap().count(), 0, "no temporary file leaked");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,10 +175,7 @@ async fn two_concurrent_puts_one_wins_the_other_gets_409() {
     let mut first = raw_put(&d, &id, bytes.len(), &bytes[..5000]).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
-    assert_eq!(
-        (s, v["code"].as_str().unwrap()),
-        (409, "upload_in_progress")
-    );
+    assert_eq!((s, v["code"].as_str().unwrap()), (409, "upload_in_progress"));
     first.write_all(&bytes[5000..]).await.unwrap();
     assert_eq!(read_status(&mut first).await, 200);
     let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
@@ -280,31 +207,17 @@ async fn reservations_expire_and_release_their_quota() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        released,
-        "the sweeper released the lapsed reservation's quota"
-    );
-    assert_eq!(
-        d.get(&d.agent_key(), &format!("/v1/attachments/{id}"))
-            .await
-            .0,
-        404
-    );
+    assert!(released, "the sweeper released the lapsed reservation's quota");
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sync_engine_serves_the_same_api() {
     let d = Daemon::start_with(
-        Opts::default()
-            .set("storage", "io_engine = \"sync\"")
-            .set("storage", "standalone_threshold_bytes = 4096"),
+        Opts::default().set("storage", "io_engine = \"sync\"").set("storage", "standalone_threshold_bytes = 4096"),
     )
     .await;
-    assert!(
-        d.log().contains("engine=\"sync\"") || d.log().contains("engine=sync"),
-        "{}",
-        d.log()
-    );
+    assert!(d.log().contains("engine=\"sync\"") || d.log().contains("engine=sync"), "{}", d.log());
     for len in [10usize, 50_000] {
         let bytes = data(len, 13);
         let id = d.upload(&bytes).await;

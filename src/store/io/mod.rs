@@ -76,9 +76,7 @@ pub(crate) mod engine_suite {
     use std::os::unix::fs::FileExt;
 
     fn chunked(data: &[u8], piece: usize) -> Vec<Bytes> {
-        data.chunks(piece.max(1))
-            .map(Bytes::copy_from_slice)
-            .collect()
+        data.chunks(piece.max(1)).map(Bytes::copy_from_slice).collect()
     }
 
     pub fn run_all(engine: &dyn IoEngine) {
@@ -91,21 +89,10 @@ pub(crate) mod engine_suite {
 
     fn writes_land_at_their_offsets(engine: &dyn IoEngine) {
         let dir = tempfile::tempdir().unwrap();
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let f = File::options().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
         let ops = vec![
-            WriteOp {
-                offset: 10,
-                bufs: chunked(b"hello world", 3),
-            },
-            WriteOp {
-                offset: 0,
-                bufs: vec![Bytes::from_static(b"0123456789")],
-            },
+            WriteOp { offset: 10, bufs: chunked(b"hello world", 3) },
+            WriteOp { offset: 0, bufs: vec![Bytes::from_static(b"0123456789")] },
         ];
         engine.write_batch(&f, &ops, true).unwrap();
         let mut buf = vec![0u8; 21];
@@ -115,20 +102,12 @@ pub(crate) mod engine_suite {
 
     fn many_ops_and_many_buffers(engine: &dyn IoEngine) {
         let dir = tempfile::tempdir().unwrap();
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let f = File::options().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let ops: Vec<WriteOp> = data
             .chunks(10_000)
             .enumerate()
-            .map(|(i, c)| WriteOp {
-                offset: (i * 10_000) as u64,
-                bufs: chunked(c, 333),
-            })
+            .map(|(i, c)| WriteOp { offset: (i * 10_000) as u64, bufs: chunked(c, 333) })
             .collect();
         engine.write_batch(&f, &ops, true).unwrap();
         let mut back = vec![0u8; data.len()];
@@ -138,43 +117,16 @@ pub(crate) mod engine_suite {
 
     fn empty_batch_is_fine(engine: &dyn IoEngine) {
         let dir = tempfile::tempdir().unwrap();
-        let f = File::options()
-            .write(true)
-            .create(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let f = File::options().write(true).create(true).open(dir.path().join("f")).unwrap();
         engine.write_batch(&f, &[], true).unwrap();
-        engine
-            .write_batch(
-                &f,
-                &[WriteOp {
-                    offset: 0,
-                    bufs: vec![],
-                }],
-                false,
-            )
-            .unwrap();
+        engine.write_batch(&f, &[WriteOp { offset: 0, bufs: vec![] }], false).unwrap();
     }
 
     fn large_op_over_iov_max(engine: &dyn IoEngine) {
         let dir = tempfile::tempdir().unwrap();
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let f = File::options().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
         let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
-        engine
-            .write_batch(
-                &f,
-                &[WriteOp {
-                    offset: 0,
-                    bufs: chunked(&data, 1),
-                }],
-                true,
-            )
-            .unwrap();
+        engine.write_batch(&f, &[WriteOp { offset: 0, bufs: chunked(&data, 1) }], true).unwrap();
         let mut back = vec![0u8; data.len()];
         f.read_exact_at(&mut back, 0).unwrap();
         assert_eq!(back, data);
@@ -184,14 +136,7 @@ pub(crate) mod engine_suite {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ro"), b"x").unwrap();
         let f = File::open(dir.path().join("ro")).unwrap();
-        let r = engine.write_batch(
-            &f,
-            &[WriteOp {
-                offset: 0,
-                bufs: vec![Bytes::from_static(b"y")],
-            }],
-            true,
-        );
+        let r = engine.write_batch(&f, &[WriteOp { offset: 0, bufs: vec![Bytes::from_static(b"y")] }], true);
         assert!(r.is_err());
     }
 }

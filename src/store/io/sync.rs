@@ -42,20 +42,11 @@ pub(crate) fn pwritev_all(file: &File, op: &WriteOp) -> io::Result<()> {
         for (i, b) in op.bufs.iter().enumerate().skip(cursor.0).take(IOV_MAX) {
             let skip = if i == cursor.0 { cursor.1 } else { 0 };
             let rest = &b[skip..];
-            iov.push(libc::iovec {
-                iov_base: rest.as_ptr() as *mut libc::c_void,
-                iov_len: rest.len(),
-            });
+            iov.push(libc::iovec { iov_base: rest.as_ptr() as *mut libc::c_void, iov_len: rest.len() });
         }
         // SAFETY: every iovec points into a live `Bytes` borrowed for the duration of the call.
-        let n = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                offset as libc::off_t,
-            )
-        };
+        let n =
+            unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int, offset as libc::off_t) };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -65,10 +56,7 @@ pub(crate) fn pwritev_all(file: &File, op: &WriteOp) -> io::Result<()> {
         }
         let mut n = n as usize;
         if n == 0 && iov.iter().any(|v| v.iov_len > 0) {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "pwritev wrote nothing",
-            ));
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote nothing"));
         }
         offset += n as u64;
         cursor = advance(&op.bufs, cursor, &mut n);
@@ -77,11 +65,7 @@ pub(crate) fn pwritev_all(file: &File, op: &WriteOp) -> io::Result<()> {
 }
 
 /// Moves a (buffer, offset-in-buffer) cursor forward by `n` bytes.
-pub(crate) fn advance(
-    bufs: &[bytes::Bytes],
-    mut cursor: (usize, usize),
-    n: &mut usize,
-) -> (usize, usize) {
+pub(crate) fn advance(bufs: &[bytes::Bytes], mut cursor: (usize, usize), n: &mut usize) -> (usize, usize) {
     while cursor.0 < bufs.len() {
         let left = bufs[cursor.0].len() - cursor.1;
         if *n < left {

@@ -66,23 +66,14 @@ impl UringEngine {
         let mut ring = ring;
         let nop = opcode::Nop::new().build().user_data(0);
         // SAFETY: a Nop entry references no memory.
-        unsafe {
-            ring.submission()
-                .push(&nop)
-                .map_err(|_| io::Error::other("submission queue full"))?
-        };
+        unsafe { ring.submission().push(&nop).map_err(|_| io::Error::other("submission queue full"))? };
         ring.submit_and_wait(1)?;
-        let cqe = ring
-            .completion()
-            .next()
-            .ok_or_else(|| io::Error::other("io_uring nop did not complete"))?;
+        let cqe = ring.completion().next().ok_or_else(|| io::Error::other("io_uring nop did not complete"))?;
         if cqe.result() < 0 {
             return Err(io::Error::from_raw_os_error(-cqe.result()));
         }
         let (tx, rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name("attachd-uring".into())
-            .spawn(move || ring_loop(ring, rx))?;
+        thread::Builder::new().name("attachd-uring".into()).spawn(move || ring_loop(ring, rx))?;
         Ok(Self { tx })
     }
 }
@@ -94,26 +85,13 @@ impl IoEngine for UringEngine {
 
     fn write_batch(&self, file: &File, ops: &[WriteOp], sync: bool) -> io::Result<()> {
         if ops.iter().all(|o| o.is_empty()) {
-            return if sync && !ops.is_empty() {
-                file.sync_data()
-            } else {
-                Ok(())
-            };
+            return if sync && !ops.is_empty() { file.sync_data() } else { Ok(()) };
         }
         let (done, wait) = mpsc::sync_channel(1);
-        let job = Job {
-            fd: file.as_raw_fd(),
-            ops: ops.as_ptr(),
-            n_ops: ops.len(),
-            sync,
-            done,
-        };
-        self.tx
-            .send(job)
-            .map_err(|_| io::Error::other("io_uring thread has stopped"))?;
+        let job = Job { fd: file.as_raw_fd(), ops: ops.as_ptr(), n_ops: ops.len(), sync, done };
+        self.tx.send(job).map_err(|_| io::Error::other("io_uring thread has stopped"))?;
         // Blocking here is what keeps `ops` alive while the kernel reads from it.
-        wait.recv()
-            .unwrap_or_else(|_| Err(io::Error::other("io_uring thread has stopped")))
+        wait.recv().unwrap_or_else(|_| Err(io::Error::other("io_uring thread has stopped")))
     }
 }
 
@@ -121,6 +99,7 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
     let mut slots: Vec<Option<InFlight>> = Vec::new();
     let mut backlog: VecDeque<io_uring::squeue::Entry> = VecDeque::new();
     let mut open = true;
+    let mut failures = 0u32;
     loop {
         let busy = slots.iter().any(Option::is_some);
         if !busy && !open {
@@ -150,36 +129,36 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
             });
             let flight = plan(job);
             for (i, p) in flight.pieces.iter().enumerate() {
-                let e = opcode::Writev::new(
-                    types::Fd(flight.job.fd),
-                    p.iov.as_ptr(),
-                    p.iov.len() as u32,
-                )
-                .offset(p.offset)
-                .build()
-                .user_data(((slot as u64) << 32) | i as u64);
+                let e = opcode::Writev::new(types::Fd(flight.job.fd), p.iov.as_ptr(), p.iov.len() as u32)
+                    .offset(p.offset)
+                    .build()
+                    .user_data(((slot as u64) << 32) | i as u64);
                 backlog.push_back(e);
             }
             slots[slot] = Some(flight);
         }
         push_backlog(&mut ring, &mut backlog);
-        if let Err(e) = ring.submit_and_wait(1) {
-            // EINTR and EBUSY (completion queue backed up) clear by reaping below; anything
-            // else means the ring itself is unusable, so every waiting caller gets the error.
-            let transient = matches!(
-                e.raw_os_error(),
-                Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
-            );
-            if !transient {
-                tracing::error!(error = %e, "io_uring submission failed");
-                fail_all(&mut slots, &e);
-                continue;
+        match ring.submit_and_wait(1) {
+            Ok(_) => failures = 0,
+            Err(e) => {
+                // EINTR and EBUSY (completion queue backed up) clear by reaping below. Callers
+                // are never answered while the kernel may still read their buffers, so a ring
+                // that keeps failing cannot be worked around: stop the process (fail-stop) and
+                // let recovery and the supervisor take over rather than risk memory the
+                // kernel still points at.
+                let transient = matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN));
+                if !transient {
+                    failures += 1;
+                    tracing::error!(error = %e, failures, "io_uring submission failed");
+                    if failures >= 1000 {
+                        tracing::error!("io_uring keeps failing; aborting so recovery can run on restart");
+                        std::process::abort();
+                    }
+                    thread::sleep(std::time::Duration::from_millis(1));
+                }
             }
         }
-        let cqes: Vec<(u64, i32)> = ring
-            .completion()
-            .map(|c| (c.user_data(), c.result()))
-            .collect();
+        let cqes: Vec<(u64, i32)> = ring.completion().map(|c| (c.user_data(), c.result())).collect();
         for (ud, res) in cqes {
             let slot = (ud >> 32) as usize;
             let tag = ud & 0xffff_ffff;
@@ -187,19 +166,16 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
                 continue;
             };
             if tag == TAG_SYNC {
-                let r = if res < 0 {
-                    Err(io::Error::from_raw_os_error(-res))
-                } else {
-                    Ok(())
-                };
+                let r = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(()) };
                 finish(&mut slots[slot], r);
                 continue;
             }
-            let piece = &flight.pieces[tag as usize];
+            let Some(piece) = flight.pieces.get(tag as usize) else {
+                tracing::error!(user_data = ud, "io_uring completion for an unknown request; ignoring it");
+                continue;
+            };
             if res < 0 {
-                flight
-                    .error
-                    .get_or_insert(io::Error::from_raw_os_error(-res));
+                flight.error.get_or_insert(io::Error::from_raw_os_error(-res));
             } else if (res as usize) < piece.len {
                 flight.short.push((tag as usize, res as usize));
             }
@@ -239,32 +215,17 @@ fn plan(job: Job) -> InFlight {
         for (ci, chunk) in op.bufs.chunks(IOV_MAX).enumerate() {
             let iov: Vec<libc::iovec> = chunk
                 .iter()
-                .map(|b| libc::iovec {
-                    iov_base: b.as_ptr() as *mut libc::c_void,
-                    iov_len: b.len(),
-                })
+                .map(|b| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
                 .collect();
             let len: usize = chunk.iter().map(|b| b.len()).sum();
             if len > 0 {
-                pieces.push(Piece {
-                    op: oi,
-                    first_buf: ci * IOV_MAX,
-                    iov,
-                    offset,
-                    len,
-                });
+                pieces.push(Piece { op: oi, first_buf: ci * IOV_MAX, iov, offset, len });
             }
             offset += len as u64;
         }
     }
     let pending = pieces.len();
-    InFlight {
-        job,
-        pieces,
-        pending,
-        error: None,
-        short: Vec::new(),
-    }
+    InFlight { job, pieces, pending, error: None, short: Vec::new() }
 }
 
 /// Completes pieces the kernel wrote only partly, with blocking `pwritev`.
@@ -275,9 +236,7 @@ fn finish_short_writes(flight: &mut InFlight) -> io::Result<()> {
     // SAFETY: see `Job`.
     let ops = unsafe { std::slice::from_raw_parts(flight.job.ops, flight.job.n_ops) };
     // SAFETY: the caller's `File` is open for as long as it blocks in `write_batch`.
-    let file = std::mem::ManuallyDrop::new(unsafe {
-        <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd)
-    });
+    let file = std::mem::ManuallyDrop::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd) });
     for &(pi, written) in &flight.short {
         let p = &flight.pieces[pi];
         let bufs = &ops[p.op].bufs[p.first_buf..(p.first_buf + p.iov.len())];
@@ -287,13 +246,7 @@ fn finish_short_writes(flight: &mut InFlight) -> io::Result<()> {
         if let Some(first) = rest.first_mut() {
             *first = first.slice(off..);
         }
-        pwritev_all(
-            &file,
-            &WriteOp {
-                offset: p.offset + written as u64,
-                bufs: rest,
-            },
-        )?;
+        pwritev_all(&file, &WriteOp { offset: p.offset + written as u64, bufs: rest })?;
     }
     Ok(())
 }
@@ -318,12 +271,6 @@ fn push_backlog(ring: &mut IoUring, backlog: &mut VecDeque<io_uring::squeue::Ent
 fn finish(slot: &mut Option<InFlight>, result: io::Result<()>) {
     if let Some(flight) = slot.take() {
         let _ = flight.job.done.send(result);
-    }
-}
-
-fn fail_all(slots: &mut [Option<InFlight>], e: &io::Error) {
-    for slot in slots.iter_mut() {
-        finish(slot, Err(io::Error::new(e.kind(), e.to_string())));
     }
 }
 

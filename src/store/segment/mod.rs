@@ -83,29 +83,18 @@ impl Segments {
     /// Every segment, oldest first.
     pub fn list(&self) -> Vec<SegmentInfo> {
         let files = self.files.read().unwrap_or_else(|e| e.into_inner());
-        files
-            .values()
-            .map(|s| *s.info.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect()
+        files.values().map(|s| *s.info.lock().unwrap_or_else(|e| e.into_inner())).collect()
     }
 
     /// Bytes the segment files occupy on disk (as `du` would count them).
     pub fn disk_bytes(&self) -> u64 {
         use std::os::unix::fs::MetadataExt;
         let files = self.files.read().unwrap_or_else(|e| e.into_inner());
-        files
-            .values()
-            .filter_map(|s| s.file.metadata().ok())
-            .map(|m| m.blocks() * 512)
-            .sum()
+        files.values().filter_map(|s| s.file.metadata().ok()).map(|m| m.blocks() * 512).sum()
     }
 
     fn get(&self, id: SegmentId) -> Option<Arc<SegmentFile>> {
-        self.files
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
+        self.files.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
     fn path_of(&self, id: SegmentId) -> PathBuf {

@@ -17,27 +17,15 @@ use super::Segments;
 impl Segments {
     /// Reads and verifies the payload of the record at `offset`, which must belong to `id` and
     /// be `len` bytes long.
-    pub fn read(
-        &self,
-        segment: SegmentId,
-        offset: u64,
-        id: AttachmentId,
-        len: u64,
-    ) -> Result<Bytes, StoreError> {
-        let seg = self
-            .get(segment)
-            .ok_or_else(|| StoreError::NotFound(format!("segment {segment}")))?;
-        let total = RECORD_HEADER_LEN
-            + usize::try_from(len).map_err(|_| StoreError::Corrupt("length".into()))?;
+    pub fn read(&self, segment: SegmentId, offset: u64, id: AttachmentId, len: u64) -> Result<Bytes, StoreError> {
+        let seg = self.get(segment).ok_or_else(|| StoreError::NotFound(format!("segment {segment}")))?;
+        let total = RECORD_HEADER_LEN + usize::try_from(len).map_err(|_| StoreError::Corrupt("length".into()))?;
         let mut buf = BytesMut::zeroed(total);
-        seg.file.read_exact_at(&mut buf, offset).map_err(|e| {
-            StoreError::io(format!("read record at {offset} in segment {segment}"), e)
-        })?;
-        let header = RecordHeader::decode(&buf).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "record header at {offset} in segment {segment}: {e}"
-            ))
-        })?;
+        seg.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| StoreError::io(format!("read record at {offset} in segment {segment}"), e))?;
+        let header = RecordHeader::decode(&buf)
+            .map_err(|e| StoreError::Corrupt(format!("record header at {offset} in segment {segment}: {e}")))?;
         if header.id != id || header.len != len {
             return Err(StoreError::Corrupt(format!(
                 "record at {offset} in segment {segment} is {} ({} bytes), expected {id} ({len} bytes)",
@@ -45,32 +33,26 @@ impl Segments {
             )));
         }
         let payload = buf.freeze().slice(RECORD_HEADER_LEN..);
-        header.check_payload(&payload).map_err(|e| {
-            StoreError::Corrupt(format!("payload of {id} in segment {segment}: {e}"))
-        })?;
+        header
+            .check_payload(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("payload of {id} in segment {segment}: {e}")))?;
         Ok(payload)
     }
 
     /// The headers of every record in a segment (up to its used bytes), with their offsets.
     /// Reads headers only; payloads are skipped.
-    pub fn record_headers(
-        &self,
-        segment: SegmentId,
-    ) -> Result<Vec<(u64, RecordHeader)>, StoreError> {
-        let seg = self
-            .get(segment)
-            .ok_or_else(|| StoreError::NotFound(format!("segment {segment}")))?;
+    pub fn record_headers(&self, segment: SegmentId) -> Result<Vec<(u64, RecordHeader)>, StoreError> {
+        let seg = self.get(segment).ok_or_else(|| StoreError::NotFound(format!("segment {segment}")))?;
         let used = seg.info.lock().unwrap_or_else(|e| e.into_inner()).used;
         let mut out = Vec::new();
         let mut at = FILE_HEADER_LEN as u64;
         let mut hb = [0u8; RECORD_HEADER_LEN];
         while at + RECORD_HEADER_LEN as u64 <= used {
-            seg.file.read_exact_at(&mut hb, at).map_err(|e| {
-                StoreError::io(format!("read header at {at} in segment {segment}"), e)
-            })?;
-            let h = RecordHeader::decode(&hb).map_err(|e| {
-                StoreError::Corrupt(format!("record header at {at} in segment {segment}: {e}"))
-            })?;
+            seg.file
+                .read_exact_at(&mut hb, at)
+                .map_err(|e| StoreError::io(format!("read header at {at} in segment {segment}"), e))?;
+            let h = RecordHeader::decode(&hb)
+                .map_err(|e| StoreError::Corrupt(format!("record header at {at} in segment {segment}: {e}")))?;
             out.push((at, h));
             at += h.record_len();
         }
@@ -80,18 +62,11 @@ impl Segments {
     /// Removes a segment file (compaction, after the index no longer points into it).
     pub fn remove(&self, segment: SegmentId) -> Result<(), StoreError> {
         if self.active_id() == Some(segment) {
-            return Err(StoreError::Corrupt(format!(
-                "refusing to remove active segment {segment}"
-            )));
+            return Err(StoreError::Corrupt(format!("refusing to remove active segment {segment}")));
         }
-        let seg = self
-            .files
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&segment);
+        let seg = self.files.write().unwrap_or_else(|e| e.into_inner()).remove(&segment);
         if let Some(seg) = seg {
-            std::fs::remove_file(&seg.path)
-                .map_err(|e| StoreError::io(format!("remove segment {segment}"), e))?;
+            std::fs::remove_file(&seg.path).map_err(|e| StoreError::io(format!("remove segment {segment}"), e))?;
             crate::store::sync_dir(&self.dir)?;
         }
         Ok(())

@@ -31,18 +31,19 @@ impl Segments {
         create_dir_durable(dir)?;
         let mut files = BTreeMap::new();
         let mut max_id = 0u64;
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
             let name = entry.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            let Some(id) =
+                name.to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|h| u64::from_str_radix(h, 16).ok())
             else {
                 continue;
             };
+            if id >= u64::MAX / 2 {
+                tracing::error!(file = ?name, "ignoring a segment file with an impossible number");
+                continue;
+            }
             max_id = max_id.max(id);
             if let Some(seg) = open_one(&entry.path(), SegmentId(id), &engine)? {
                 files.insert(SegmentId(id), Arc::new(seg));
@@ -54,30 +55,18 @@ impl Segments {
             capacity,
             files: RwLock::new(files),
             active: Mutex::new(None),
-            next_id: Mutex::new(max_id + 1),
+            next_id: Mutex::new(max_id.max(read_high_water(dir)) + 1),
         })
     }
 }
 
-fn open_one(
-    path: &Path,
-    id: SegmentId,
-    engine: &Arc<dyn IoEngine>,
-) -> Result<Option<SegmentFile>, StoreError> {
+fn open_one(path: &Path, id: SegmentId, engine: &Arc<dyn IoEngine>) -> Result<Option<SegmentFile>, StoreError> {
     let ctx = |what: &str| format!("{what} segment {id}");
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| StoreError::io(ctx("open"), e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| StoreError::io(ctx("stat"), e))?
-        .len();
+    let file = File::options().read(true).write(true).open(path).map_err(|e| StoreError::io(ctx("open"), e))?;
+    let len = file.metadata().map_err(|e| StoreError::io(ctx("stat"), e))?.len();
     let mut hb = [0u8; FILE_HEADER_LEN];
     let header = if len >= FILE_HEADER_LEN as u64 {
-        file.read_exact_at(&mut hb, 0)
-            .map_err(|e| StoreError::io(ctx("read the header of"), e))?;
+        file.read_exact_at(&mut hb, 0).map_err(|e| StoreError::io(ctx("read the header of"), e))?;
         FileHeader::decode(&hb)
     } else {
         Err(DecodeError::Truncated)
@@ -97,34 +86,22 @@ fn open_one(
             return Ok(None);
         }
     }
-    if let Some(t) =
-        read_trailer(&file, len).filter(|t| t.segment == id && t.used + TRAILER_LEN as u64 == len)
-    {
-        let info = SegmentInfo {
-            id,
-            used: t.used,
-            state: SegmentState::Sealed,
-        };
-        return Ok(Some(SegmentFile {
-            id,
-            file,
-            path: path.to_path_buf(),
-            info: Mutex::new(info),
-        }));
+    if let Some(t) = read_trailer(&file, len).filter(|t| t.segment == id && t.used + TRAILER_LEN as u64 == len) {
+        let info = SegmentInfo { id, used: t.used, state: SegmentState::Sealed };
+        return Ok(Some(SegmentFile { id, file, path: path.to_path_buf(), info: Mutex::new(info) }));
     }
     let (used, records) = scan_tail(&file, len).map_err(|e| StoreError::io(ctx("scan"), e))?;
+    if let Some(next) = find_record_after(&file, used, len).map_err(|e| StoreError::io(ctx("scan"), e))? {
+        // Not a torn tail: damaged bytes with whole records after them. Cutting here could
+        // destroy acknowledged records, so the segment is kept as it is, read-only and never
+        // compacted, for `attachd fsck` and an operator.
+        tracing::error!(segment = %id, damaged_from = used, next_record = next, "segment has damaged bytes followed by valid records; keeping it read-only");
+        let info = SegmentInfo { id, used, state: SegmentState::Retired };
+        return Ok(Some(SegmentFile { id, file, path: path.to_path_buf(), info: Mutex::new(info) }));
+    }
     tracing::info!(segment = %id, used, records, "recovered an unsealed segment; cutting it after its last whole record");
-    let info = SegmentInfo {
-        id,
-        used,
-        state: SegmentState::Retired,
-    };
-    let seg = SegmentFile {
-        id,
-        file,
-        path: path.to_path_buf(),
-        info: Mutex::new(info),
-    };
+    let info = SegmentInfo { id, used, state: SegmentState::Retired };
+    let seg = SegmentFile { id, file, path: path.to_path_buf(), info: Mutex::new(info) };
     seal_file(engine, &seg, used, records)?;
     Ok(Some(seg))
 }
@@ -136,6 +113,53 @@ fn read_trailer(file: &File, len: u64) -> Option<Trailer> {
     let mut tb = [0u8; TRAILER_LEN];
     file.read_exact_at(&mut tb, len - TRAILER_LEN as u64).ok()?;
     Trailer::decode(&tb).ok()
+}
+
+/// The highest segment number ever created here (kept in `HIGHWATER`, so numbers are never
+/// reused even after compaction removed the newest files).
+fn read_high_water(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("HIGHWATER"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n < u64::MAX / 2)
+        .unwrap_or(0)
+}
+
+/// Offset of the first valid record (header and payload checksums) that starts after `from`,
+/// if any. Reads the rest of the file once; an unwritten preallocated tail is zeros and holds
+/// no candidate.
+fn find_record_after(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
+    const CHUNK: usize = 4 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    let mut base = from + 1;
+    while base < len {
+        let n = ((len - base) as usize).min(CHUNK);
+        file.read_exact_at(&mut buf[..n], base)?;
+        for i in 0..n.saturating_sub(3) {
+            if &buf[i..i + 4] == b"ATDR" && record_at(file, base + i as u64, len)?.is_some() {
+                return Ok(Some(base + i as u64));
+            }
+        }
+        // Overlap by three bytes so a magic split across chunks is still seen.
+        base += (n as u64).saturating_sub(3).max(1);
+    }
+    Ok(None)
+}
+
+/// The length of the valid record at `at`, if there is one.
+fn record_at(file: &File, at: u64, len: u64) -> std::io::Result<Option<u64>> {
+    let mut hb = [0u8; RECORD_HEADER_LEN];
+    if at + RECORD_HEADER_LEN as u64 > len {
+        return Ok(None);
+    }
+    file.read_exact_at(&mut hb, at)?;
+    let Ok(h) = RecordHeader::decode(&hb) else { return Ok(None) };
+    if at.checked_add(h.record_len()).is_none_or(|end| end > len) {
+        return Ok(None);
+    }
+    let mut payload = vec![0u8; h.len as usize];
+    file.read_exact_at(&mut payload, at + RECORD_HEADER_LEN as u64)?;
+    Ok(h.check_payload(&payload).is_ok().then(|| h.record_len()))
 }
 
 /// Walks records from the file header; returns (end of the last valid record, record count).

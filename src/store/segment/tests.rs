@@ -45,15 +45,7 @@ fn append_then_read_back_verified() {
             assert_eq!(&got[..], &payload_of(it)[..], "engine {}", engine.name());
         }
         // The wrong id at a real offset is an error, not someone else's bytes.
-        assert!(
-            segs.read(
-                placed[0].segment,
-                placed[0].offset,
-                items[1].id,
-                placed[0].len
-            )
-            .is_err()
-        );
+        assert!(segs.read(placed[0].segment, placed[0].offset, items[1].id, placed[0].len).is_err());
     }
 }
 
@@ -67,23 +59,10 @@ fn rolls_to_a_new_segment_when_full_and_seals_the_old() {
         let ids: std::collections::BTreeSet<_> = placed.iter().map(|p| p.segment).collect();
         assert!(ids.len() >= 3);
         let list = segs.list();
-        assert_eq!(
-            list.iter()
-                .filter(|s| s.state == SegmentState::Active)
-                .count(),
-            1
-        );
-        assert!(
-            list.iter()
-                .filter(|s| s.state == SegmentState::Sealed)
-                .count()
-                >= 2
-        );
+        assert_eq!(list.iter().filter(|s| s.state == SegmentState::Active).count(), 1);
+        assert!(list.iter().filter(|s| s.state == SegmentState::Sealed).count() >= 2);
         for (it, p) in items.iter().zip(&placed) {
-            assert_eq!(
-                &segs.read(p.segment, p.offset, it.id, p.len).unwrap()[..],
-                &payload_of(it)[..]
-            );
+            assert_eq!(&segs.read(p.segment, p.offset, it.id, p.len).unwrap()[..], &payload_of(it)[..]);
         }
     }
 }
@@ -105,28 +84,18 @@ fn reopen_cuts_a_torn_tail_and_keeps_every_synced_record() {
                 sha256: torn.sha256,
                 payload_crc: torn.crc,
             };
-            let f = std::fs::File::options()
-                .write(true)
-                .open(segs.path_of(seg_id))
-                .unwrap();
+            let f = std::fs::File::options().write(true).open(segs.path_of(seg_id)).unwrap();
             let end = placed[2].offset + RECORD_HEADER_LEN as u64 + placed[2].len;
             f.write_all_at(&header.encode(), end).unwrap();
-            f.write_all_at(&payload_of(&torn)[..2500], end + RECORD_HEADER_LEN as u64)
-                .unwrap();
+            f.write_all_at(&payload_of(&torn)[..2500], end + RECORD_HEADER_LEN as u64).unwrap();
             (placed, items, seg_id)
         };
         let segs = Segments::open(dir.path(), engine.clone(), 1 << 20).unwrap();
         let info = segs.list().into_iter().find(|s| s.id == seg_id).unwrap();
         assert_eq!(info.state, SegmentState::Sealed);
-        assert_eq!(
-            info.used,
-            placed[2].offset + RECORD_HEADER_LEN as u64 + placed[2].len
-        );
+        assert_eq!(info.used, placed[2].offset + RECORD_HEADER_LEN as u64 + placed[2].len);
         for (it, p) in items.iter().zip(&placed) {
-            assert_eq!(
-                &segs.read(p.segment, p.offset, it.id, p.len).unwrap()[..],
-                &payload_of(it)[..]
-            );
+            assert_eq!(&segs.read(p.segment, p.offset, it.id, p.len).unwrap()[..], &payload_of(it)[..]);
         }
         assert_eq!(segs.record_headers(seg_id).unwrap().len(), 3);
         // New appends go to a new segment; reopening again changes nothing.
@@ -144,32 +113,62 @@ fn a_flipped_byte_is_reported_as_corrupt() {
     let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
     let it = item(3, 4000);
     let p = segs.append_batch(std::slice::from_ref(&it)).unwrap()[0];
-    let f = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(segs.path_of(p.segment))
-        .unwrap();
+    let f = std::fs::File::options().read(true).write(true).open(segs.path_of(p.segment)).unwrap();
     let at = p.offset + RECORD_HEADER_LEN as u64 + 100;
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, at).unwrap();
     f.write_all_at(&[b[0] ^ 0x40], at).unwrap();
-    assert!(matches!(
-        segs.read(p.segment, p.offset, it.id, p.len),
-        Err(crate::store::StoreError::Corrupt(_))
-    ));
+    assert!(matches!(segs.read(p.segment, p.offset, it.id, p.len), Err(crate::store::StoreError::Corrupt(_))));
 }
 
 #[test]
 fn an_unwritten_segment_is_removed_and_ids_are_never_reused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join(format!("{}.seg", crate::ids::SegmentId(7))),
-        vec![0u8; 4096],
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(format!("{}.seg", crate::ids::SegmentId(7))), vec![0u8; 4096]).unwrap();
     let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
     assert!(segs.list().is_empty());
     let p = segs.append_batch(&[item(1, 10)]).unwrap();
     assert_eq!(p[0].segment.0, 8);
     assert_eq!(p[0].offset, FILE_HEADER_LEN as u64);
+}
+
+#[test]
+fn damage_followed_by_valid_records_is_kept_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (placed, items) = {
+        let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+        let items: Vec<AppendItem> = (1..=3).map(|n| item(n, 3000)).collect();
+        let placed = segs.append_batch(&items).unwrap();
+        // Flip a byte inside the second record's payload: bit rot, not a torn tail.
+        let f = std::fs::File::options().read(true).write(true).open(segs.path_of(placed[1].segment)).unwrap();
+        let at = placed[1].offset + RECORD_HEADER_LEN as u64 + 10;
+        f.write_all_at(&[0xff], at).unwrap();
+        (placed, items)
+    };
+    let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+    let info = segs.list()[0];
+    assert_eq!(info.state, SegmentState::Retired, "kept read-only, not sealed");
+    // The records around the damage are intact and readable; the damaged one fails loudly.
+    let p = placed[0];
+    assert_eq!(&segs.read(p.segment, p.offset, items[0].id, p.len).unwrap()[..], &payload_of(&items[0])[..]);
+    let p = placed[2];
+    assert_eq!(&segs.read(p.segment, p.offset, items[2].id, p.len).unwrap()[..], &payload_of(&items[2])[..]);
+    let p = placed[1];
+    assert!(matches!(segs.read(p.segment, p.offset, items[1].id, p.len), Err(crate::store::StoreError::Corrupt(_))));
+}
+
+#[test]
+fn segment_numbers_are_not_reused_after_the_newest_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let removed = {
+        let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+        let p = segs.append_batch(&[item(1, 10)]).unwrap()[0];
+        segs.seal_active().unwrap();
+        segs.remove(p.segment).unwrap();
+        p.segment
+    };
+    let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+    assert!(segs.list().is_empty());
+    let p = segs.append_batch(&[item(2, 10)]).unwrap()[0];
+    assert!(p.segment > removed, "{:?} reused", p.segment);
 }

@@ -14,9 +14,7 @@ use bytes::Bytes;
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
-use crate::store::format::{
-    FILE_HEADER_LEN, FileHeader, RECORD_HEADER_LEN, RecordHeader, TRAILER_LEN, Trailer,
-};
+use crate::store::format::{FILE_HEADER_LEN, FileHeader, RECORD_HEADER_LEN, RecordHeader, TRAILER_LEN, Trailer};
 use crate::store::io::WriteOp;
 use crate::store::{StoreError, create_dir_durable, preallocate, sync_dir};
 
@@ -64,21 +62,15 @@ impl Segments {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         let mut placements = Vec::with_capacity(items.len());
         // Records for the current segment, written together.
-        let mut op = WriteOp {
-            offset: 0,
-            bufs: Vec::with_capacity(items.len() * 2),
-        };
+        let mut op = WriteOp { offset: 0, bufs: Vec::with_capacity(items.len() * 2) };
         let mut pending_records = 0u64;
         for item in items {
             let rec_len = RECORD_HEADER_LEN as u64 + item.len();
             if rec_len + (FILE_HEADER_LEN + TRAILER_LEN) as u64 > self.capacity {
-                return Err(StoreError::Corrupt(format!(
-                    "record of {rec_len} bytes cannot fit in a segment"
-                )));
+                return Err(StoreError::Corrupt(format!("record of {rec_len} bytes cannot fit in a segment")));
             }
-            let fits = active.as_ref().is_some_and(|a| {
-                a.write_at + op.len() + rec_len + TRAILER_LEN as u64 <= self.capacity
-            });
+            let fits =
+                active.as_ref().is_some_and(|a| a.write_at + op.len() + rec_len + TRAILER_LEN as u64 <= self.capacity);
             if !fits {
                 if let Some(full) = active.take() {
                     let mut full = full;
@@ -91,20 +83,10 @@ impl Segments {
             if op.bufs.is_empty() {
                 op.offset = a.write_at;
             }
-            let header = RecordHeader {
-                id: item.id,
-                len: item.len(),
-                sha256: item.sha256,
-                payload_crc: item.crc,
-            };
-            placements.push(Placement {
-                segment: a.seg.id,
-                offset: op.offset + op.len(),
-                len: item.len(),
-            });
+            let header = RecordHeader { id: item.id, len: item.len(), sha256: item.sha256, payload_crc: item.crc };
+            placements.push(Placement { segment: a.seg.id, offset: op.offset + op.len(), len: item.len() });
             op.bufs.push(Bytes::copy_from_slice(&header.encode()));
-            op.bufs
-                .extend(item.payload.iter().filter(|b| !b.is_empty()).cloned());
+            op.bufs.extend(item.payload.iter().filter(|b| !b.is_empty()).cloned());
             pending_records += 1;
         }
         if let Some(a) = active.as_mut() {
@@ -124,10 +106,7 @@ impl Segments {
         }
         let len = op.len();
         let ctx = format!("append {} bytes to segment {}", len, a.seg.id);
-        if let Err(e) = self
-            .engine
-            .write_batch(&a.seg.file, std::slice::from_ref(op), true)
-        {
+        if let Err(e) = self.engine.write_batch(&a.seg.file, std::slice::from_ref(op), true) {
             a.seg.info.lock().unwrap_or_else(|e| e.into_inner()).state = SegmentState::Retired;
             return Err(StoreError::io(ctx, e));
         }
@@ -148,6 +127,7 @@ impl Segments {
             *next += 1;
             id
         };
+        write_high_water(&self.dir, id)?;
         let path = self.path_of(id);
         let ctx = |what: &str| format!("{what} segment {id}");
         let file = File::options()
@@ -158,18 +138,9 @@ impl Segments {
             .map_err(|e| StoreError::io(ctx("create"), e))?;
         let setup = || -> Result<(), StoreError> {
             preallocate(&file, self.capacity).map_err(|e| StoreError::io(ctx("preallocate"), e))?;
-            let header = FileHeader {
-                segment: id,
-                capacity: self.capacity,
-                created_at: Timestamp::now().0,
-            };
-            let op = WriteOp {
-                offset: 0,
-                bufs: vec![Bytes::copy_from_slice(&header.encode())],
-            };
-            self.engine
-                .write_batch(&file, &[op], true)
-                .map_err(|e| StoreError::io(ctx("write the header of"), e))?;
+            let header = FileHeader { segment: id, capacity: self.capacity, created_at: Timestamp::now().0 };
+            let op = WriteOp { offset: 0, bufs: vec![Bytes::copy_from_slice(&header.encode())] };
+            self.engine.write_batch(&file, &[op], true).map_err(|e| StoreError::io(ctx("write the header of"), e))?;
             sync_dir(&self.dir)
         };
         if let Err(e) = setup() {
@@ -177,27 +148,11 @@ impl Segments {
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
-        let info = SegmentInfo {
-            id,
-            used: FILE_HEADER_LEN as u64,
-            state: SegmentState::Active,
-        };
-        let seg = Arc::new(SegmentFile {
-            id,
-            file,
-            path,
-            info: Mutex::new(info),
-        });
-        self.files
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, seg.clone());
+        let info = SegmentInfo { id, used: FILE_HEADER_LEN as u64, state: SegmentState::Active };
+        let seg = Arc::new(SegmentFile { id, file, path, info: Mutex::new(info) });
+        self.files.write().unwrap_or_else(|e| e.into_inner()).insert(id, seg.clone());
         tracing::debug!(segment = %id, "created segment");
-        Ok(Active {
-            seg,
-            write_at: FILE_HEADER_LEN as u64,
-            records: 0,
-        })
+        Ok(Active { seg, write_at: FILE_HEADER_LEN as u64, records: 0 })
     }
 
     /// Writes the trailer at the cursor, syncs, truncates the preallocated tail, syncs again.
@@ -220,12 +175,18 @@ impl Segments {
 
     /// The segment appends currently go to, if any.
     pub fn active_id(&self) -> Option<SegmentId> {
-        self.active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|a| a.seg.id)
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|a| a.seg.id)
     }
+}
+
+/// Records `id` as the highest segment number used (temp file, fsync, rename, dir fsync).
+fn write_high_water(dir: &std::path::Path, id: SegmentId) -> Result<(), StoreError> {
+    let tmp = dir.join("HIGHWATER.tmp");
+    let ctx = |e| StoreError::io(format!("record segment number {id}"), e);
+    std::fs::write(&tmp, format!("{}\n", id.0)).map_err(ctx)?;
+    File::open(&tmp).and_then(|f| f.sync_all()).map_err(ctx)?;
+    std::fs::rename(&tmp, dir.join("HIGHWATER")).map_err(ctx)?;
+    sync_dir(dir)
 }
 
 /// Seals `seg` at `used` (shared with recovery).
@@ -235,26 +196,12 @@ pub(super) fn seal_file(
     used: u64,
     records: u64,
 ) -> Result<(), StoreError> {
-    let trailer = Trailer {
-        segment: seg.id,
-        used,
-        records,
-        sealed_at: Timestamp::now().0,
-    };
+    let trailer = Trailer { segment: seg.id, used, records, sealed_at: Timestamp::now().0 };
     let ctx = |what: &str| format!("{what} segment {}", seg.id);
-    let op = WriteOp {
-        offset: used,
-        bufs: vec![Bytes::copy_from_slice(&trailer.encode())],
-    };
-    engine
-        .write_batch(&seg.file, &[op], true)
-        .map_err(|e| StoreError::io(ctx("write the trailer of"), e))?;
-    seg.file
-        .set_len(used + TRAILER_LEN as u64)
-        .map_err(|e| StoreError::io(ctx("truncate"), e))?;
-    seg.file
-        .sync_all()
-        .map_err(|e| StoreError::io(ctx("sync"), e))?;
+    let op = WriteOp { offset: used, bufs: vec![Bytes::copy_from_slice(&trailer.encode())] };
+    engine.write_batch(&seg.file, &[op], true).map_err(|e| StoreError::io(ctx("write the trailer of"), e))?;
+    seg.file.set_len(used + TRAILER_LEN as u64).map_err(|e| StoreError::io(ctx("truncate"), e))?;
+    seg.file.sync_all().map_err(|e| StoreError::io(ctx("sync"), e))?;
     let mut info = seg.info.lock().unwrap_or_else(|e| e.into_inner());
     info.used = used;
     info.state = SegmentState::Sealed;

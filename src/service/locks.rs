@@ -1,0 +1,106 @@
+//! The service's in-process locks: striped mutexes for quota checks and record changes, and
+//! the upload claims that allow one PUT per attachment at a time.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::ids::AttachmentId;
+
+/// Striped mutexes keyed by a 16-byte id: a small fixed table instead of one lock per id.
+pub struct Stripes(Vec<Mutex<()>>);
+
+impl Stripes {
+    /// `n` stripes.
+    pub fn new(n: usize) -> Self {
+        Self((0..n.max(1)).map(|_| Mutex::new(())).collect())
+    }
+
+    fn slot(&self, id: &[u8; 16]) -> usize {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&id[8..]);
+        (u64::from_le_bytes(h) % self.0.len() as u64) as usize
+    }
+
+    /// Locks the stripe of `id`.
+    pub fn lock(&self, id: &[u8; 16]) -> MutexGuard<'_, ()> {
+        self.0[self.slot(id)].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the stripes of all `ids` in a fixed order (no deadlock between batches).
+    pub fn lock_many<'a>(&'a self, ids: impl Iterator<Item = &'a [u8; 16]>) -> Vec<MutexGuard<'a, ()>> {
+        let mut slots: Vec<usize> = ids.map(|id| self.slot(id)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots.into_iter().map(|s| self.0[s].lock().unwrap_or_else(|e| e.into_inner())).collect()
+    }
+}
+
+/// Attachments with a PUT in progress in this process.
+#[derive(Default, Clone)]
+pub struct InProgress(Arc<Mutex<HashSet<AttachmentId>>>);
+
+/// Held from the start of a PUT until its commit has finished (it travels with the commit job,
+/// so a client that disconnects while its upload is being committed cannot let a retry in
+/// early). Dropping it releases the attachment.
+pub struct UploadClaim {
+    set: InProgress,
+    id: AttachmentId,
+}
+
+impl InProgress {
+    /// Claims `id`, or `None` if another upload holds it.
+    pub fn claim(&self, id: AttachmentId) -> Option<UploadClaim> {
+        let inserted = self.lock().insert(id);
+        // Only a successful insert creates a claim: a claim's drop removes the id.
+        inserted.then(|| UploadClaim { set: self.clone(), id })
+    }
+
+    /// Whether `id` is being uploaded now.
+    pub fn contains(&self, id: &AttachmentId) -> bool {
+        self.lock().contains(id)
+    }
+
+    /// How many uploads are running.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashSet<AttachmentId>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl UploadClaim {
+    /// The claimed attachment.
+    pub fn id(&self) -> AttachmentId {
+        self.id
+    }
+}
+
+impl Drop for UploadClaim {
+    fn drop(&mut self) {
+        self.set.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_per_id_released_on_drop() {
+        let set = InProgress::default();
+        let id = AttachmentId::random();
+        let c = set.claim(id).unwrap();
+        assert!(set.claim(id).is_none(), "a second claim fails");
+        assert!(set.contains(&id), "and does not release the first");
+        drop(c);
+        assert!(!set.contains(&id));
+        assert!(set.claim(id).is_some());
+    }
+}
