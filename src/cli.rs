@@ -58,6 +58,18 @@ pub enum Command {
         #[arg(long)]
         dest: PathBuf,
     },
+    /// Check every record against its bytes, rows and counters (the daemon must be stopped;
+    /// a running daemon answers the read-only check at POST /admin/v1/fsck). Exits 1 when
+    /// problems remain.
+    Fsck {
+        /// Configuration file (to find the data directory).
+        #[arg(long, env = "ATTACHD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Re-point damaged records to intact copies in the segments and rebuild every
+        /// derived row and counter from the records.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]

@@ -87,6 +87,7 @@ pub struct StorageConfig {
     pub io_engine: IoEngineChoice,
     pub standalone_threshold_bytes: u64,
     pub segment_bytes: u64,
+    pub min_free_bytes: u64,
     pub max_commit_batch_bytes: u64,
 }
 

@@ -145,6 +145,7 @@ pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, Da
         default_project_quota: cfg.quota.project_bytes,
         default_user_quota: cfg.quota.user_bytes,
         max_commit_batch_bytes: cfg.storage.max_commit_batch_bytes,
+        min_free_bytes: cfg.storage.min_free_bytes,
         soft_delete_grace: Duration::from_secs(cfg.cleanup.soft_delete_grace_secs),
         orphan_grace: Duration::from_secs(cfg.cleanup.orphan_grace_secs),
         compaction_live_ratio: cfg.cleanup.compaction_live_ratio,

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Admin { conn, what } => report(runtime().block_on(attachd::cli::admin(&conn, &what))),
+        Command::Fsck { config, repair } => report(offline_fsck(config.as_deref(), repair)),
         Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
         Command::Healthcheck { conn } => report(runtime().block_on(attachd::cli::healthcheck(&conn))),
         Command::Cleanup { conn, offline } => {
@@ -96,6 +97,17 @@ fn offline_cleanup(conn: &attachd::cli::Conn) -> Result<i32, String> {
     svc.shutdown();
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     Ok(0)
+}
+
+fn offline_fsck(config: Option<&std::path::Path>, repair: bool) -> Result<i32, String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    init_tracing(&cfg);
+    let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
+    let svc = attachd::daemon::open_service(&cfg, String::new()).map_err(|e| e.to_string())?;
+    let report = svc.fsck(repair).map_err(|e| e.to_string())?;
+    svc.shutdown();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    Ok(if report.ok { 0 } else { 1 })
 }
 
 fn report(r: Result<i32, String>) -> i32 {

@@ -132,6 +132,13 @@ pub async fn handle(
                 .map_err(|e| ServiceError::Internal(format!("backup task: {e}")))??;
             (StatusCode::OK, j!(report))
         }
+        A::Fsck => {
+            let svc = svc.clone();
+            let report = tokio::task::spawn_blocking(move || svc.fsck(false))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("fsck task: {e}")))??;
+            (StatusCode::OK, j!(report))
+        }
         A::Cleanup => {
             let report = (state.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)

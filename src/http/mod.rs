@@ -77,6 +77,7 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<R
     let name = route.name();
     let rid = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id = rid, method = %req.method(), route = name);
+    let had_body = !http_body::Body::is_end_stream(req.body());
     let mut resp = async {
         let resp = match dispatch(&state, route, req).await {
             Ok(r) => r,
@@ -88,6 +89,11 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<R
     .instrument(span)
     .await;
     resp.headers_mut().insert("x-request-id", HeaderValue::from(rid));
+    if had_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        // The body may not have been read (a refused upload is answered before its bytes):
+        // this connection cannot carry another request, so tell the client not to reuse it.
+        resp.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     crate::metrics::http_request(name, resp.status().as_u16(), started.elapsed());
     resp
 }

@@ -63,6 +63,7 @@ pub enum AdminRoute {
     MintJwt,
     Cleanup,
     Backup,
+    Fsck,
 }
 
 impl Route {
@@ -157,6 +158,7 @@ fn admin(m: &Method, rest: &[&str]) -> Result<Route, Route> {
         ["jwt"] => pick(m, "POST", &[(Method::POST, a(A::MintJwt))]),
         ["cleanup"] => pick(m, "POST", &[(Method::POST, a(A::Cleanup))]),
         ["backup"] => pick(m, "POST", &[(Method::POST, a(A::Backup))]),
+        ["fsck"] => pick(m, "POST", &[(Method::POST, a(A::Fsck))]),
         _ => Route::NotFound,
     })
 }

@@ -11,11 +11,21 @@ use super::{Index, IndexError};
 pub struct Batch<'a> {
     pub(crate) index: &'a Index,
     pub(crate) wb: WriteBatch,
+    /// Every `put` as (family, key), in order: lets `derived.rs` ask the column-family modules
+    /// which rows a record implies without encoding any key layout twice.
+    /// Only `Some` for batches made with [`Batch::recording`]; never on the write paths.
+    pub(crate) recorded: Option<Vec<(&'static str, Vec<u8>)>>,
 }
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(index: &'a Index) -> Self {
-        Self { index, wb: WriteBatch::default() }
+        Self { index, wb: WriteBatch::default(), recorded: None }
+    }
+
+    /// A batch that also records the (family, key) of each put; used to derive rows, never
+    /// committed.
+    pub(crate) fn recording(index: &'a Index) -> Self {
+        Self { index, wb: WriteBatch::default(), recorded: Some(Vec::new()) }
     }
 
     /// Number of operations queued.
@@ -40,6 +50,9 @@ impl<'a> Batch<'a> {
     pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
         let h = self.index.cf(cf);
         self.wb.put_cf(h, key, value);
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((cf, key.to_vec()));
+        }
     }
 
     pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) {

@@ -10,6 +10,7 @@ mod batch;
 pub mod control;
 pub mod counter;
 pub mod deleted;
+pub mod derived;
 pub mod expiry;
 pub mod filters;
 pub mod links;

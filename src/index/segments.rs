@@ -26,6 +26,22 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Every segment counter.
+    pub fn segment_counters(&self) -> Result<Vec<(SegmentId, Counter)>, IndexError> {
+        self.scan_prefix(CF, Vec::new(), &[])
+            .map(|r| {
+                let (k, v) = r?;
+                let id = k.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+                match (id, Counter::decode(&v)) {
+                    (Some(id), Some(c)) => Ok((SegmentId(id), c)),
+                    _ => Err(IndexError::Corrupt { cf: CF, what: "segment counter".into() }),
+                }
+            })
+            .collect()
+    }
+}
+
 impl Batch<'_> {
     /// Adds `bytes` (and `records`) to a segment's live counter (negative to subtract).
     pub fn add_segment_live(&mut self, s: SegmentId, bytes: i64, records: i64) {

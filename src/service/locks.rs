@@ -55,6 +55,13 @@ impl InProgress {
         inserted.then(|| UploadClaim { set: self.clone(), id })
     }
 
+    /// Runs `f` only if `id` is not claimed, holding off new claims while it runs (the orphan
+    /// sweep removes files this way, so no upload can start writing one of them meanwhile).
+    pub fn with_unclaimed<R>(&self, id: &AttachmentId, f: impl FnOnce() -> R) -> Option<R> {
+        let set = self.lock();
+        if set.contains(id) { None } else { Some(f()) }
+    }
+
     /// Whether `id` is being uploaded now.
     pub fn contains(&self, id: &AttachmentId) -> bool {
         self.lock().contains(id)

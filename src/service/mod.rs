@@ -16,6 +16,7 @@ pub mod commit;
 pub mod delete;
 pub mod download;
 pub mod error;
+pub mod fsck;
 pub mod jwt;
 pub mod link;
 pub mod listing;
@@ -55,6 +56,8 @@ pub struct ServiceConfig {
     pub default_project_quota: u64,
     /// Default per-user quota.
     pub default_user_quota: u64,
+    /// Free space an upload must leave on the data volume.
+    pub min_free_bytes: u64,
     /// Most bytes per group commit.
     pub max_commit_batch_bytes: u64,
     /// Soft-delete grace before cleanup reclaims.

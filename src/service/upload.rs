@@ -108,6 +108,12 @@ impl Service {
             Some("application/json") | Some("text/plain") => return Err(ServiceError::NotOctetStream { parsed: true }),
             _ => return Err(ServiceError::NotOctetStream { parsed: false }),
         }
+        // Refuse what would fill the disk before writing a byte (retryable: 507 + Retry-After).
+        let free = crate::store::free_bytes(&self.cfg.data_dir);
+        if free < rec.size_bytes.saturating_add(self.cfg.min_free_bytes) {
+            tracing::warn!(free, size = rec.size_bytes, "refusing an upload: the data volume is nearly full");
+            return Err(ServiceError::NoSpace);
+        }
         match info.content_length {
             Some(n) if n > rec.size_bytes => {
                 return self.fail_mismatch(&rec, ServiceError::SizeExceeded).await;

@@ -159,7 +159,12 @@ impl Blobs {
         if !path.starts_with(&self.root) {
             return Err(StoreError::NotFound(format!("{} is outside the blob area", path.display())));
         }
-        std::fs::remove_file(path).map_err(|e| StoreError::io(format!("remove {}", path.display()), e))
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::io(format!("remove {}", path.display()), e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Bytes the blob area occupies on disk.

@@ -149,6 +149,21 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(format!("sync directory {}", dir.display()), e))
 }
 
+/// Free bytes (available to unprivileged users) on the filesystem holding `path`; 0 if it
+/// cannot be read.
+pub fn free_bytes(path: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return 0 };
+    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+            return 0;
+        }
+        (s.f_bavail as u64).saturating_mul(s.f_frsize as u64)
+    }
+}
+
 /// Preallocates `len` bytes (fallocate); filesystems without fallocate get a sparse extent.
 pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;

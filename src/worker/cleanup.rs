@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
 use crate::index::Location;
 use crate::service::{Service, ServiceError};
 
@@ -100,28 +101,46 @@ impl Cleanup {
             if mtime > cutoff {
                 continue;
             }
-            let referenced = match blob {
-                Some(b) => svc.index().record(b.id)?.is_some_and(|r| {
-                    r.project_id == b.project && r.location == Some(Location::Standalone { month: b.month })
-                }),
-                None => false,
-            };
-            if !referenced {
-                tracing::info!(path = %path.display(), "removing an orphaned blob file");
+            let Some(b) = blob else {
+                tracing::info!(path = %path.display(), "removing a file that is not a blob");
                 svc.store().blobs.remove_path(&path)?;
+                removed += 1;
+                continue;
+            };
+            // Under the claims lock: an upload of this id (which renames its file here before
+            // its commit) can neither be running nor start while we look and remove.
+            let outcome = svc.uploads.with_unclaimed(&b.id, || -> Result<bool, ServiceError> {
+                let referenced = svc.index().record(b.id)?.is_some_and(|r| {
+                    r.project_id == b.project && r.location == Some(Location::Standalone { month: b.month })
+                });
+                if referenced {
+                    return Ok(false);
+                }
+                svc.store().blobs.remove_path(&path)?;
+                Ok(true)
+            });
+            if let Some(true) = outcome.transpose()? {
+                tracing::info!(path = %path.display(), "removed an orphaned blob file");
                 removed += 1;
             }
         }
         for (path, mtime) in svc.store().blobs.list_tmp()? {
-            let in_progress = path
+            if mtime > cutoff {
+                continue;
+            }
+            let id: Option<AttachmentId> = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.split('.').next())
-                .and_then(|id| id.parse().ok())
-                .is_some_and(|id| svc.uploads.contains(&id));
-            if mtime <= cutoff && !in_progress {
-                tracing::info!(path = %path.display(), "removing a temporary file left by an interrupted upload");
-                svc.store().blobs.remove_path(&path)?;
+                .and_then(|id| id.parse().ok());
+            let remove = || svc.store().blobs.remove_path(&path);
+            let outcome = match id {
+                Some(id) => svc.uploads.with_unclaimed(&id, remove),
+                None => Some(remove()),
+            };
+            if let Some(r) = outcome {
+                r?;
+                tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted upload");
                 removed += 1;
             }
         }

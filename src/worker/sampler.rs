@@ -17,22 +17,6 @@ pub struct Sampler {
     pub data_dir: std::path::PathBuf,
 }
 
-/// Free bytes on the filesystem holding `path`.
-pub fn disk_free(path: &std::path::Path) -> u64 {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return 0;
-    };
-    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-            return 0;
-        }
-        s.f_bavail as u64 * s.f_frsize as u64
-    }
-}
-
 impl Job for Sampler {
     fn name(&self) -> &'static str {
         "sampler"
@@ -52,7 +36,7 @@ impl Job for Sampler {
         }
         crate::metrics::segments(segs.len(), live, dead);
         let pending = svc.index().pending_reservations(1_000_000).unwrap_or(0);
-        crate::metrics::sample(pending, disk_free(&self.data_dir), svc.uploads_in_progress());
+        crate::metrics::sample(pending, crate::store::free_bytes(&self.data_dir), svc.uploads_in_progress());
         serde_json::json!({ "segments": segs.len(), "live": live, "dead": dead, "pending": pending })
     }
 }

@@ -9,5 +9,6 @@ mod lifecycle;
 mod listing;
 mod nginx;
 mod ops;
+mod reliability;
 mod reserve;
 mod uploads;

@@ -1,0 +1,304 @@
+//! `attachd fsck`: check every record against its bytes and the rows and counters it implies;
+//! with `--repair` (offline), re-point records to an intact copy found in the segments and
+//! rebuild every derived row and counter from the records.
+//!
+//! What is checked: each uploaded record's bytes (segment records: header, CRC-32C and SHA-256;
+//! standalone files: size and SHA-256); that uploaded ⇔ located; the listing, filter, expiry and
+//! deleted rows each record implies, and rows no record accounts for; usage counters against
+//! sums recomputed from the records; segment live counters likewise; blob files and temporary
+//! files no record points at; segments kept read-only after damage. Runs under the maintenance
+//! lock (no cleanup or compaction meanwhile). Online, uploads and deletes continue, so a counter
+//! can differ transiently on a busy daemon: re-run, or run offline, before acting on one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest};
+use crate::index::counter::Counter;
+use crate::index::{AttachmentRecord, Location};
+use crate::store::format::RECORD_HEADER_LEN;
+use crate::store::{SegmentState, StoreError, StoredBlob};
+
+use super::{Result, Service};
+
+/// One attachment with a problem.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// The attachment.
+    pub attachment_id: String,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// What fsck found (and, with repair, did).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FsckReport {
+    /// Nothing wrong.
+    pub ok: bool,
+    /// Records examined.
+    pub records: u64,
+    /// Of which uploaded.
+    pub uploaded: u64,
+    /// Payload bytes read and hashed.
+    pub bytes_verified: u64,
+    /// Stored bytes that exist but fail verification.
+    pub corrupt: Vec<Problem>,
+    /// Stored bytes that are gone.
+    pub missing: Vec<Problem>,
+    /// Records with a missing or extra row in listing/filters/expiry/deleted.
+    pub row_problems: Vec<String>,
+    /// Usage or segment counters that differ from the sums of the records.
+    pub counter_mismatches: Vec<String>,
+    /// Blob-area files no record points at (reclaimed by cleanup after the orphan grace).
+    pub orphan_files: Vec<String>,
+    /// Segments kept read-only after damage was found in them.
+    pub damaged_segments: Vec<String>,
+    /// What `--repair` changed.
+    pub repaired: Vec<String>,
+}
+
+#[derive(Default)]
+struct Sums {
+    usage: HashMap<(ProjectId, Option<EndUserId>), Counter>,
+    segments: HashMap<SegmentId, Counter>,
+}
+
+fn add(c: &mut Counter, bytes: u64) {
+    c.bytes += bytes as i64;
+    c.count += 1;
+}
+
+impl Service {
+    /// Checks everything; with `repair`, fixes what can be fixed (daemon stopped).
+    pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
+        let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        let report = self.check()?;
+        if !repair || report.ok {
+            return Ok(report);
+        }
+        let repaired = self.repair(&report)?;
+        let mut after = self.check()?;
+        after.repaired = repaired;
+        Ok(after)
+    }
+
+    fn check(&self) -> Result<FsckReport> {
+        let mut r = FsckReport::default();
+        let mut sums = Sums::default();
+        for rec in self.index.all_records() {
+            let rec = rec?;
+            r.records += 1;
+            for cf in self.index.missing_rows(&rec)? {
+                r.row_problems.push(format!("{}: missing {cf} row", rec.id));
+            }
+            if rec.uploaded_at.is_some() != rec.location.is_some() {
+                r.row_problems.push(format!("{}: uploaded_at and location disagree", rec.id));
+            }
+            if rec.deleted_at.is_none() {
+                add(sums.usage.entry((rec.project_id, None)).or_default(), rec.size_bytes);
+                if let Some(u) = &rec.user_id {
+                    add(sums.usage.entry((rec.project_id, Some(u.clone()))).or_default(), rec.size_bytes);
+                }
+            }
+            if let Some(loc) = rec.location {
+                r.uploaded += 1;
+                if let Location::Segment { segment, .. } = loc {
+                    add(sums.segments.entry(segment).or_default(), RECORD_HEADER_LEN as u64 + rec.size_bytes);
+                }
+                match self.verify_bytes(&rec, loc) {
+                    Ok(()) => r.bytes_verified += rec.size_bytes,
+                    Err(StoreError::Corrupt(what)) => {
+                        r.corrupt.push(Problem { attachment_id: rec.id.to_string(), what })
+                    }
+                    Err(e) => r.missing.push(Problem { attachment_id: rec.id.to_string(), what: e.to_string() }),
+                }
+            }
+        }
+        for (cf, id) in self.index.dangling_rows()? {
+            r.row_problems.push(format!("{id}: {cf} row without a matching record"));
+        }
+        self.compare_counters(&sums, &mut r)?;
+        self.find_orphans(&mut r)?;
+        let active = self.store.segments.active_id();
+        for s in self.store.segments.list() {
+            if s.state == SegmentState::Retired && Some(s.id) != active {
+                r.damaged_segments.push(format!("segment {} (damaged after offset {})", s.id, s.used));
+            }
+        }
+        r.ok = r.corrupt.is_empty()
+            && r.missing.is_empty()
+            && r.row_problems.is_empty()
+            && r.counter_mismatches.is_empty()
+            && r.damaged_segments.is_empty();
+        Ok(r)
+    }
+
+    /// Reads and hashes an uploaded record's bytes.
+    fn verify_bytes(&self, rec: &AttachmentRecord, loc: Location) -> std::result::Result<(), StoreError> {
+        let mut sha = Sha256::new();
+        match loc {
+            Location::Segment { segment, offset } => {
+                sha.update(&self.store.segments.read(segment, offset, rec.id, rec.size_bytes)?);
+            }
+            Location::Standalone { month } => {
+                let reader = self.store.blobs.open_blob(&StoredBlob { project: rec.project_id, month, id: rec.id })?;
+                if reader.len() != rec.size_bytes {
+                    return Err(StoreError::Corrupt(format!(
+                        "file is {} bytes, record says {}",
+                        reader.len(),
+                        rec.size_bytes
+                    )));
+                }
+                let mut at = 0;
+                while at < reader.len() {
+                    let chunk = reader.read_at(at, 1 << 20)?;
+                    at += chunk.len() as u64;
+                    sha.update(&chunk);
+                }
+            }
+        }
+        if Sha256Digest(sha.finalize().into()) != rec.sha256 {
+            return Err(StoreError::Corrupt("SHA-256 of the stored bytes differs from the record".into()));
+        }
+        Ok(())
+    }
+
+    fn compare_counters(&self, sums: &Sums, r: &mut FsckReport) -> Result<()> {
+        let mut stored: HashMap<(ProjectId, Option<EndUserId>), Counter> = HashMap::new();
+        for (p, u, c) in self.index.all_usage()? {
+            stored.insert((p, u), c);
+        }
+        let keys: std::collections::BTreeSet<_> =
+            stored.keys().chain(sums.usage.keys()).map(|(p, u)| (p.to_string(), u.clone(), *p)).collect();
+        for (_, u, p) in keys {
+            let k = (p, u.clone());
+            let (have, want) =
+                (stored.get(&k).copied().unwrap_or_default(), sums.usage.get(&k).copied().unwrap_or_default());
+            if have != want {
+                let who = u.map(|u| format!(" user {:?}", u.0)).unwrap_or_default();
+                r.counter_mismatches.push(format!(
+                    "usage of project {p}{who}: stored {} bytes / {} files, records sum to {} / {}",
+                    have.bytes, have.count, want.bytes, want.count
+                ));
+            }
+        }
+        let mut segs: BTreeMap<SegmentId, Counter> = self.index.segment_counters()?.into_iter().collect();
+        for (s, c) in &sums.segments {
+            segs.entry(*s).or_default();
+            let have = self.index.segment_live(*s)?;
+            if have != *c {
+                r.counter_mismatches.push(format!(
+                    "segment {s}: live counter {} bytes / {} records, records sum to {} / {}",
+                    have.bytes, have.count, c.bytes, c.count
+                ));
+            }
+        }
+        for (s, have) in segs {
+            if !sums.segments.contains_key(&s) && have != Counter::default() {
+                r.counter_mismatches.push(format!(
+                    "segment {s}: live counter {} / {} but no record lives there",
+                    have.bytes, have.count
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn find_orphans(&self, r: &mut FsckReport) -> Result<()> {
+        for (blob, path, _) in self.store.blobs.list()? {
+            let referenced = match blob {
+                Some(b) => self.index.record(b.id)?.is_some_and(|rec| {
+                    rec.project_id == b.project && rec.location == Some(Location::Standalone { month: b.month })
+                }),
+                None => false,
+            };
+            if !referenced {
+                r.orphan_files.push(path.display().to_string());
+            }
+        }
+        for (path, _) in self.store.blobs.list_tmp()? {
+            r.orphan_files.push(path.display().to_string());
+        }
+        Ok(())
+    }
+
+    /// Offline repair: re-point damaged segment records to an intact copy, then rebuild every
+    /// derived row and counter from the records.
+    fn repair(&self, report: &FsckReport) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        let broken: Vec<AttachmentId> =
+            report.corrupt.iter().chain(&report.missing).filter_map(|p| p.attachment_id.parse().ok()).collect();
+        if !broken.is_empty() {
+            let copies = self.scan_segment_copies();
+            for id in broken {
+                let Some(mut rec) = self.index.record(id)? else { continue };
+                if !matches!(rec.location, Some(Location::Segment { .. })) {
+                    done.push(format!("{id}: standalone file is damaged or gone; nothing to repair it from"));
+                    continue;
+                }
+                let found = copies.get(&id).into_iter().flatten().find(|(seg, off)| {
+                    self.verify_bytes(&rec, Location::Segment { segment: *seg, offset: *off }).is_ok()
+                });
+                match found {
+                    Some(&(segment, offset)) => {
+                        rec.location = Some(Location::Segment { segment, offset });
+                        let mut b = self.index.batch();
+                        b.put_record(&rec);
+                        b.commit(true)?;
+                        done.push(format!("{id}: re-pointed to an intact copy in segment {segment} at {offset}"));
+                    }
+                    None => done.push(format!("{id}: no intact copy in any segment; downloads keep failing loudly")),
+                }
+            }
+        }
+        // Rebuild derived rows and counters from the records, in chunks.
+        let mut b = self.index.batch();
+        b.clear_derived();
+        b.commit(true)?;
+        let mut b = self.index.batch();
+        let mut n = 0u64;
+        for rec in self.index.all_records() {
+            let rec = rec?;
+            if rec.deleted_at.is_none() {
+                b.put_listing(&rec);
+                b.put_filters(&rec);
+                if rec.uploaded_at.is_none() {
+                    b.put_expiry(&rec);
+                }
+                b.add_usage(&rec, 1);
+            } else {
+                b.put_deleted(&rec);
+            }
+            if let Some(Location::Segment { segment, .. }) = rec.location {
+                b.add_segment_live(segment, (RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64, 1);
+            }
+            n += 1;
+            if b.len() > 10_000 {
+                std::mem::replace(&mut b, self.index.batch()).commit(true)?;
+            }
+        }
+        b.commit(true)?;
+        done.push(format!("rebuilt listing, filter, expiry, deleted rows and all counters from {n} records"));
+        Ok(done)
+    }
+
+    /// Every record header found in any segment: id → [(segment, offset)].
+    fn scan_segment_copies(&self) -> HashMap<AttachmentId, Vec<(SegmentId, u64)>> {
+        let mut out: HashMap<AttachmentId, Vec<(SegmentId, u64)>> = HashMap::new();
+        for s in self.store.segments.list() {
+            match self.store.segments.record_headers(s.id) {
+                Ok(headers) => {
+                    for (off, h) in headers {
+                        out.entry(h.id).or_default().push((s.id, off));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %s.id, error = %e, "could not walk a segment while looking for copies")
+                }
+            }
+        }
+        out
+    }
+}
