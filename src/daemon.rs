@@ -70,13 +70,15 @@ struct Secrets {
 }
 
 /// Options that are not configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Where to write the bound address once serving (line 1; line 2 is `ops <addr>` when the
     /// ops listener is enabled).
     pub ready_file: Option<PathBuf>,
     /// Called with the bound public address (tests and benches running in-process).
     pub on_bound: Option<tokio::sync::mpsc::UnboundedSender<SocketAddr>>,
+    /// Write engine to use instead of the configured one (fault-injection tests).
+    pub engine: Option<Arc<dyn crate::store::io::IoEngine>>,
 }
 
 /// An exclusive lock on the data directory, held while the daemon runs.
@@ -128,13 +130,20 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
 
 /// Opens the index and store under the configured data directory (also used by offline
 /// commands such as `attachd cleanup --offline`).
-pub fn open_service(cfg: &Config, public_url: String) -> Result<Arc<Service>, DaemonError> {
+pub fn open_service(
+    cfg: &Config,
+    public_url: String,
+    engine: Option<Arc<dyn crate::store::io::IoEngine>>,
+) -> Result<Arc<Service>, DaemonError> {
     let data_dir = &cfg.storage.data_dir;
     let secrets = load_secrets(cfg)?;
     tracing::info!(path = %data_dir.join("index").display(), "opening index");
     let index = Arc::new(Index::open(&data_dir.join("index"))?);
     tracing::info!("opening store (recovering unsealed segments)");
-    let store = Arc::new(Store::open(data_dir, cfg.storage.io_engine, cfg.storage.segment_bytes)?);
+    let store = Arc::new(match engine {
+        Some(e) => Store::open_with_engine(data_dir, e, cfg.storage.segment_bytes)?,
+        None => Store::open(data_dir, cfg.storage.io_engine, cfg.storage.segment_bytes)?,
+    });
     tracing::info!(engine = store.engine_name(), segments = store.segments.list().len(), "store open");
     let scfg = ServiceConfig {
         data_dir: data_dir.clone(),
@@ -182,7 +191,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     } else {
         cfg.server.public_url.trim_end_matches('/').to_string()
     };
-    let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone()))?;
+    let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone(), opts.engine.clone()))?;
     if let Some(path) = service.bootstrap_if_empty(&data_dir).map_err(|e| DaemonError::Other(e.to_string()))? {
         println!("attachd: first start: admin token and API keys written to {}", path.display());
     }

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             };
             init_tracing(&cfg);
             attachd::metrics::install();
-            let opts = attachd::daemon::RunOptions { ready_file, on_bound: None };
+            let opts = attachd::daemon::RunOptions { ready_file, ..Default::default() };
             match runtime().block_on(attachd::daemon::run(cfg, opts, shutdown_signal())) {
                 Ok(()) => 0,
                 Err(e) => {
@@ -92,7 +92,7 @@ fn offline_cleanup(conn: &attachd::cli::Conn) -> Result<i32, String> {
     let cfg = Config::load(conn.config.as_deref()).map_err(|e| e.to_string())?;
     init_tracing(&cfg);
     let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
-    let svc = attachd::daemon::open_service(&cfg, String::new()).map_err(|e| e.to_string())?;
+    let svc = attachd::daemon::open_service(&cfg, String::new(), None).map_err(|e| e.to_string())?;
     let report = attachd::worker::cleanup::Cleanup::new(svc.clone()).run().map_err(|e| e.to_string())?;
     svc.shutdown();
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
@@ -103,7 +103,7 @@ fn offline_fsck(config: Option<&std::path::Path>, repair: bool) -> Result<i32, S
     let cfg = Config::load(config).map_err(|e| e.to_string())?;
     init_tracing(&cfg);
     let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
-    let svc = attachd::daemon::open_service(&cfg, String::new()).map_err(|e| e.to_string())?;
+    let svc = attachd::daemon::open_service(&cfg, String::new(), None).map_err(|e| e.to_string())?;
     let report = svc.fsck(repair).map_err(|e| e.to_string())?;
     svc.shutdown();
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());

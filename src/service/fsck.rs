@@ -121,9 +121,8 @@ impl Service {
         }
         self.compare_counters(&sums, &mut r)?;
         self.find_orphans(&mut r)?;
-        let active = self.store.segments.active_id();
         for s in self.store.segments.list() {
-            if s.state == SegmentState::Retired && Some(s.id) != active {
+            if s.state == SegmentState::Damaged {
                 r.damaged_segments.push(format!("segment {} (damaged after offset {})", s.id, s.used));
             }
         }

@@ -208,7 +208,7 @@ impl BlobWriter {
         let id = self.target.id;
         // Preallocation may have reserved more than was written (never on success, but be exact).
         self.file.set_len(self.written).map_err(|e| StoreError::io(format!("truncate blob {id}"), e))?;
-        self.file.sync_data().map_err(|e| StoreError::io(format!("sync blob {id}"), e))?;
+        self.engine.sync(&self.file).map_err(|e| StoreError::io(format!("sync blob {id}"), e))?;
         let dest = self.root.join(self.target.rel_path());
         let dir = dest.parent().expect("a blob path has a parent");
         create_dir_durable(dir)?;

@@ -332,3 +332,56 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// attachd run inside the test process (`attachd::daemon::run`), for tests that inject a
+/// write engine; answers the same HTTP helpers through [`Daemon`]'s fields.
+pub struct InProcess {
+    pub d: Daemon,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), attachd::daemon::DaemonError>>>,
+}
+
+impl InProcess {
+    pub async fn start(opts: Opts, engine: std::sync::Arc<dyn attachd::store::io::IoEngine>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut d = Daemon {
+            data,
+            dir,
+            child: None,
+            addr: String::new(),
+            ops_addr: None,
+            boot: Value::Null,
+            opts,
+            http: reqwest::Client::new(),
+            starts: 1,
+        };
+        let text = d.config_text();
+        let cfg_path = d.dir.path().join("config.toml");
+        std::fs::write(&cfg_path, text.replace("[metrics]\nlisten = \"127.0.0.1:0\"", "[metrics]\nlisten = \"\""))
+            .unwrap();
+        let cfg = attachd::config::Config::load(Some(&cfg_path)).unwrap();
+        let (bound_tx, mut bound_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = attachd::daemon::RunOptions { on_bound: Some(bound_tx), engine: Some(engine), ..Default::default() };
+        let task = tokio::spawn(attachd::daemon::run(cfg, opts, async move {
+            let _ = stop_rx.await;
+        }));
+        let addr = tokio::time::timeout(Duration::from_secs(30), bound_rx.recv())
+            .await
+            .expect("bound in time")
+            .expect("bound");
+        d.addr = addr.to_string();
+        d.boot = serde_json::from_slice(&std::fs::read(d.data.join("bootstrap.json")).unwrap()).unwrap();
+        Self { d, stop: Some(stop_tx), task: Some(task) }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}

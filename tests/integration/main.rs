@@ -5,6 +5,7 @@ mod harness;
 mod admin;
 mod auth;
 mod downloads;
+mod faults;
 mod lifecycle;
 mod listing;
 mod nginx;

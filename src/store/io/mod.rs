@@ -8,6 +8,7 @@
 //! every byte of every op is on stable storage; on `Err`, nothing about the batch may be assumed
 //! (the caller treats the whole batch as failed and never retries the sync as if it had worked).
 
+pub mod fault;
 pub mod sync;
 pub mod uring;
 
@@ -46,6 +47,10 @@ pub trait IoEngine: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Writes every op in full, then (if `sync`) makes the data durable with one fdatasync.
     fn write_batch(&self, file: &File, ops: &[WriteOp], sync: bool) -> io::Result<()>;
+    /// Makes everything written to `file` so far durable (fdatasync).
+    fn sync(&self, file: &File) -> io::Result<()> {
+        file.sync_data()
+    }
 }
 
 /// Builds the engine the configuration asks for. `auto` falls back to sync (logging once) when
@@ -62,11 +67,6 @@ pub fn open_engine(choice: IoEngineChoice) -> io::Result<Arc<dyn IoEngine>> {
             }
         },
     }
-}
-
-/// Data-syncs a file outside any batch (used for the standalone-file path's final sync).
-pub fn fdatasync(file: &File) -> io::Result<()> {
-    file.sync_data()
 }
 
 #[cfg(test)]

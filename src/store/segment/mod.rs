@@ -29,6 +29,9 @@ pub enum SegmentState {
     Active,
     /// Took a failed write: no more appends; sealed at the next start.
     Retired,
+    /// Recovery found damaged bytes followed by valid records: kept as found, read-only,
+    /// never compacted, reported by fsck.
+    Damaged,
     /// Trailer written, file truncated.
     Sealed,
 }

@@ -96,7 +96,7 @@ fn open_one(path: &Path, id: SegmentId, engine: &Arc<dyn IoEngine>) -> Result<Op
         // destroy acknowledged records, so the segment is kept as it is, read-only and never
         // compacted, for `attachd fsck` and an operator.
         tracing::error!(segment = %id, damaged_from = used, next_record = next, "segment has damaged bytes followed by valid records; keeping it read-only");
-        let info = SegmentInfo { id, used, state: SegmentState::Retired };
+        let info = SegmentInfo { id, used, state: SegmentState::Damaged };
         return Ok(Some(SegmentFile { id, file, path: path.to_path_buf(), info: Mutex::new(info) }));
     }
     tracing::info!(segment = %id, used, records, "recovered an unsealed segment; cutting it after its last whole record");

@@ -147,7 +147,7 @@ fn damage_followed_by_valid_records_is_kept_not_cut() {
     };
     let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
     let info = segs.list()[0];
-    assert_eq!(info.state, SegmentState::Retired, "kept read-only, not sealed");
+    assert_eq!(info.state, SegmentState::Damaged, "kept read-only, not sealed");
     // The records around the damage are intact and readable; the damaged one fails loudly.
     let p = placed[0];
     assert_eq!(&segs.read(p.segment, p.offset, items[0].id, p.len).unwrap()[..], &payload_of(&items[0])[..]);
@@ -171,4 +171,36 @@ fn segment_numbers_are_not_reused_after_the_newest_is_removed() {
     assert!(segs.list().is_empty());
     let p = segs.append_batch(&[item(2, 10)]).unwrap()[0];
     assert!(p.segment > removed, "{:?} reused", p.segment);
+}
+
+#[test]
+fn a_failed_sync_retires_the_segment_and_nothing_is_acknowledged_on_top_of_it() {
+    use crate::store::io::fault::{FaultPlan, FaultyEngine};
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = Arc::new(FaultyEngine::new(Arc::new(SyncEngine)));
+    let segs = Segments::open(dir.path(), faulty.clone(), 1 << 20).unwrap();
+    let first = segs.append_batch(&[item(1, 500)]).unwrap()[0];
+    faulty.plan(FaultPlan { fail_syncs: 1, ..Default::default() });
+    assert!(segs.append_batch(&[item(2, 500)]).is_err(), "the failed sync is reported");
+    // The retry must not land in the segment whose write-back failed.
+    let again = item(2, 500);
+    let p = segs.append_batch(std::slice::from_ref(&again)).unwrap()[0];
+    assert_ne!(p.segment, first.segment);
+    assert_eq!(&segs.read(p.segment, p.offset, again.id, p.len).unwrap()[..], &payload_of(&again)[..]);
+    assert_eq!(
+        &segs.read(first.segment, first.offset, item(1, 500).id, first.len).unwrap()[..],
+        &payload_of(&item(1, 500))[..]
+    );
+    // Failed writes and ENOSPC behave the same way, and reopening keeps every acknowledged record.
+    faulty.plan(FaultPlan { fail_writes: 1, no_space: 0, ..Default::default() });
+    assert!(segs.append_batch(&[item(3, 500), item(4, 500)]).is_err());
+    faulty.plan(FaultPlan { no_space: 1, ..Default::default() });
+    assert!(matches!(segs.append_batch(&[item(5, 500)]), Err(crate::store::StoreError::NoSpace { .. })));
+    let last = item(6, 500);
+    let q = segs.append_batch(std::slice::from_ref(&last)).unwrap()[0];
+    drop(segs);
+    let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+    for (pl, it) in [(first, item(1, 500)), (p, again), (q, last)] {
+        assert_eq!(&segs.read(pl.segment, pl.offset, it.id, pl.len).unwrap()[..], &payload_of(&it)[..]);
+    }
 }

@@ -1,0 +1,146 @@
+//! Fault injection below the engine: an [`IoEngine`] wrapper that fails writes and syncs on
+//! command, the way disks and filesystems do.
+//!
+//! A failed sync behaves like Linux after a write-back error: the error is reported once, the
+//! dirty pages are dropped (here: the bytes written since the last good sync are overwritten
+//! with garbage), and a *later* sync of the same file succeeds. Code that retries a failed
+//! sync and then trusts the data (fsyncgate) is caught by this: the bytes are gone. Used by the
+//! fault tests (`tests/integration/faults.rs`) and the store's unit tests; production never
+//! builds one.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use super::{IoEngine, WriteOp};
+
+/// What to break next.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FaultPlan {
+    /// Fail this many `write_batch` calls with EIO (after writing half the ops: a torn write).
+    pub fail_writes: u32,
+    /// Fail this many syncs with EIO, dropping the unsynced bytes.
+    pub fail_syncs: u32,
+    /// Fail this many `write_batch` calls with ENOSPC, writing nothing.
+    pub no_space: u32,
+}
+
+/// Counts of faults injected so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FaultStats {
+    /// Writes failed.
+    pub writes_failed: u32,
+    /// Syncs failed.
+    pub syncs_failed: u32,
+    /// ENOSPC returned.
+    pub no_space: u32,
+}
+
+/// An engine that fails on command.
+pub struct FaultyEngine {
+    inner: Arc<dyn IoEngine>,
+    state: Mutex<(FaultPlan, FaultStats, Vec<(i32, u64, u64)>)>,
+}
+
+impl FaultyEngine {
+    /// Wraps `inner`; no faults until [`FaultyEngine::plan`].
+    pub fn new(inner: Arc<dyn IoEngine>) -> Self {
+        Self { inner, state: Mutex::new((FaultPlan::default(), FaultStats::default(), Vec::new())) }
+    }
+
+    /// Adds to the faults to inject.
+    pub fn plan(&self, p: FaultPlan) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0.fail_writes += p.fail_writes;
+        s.0.fail_syncs += p.fail_syncs;
+        s.0.no_space += p.no_space;
+    }
+
+    /// Faults injected so far.
+    pub fn stats(&self) -> FaultStats {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    fn take(counter: &mut u32) -> bool {
+        if *counter > 0 {
+            *counter -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn failed_sync(&self, file: &File) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !Self::take(&mut s.0.fail_syncs) {
+            s.2.retain(|(f, _, _)| *f != fd);
+            return Ok(());
+        }
+        s.1.syncs_failed += 1;
+        // Write-back failed: the unsynced pages are lost.
+        for (_, off, len) in s.2.iter().filter(|(f, _, _)| *f == fd) {
+            let _ = file.write_all_at(&vec![0xEEu8; *len as usize], *off);
+        }
+        s.2.retain(|(f, _, _)| *f != fd);
+        Err(io::Error::from_raw_os_error(libc::EIO))
+    }
+}
+
+impl IoEngine for FaultyEngine {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn write_batch(&self, file: &File, ops: &[WriteOp], sync: bool) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if Self::take(&mut s.0.no_space) {
+                s.1.no_space += 1;
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            if Self::take(&mut s.0.fail_writes) {
+                s.1.writes_failed += 1;
+                drop(s);
+                let half = &ops[..ops.len() / 2];
+                self.inner.write_batch(file, half, false)?;
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            for op in ops {
+                s.2.push((file.as_raw_fd(), op.offset, op.len()));
+            }
+        }
+        self.inner.write_batch(file, ops, false)?;
+        if sync { self.sync(file) } else { Ok(()) }
+    }
+
+    fn sync(&self, file: &File) -> io::Result<()> {
+        self.failed_sync(file)?;
+        self.inner.sync(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::io::sync::SyncEngine;
+    use bytes::Bytes;
+
+    #[test]
+    fn a_failed_sync_loses_the_unsynced_bytes_and_the_next_sync_lies() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = File::options().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
+        let e = FaultyEngine::new(Arc::new(SyncEngine));
+        e.plan(FaultPlan { fail_syncs: 1, ..Default::default() });
+        let op = WriteOp { offset: 0, bufs: vec![Bytes::from_static(b"precious")] };
+        assert!(e.write_batch(&f, std::slice::from_ref(&op), true).is_err());
+        assert!(e.sync(&f).is_ok(), "like Linux, the retry reports success");
+        let mut back = [0u8; 8];
+        f.read_exact_at(&mut back, 0).unwrap();
+        assert_ne!(&back, b"precious", "the data is gone");
+        assert_eq!(e.stats().syncs_failed, 1);
+    }
+}
