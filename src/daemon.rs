@@ -217,6 +217,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     let http_cfg = HttpConfig {
         body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
         max_json_body: cfg.server.max_json_body_bytes,
+        max_header_bytes: cfg.server.max_header_bytes,
     };
     let state = Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup));
     let limits = ServerLimits {

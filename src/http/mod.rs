@@ -39,6 +39,8 @@ pub struct HttpConfig {
     pub body_idle_timeout: Duration,
     /// Largest JSON body.
     pub max_json_body: usize,
+    /// Largest request head (header names and values).
+    pub max_header_bytes: usize,
 }
 
 /// State shared by every connection.
@@ -79,9 +81,18 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<R
     let span = tracing::info_span!("request", id = rid, method = %req.method(), route = name);
     let had_body = !http_body::Body::is_end_stream(req.body());
     let mut resp = async {
-        let resp = match dispatch(&state, route, req).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
+        let resp = if head_size(&req) > state.cfg.max_header_bytes {
+            let mut r = json(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                &serde_json::json!({"error": "Request headers are too large", "code": "headers_too_large"}),
+            );
+            r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            r
+        } else {
+            match dispatch(&state, route, req).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            }
         };
         tracing::debug!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "done");
         resp
@@ -96,6 +107,12 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<R
     }
     crate::metrics::http_request(name, resp.status().as_u16(), started.elapsed());
     resp
+}
+
+/// Bytes of the request head as received, near enough (names, values, separators).
+fn head_size<B>(req: &Request<B>) -> usize {
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    headers + req.uri().to_string().len() + 16
 }
 
 async fn dispatch(

@@ -58,7 +58,9 @@ pub async fn serve(
                 builder
                     .timer(TokioTimer::new())
                     .header_read_timeout(limits.header_timeout)
-                    .max_buf_size(limits.max_header_bytes.max(8192))
+                    // hyper's own bound is looser; `handle` enforces `max_header_bytes` with a
+                    // JSON 431, and only heads past twice that get hyper's bare one.
+                    .max_buf_size((limits.max_header_bytes * 2).max(8192))
                     .keep_alive(true);
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
                 tokio::spawn(async move {

@@ -99,6 +99,11 @@ impl ReserveInput {
                 return Err(invalid("original_filename is required and must be at most 255 chars"));
             }
         };
+        // Stricter than the reference: a control character (NUL, CR, LF, …) in a filename is
+        // never legitimate and only ever an attempt at header or log injection.
+        if original_filename.chars().any(char::is_control) {
+            return Err(invalid("original_filename must not contain control characters"));
+        }
         let content_type = match obj.get("content_type") {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(invalid("content_type is required")),

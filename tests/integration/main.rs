@@ -7,6 +7,7 @@ mod auth;
 mod crash;
 mod downloads;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod listing;
 mod nginx;
