@@ -7,6 +7,7 @@
 //! last durable record are never read. Methods are split by operation: `write.rs` (append,
 //! seal), `read.rs` (verified reads, header scans), `recovery.rs` (open, cut torn tails).
 
+pub mod model;
 mod read;
 mod recovery;
 mod write;
@@ -100,7 +101,8 @@ impl Segments {
         self.files.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
-    fn path_of(&self, id: SegmentId) -> PathBuf {
+    /// The path of segment `id`'s file.
+    pub fn path_of(&self, id: SegmentId) -> PathBuf {
         self.dir.join(format!("{id}.seg"))
     }
 }
