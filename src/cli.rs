@@ -80,6 +80,15 @@ pub enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Load-test a running attachd (or a peer, for comparison): ops/s, MB/s, latency
+    /// percentiles and errors, as a line and as JSON.
+    Bench {
+        #[command(flatten)]
+        args: crate::loadgen::BenchArgs,
+        /// Print only the JSON line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How to reach a running daemon.

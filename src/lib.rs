@@ -13,12 +13,14 @@
 //! - [`metrics`] — every exported metric, named in one place
 //! - [`ids`], [`clock`] — newtypes for ids, digests and time
 //! - [`cli`], [`client`] — the command line and its HTTP client
+//! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
 //!
 //! Layering: `http → service → {index, store}`; `index` and `store` never import each other;
 //! nothing below `http` imports hyper.
 
 pub mod cli;
 pub mod client;
+pub mod loadgen;
 pub mod clock;
 pub mod config;
 pub mod daemon;

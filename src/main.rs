@@ -76,6 +76,19 @@ fn main() -> ExitCode {
         Command::Admin { conn, what } => report(runtime().block_on(attachd::cli::admin(&conn, &what))),
         Command::Fsck { config, repair } => report(offline_fsck(config.as_deref(), repair)),
         Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
+        Command::Bench { args, json } => match runtime().block_on(attachd::loadgen::run(args)) {
+            Ok(r) => {
+                if !json {
+                    println!("{}", r.human());
+                }
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                if r.ops == 0 { 1 } else { 0 }
+            }
+            Err(e) => {
+                eprintln!("attachd bench: {e}");
+                1
+            }
+        },
         Command::Healthcheck { conn } => report(runtime().block_on(attachd::cli::healthcheck(&conn))),
         Command::Cleanup { conn, offline } => {
             if offline {

@@ -98,6 +98,15 @@ impl Daemon {
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
+        // If the test process dies (even by SIGKILL), the daemon goes with it.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd.spawn().expect("spawn attachd");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,0 +1,70 @@
+//! The benchmark report: ops/s, MB/s, latency percentiles, errors; a human line and a JSON line.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::BenchArgs;
+
+/// One benchmark's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub size: usize,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub ops: u64,
+    pub ops_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Report {
+    pub(crate) fn new(
+        label: String,
+        args: &BenchArgs,
+        elapsed: Duration,
+        mut lat: Vec<u32>,
+        errors: u64,
+        first_error: Option<String>,
+    ) -> Self {
+        lat.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+            lat[i] as f64 / 1000.0
+        };
+        let secs = elapsed.as_secs_f64();
+        let ops = lat.len() as u64;
+        Self {
+            label,
+            size: args.size,
+            concurrency: args.concurrency,
+            seconds: secs,
+            ops,
+            ops_per_sec: ops as f64 / secs,
+            mb_per_sec: ops as f64 * args.size as f64 / secs / 1e6,
+            p50_ms: pct(0.50),
+            p90_ms: pct(0.90),
+            p99_ms: pct(0.99),
+            max_ms: lat.last().map(|&m| m as f64 / 1000.0).unwrap_or(0.0),
+            errors,
+            first_error,
+        }
+    }
+
+    /// A one-line human summary.
+    pub fn human(&self) -> String {
+        format!(
+            "{:<22} size {:>9} B  conc {:>3}  {:>9.0} ops/s  {:>8.1} MB/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+            self.label, self.size, self.concurrency, self.ops_per_sec, self.mb_per_sec, self.p50_ms, self.p90_ms, self.p99_ms, self.errors
+        )
+    }
+}

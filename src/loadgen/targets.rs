@@ -1,0 +1,184 @@
+//! What each worker does per operation, for every target.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::conn::{Conn, split_url};
+use super::{BenchArgs, Target};
+
+/// Deterministic pseudo-random payload (incompressible enough for every peer).
+pub fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Everything workers share.
+pub struct Plan {
+    target: Target,
+    authority: String,
+    prefix: String,
+    payload: Bytes,
+    sha_hex: String,
+    client_auth: String,
+    agent_auth: String,
+    fsync: bool,
+    downloads: Vec<(String, String)>,
+}
+
+/// What one worker measured.
+pub struct WorkerResult {
+    pub latencies_us: Vec<u32>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+fn keys(path: &std::path::Path) -> Result<(String, String), String> {
+    let b = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
+    let k = |f: &str| v[f].as_str().map(|s| format!("Bearer {s}")).ok_or(format!("{f} missing in {}", path.display()));
+    Ok((k("client_key")?, k("agent_key")?))
+}
+
+impl Plan {
+    pub async fn prepare(args: &BenchArgs, payload: Bytes) -> Result<Self, String> {
+        let (authority, prefix) = split_url(&args.url)?;
+        let sha_hex = hex::encode(Sha256::digest(&payload));
+        let needs_keys = matches!(args.target, Target::Attachd | Target::AttachdDownload | Target::AttachdList);
+        let (client_auth, agent_auth) = if needs_keys { keys(&args.bootstrap)? } else { Default::default() };
+        let mut plan = Self {
+            target: args.target,
+            authority,
+            prefix,
+            payload,
+            sha_hex,
+            client_auth,
+            agent_auth,
+            fsync: args.fsync,
+            downloads: Vec::new(),
+        };
+        if args.target == Target::AttachdDownload {
+            let mut c = Conn::new(&plan.authority);
+            for _ in 0..args.objects.max(1) {
+                let id = plan.attachd_upload(&mut c).await?;
+                plan.downloads.push((id, String::new()));
+            }
+            for i in 0..plan.downloads.len() {
+                let id = plan.downloads[i].0.clone();
+                plan.downloads[i].1 = plan.signed_path(&mut c, &id).await?;
+            }
+        }
+        Ok(plan)
+    }
+
+    async fn attachd_upload(&self, c: &mut Conn) -> Result<String, String> {
+        let body = serde_json::json!({
+            "client_event_id": uuid::Uuid::new_v4().to_string(),
+            "original_filename": "bench.bin",
+            "content_type": "application/octet-stream",
+            "size_bytes": self.payload.len(),
+            "sha256": self.sha_hex,
+        });
+        let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
+        let r = c.send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string())).await?;
+        if r.status != 201 {
+            return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let id = v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string();
+        let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/octet-stream")];
+        let r = c.send(Method::PUT, &format!("{}/v1/ingest/attachment/{id}", self.prefix), &hdr, self.payload.clone()).await?;
+        if r.status != 200 {
+            return Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        Ok(id)
+    }
+
+    async fn signed_path(&self, c: &mut Conn, id: &str) -> Result<String, String> {
+        let hdr = [("authorization", self.agent_auth.as_str())];
+        let r = c.send(Method::GET, &format!("{}/v1/attachments/{id}", self.prefix), &hdr, Bytes::new()).await?;
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let url = v["download_url"]["url"].as_str().ok_or(format!("no download_url: {v}"))?;
+        Ok(url.find("/v1/").map(|i| url[i..].to_string()).unwrap_or_default())
+    }
+
+    /// One operation.
+    async fn op(&self, conns: &mut HashMap<String, Conn>, worker: usize, n: u64, downloads: &mut [(String, String)]) -> Result<(), String> {
+        let main = conns.entry(self.authority.clone()).or_insert_with(|| Conn::new(&self.authority));
+        match self.target {
+            Target::Attachd => self.attachd_upload(main).await.map(|_| ()),
+            Target::AttachdDownload => {
+                let i = (n as usize + worker) % downloads.len();
+                let r = main.send(Method::GET, &downloads[i].1, &[], Bytes::new()).await?;
+                match r.status {
+                    200 if r.body.len() == self.payload.len() => Ok(()),
+                    401 => {
+                        // The signed URL expired: fetch a fresh one (counted as an error).
+                        let id = downloads[i].0.clone();
+                        downloads[i].1 = self.signed_path(main, &id).await?;
+                        Err("download URL expired; refreshed".into())
+                    }
+                    s => Err(format!("download: {s}, {} bytes", r.body.len())),
+                }
+            }
+            Target::AttachdList => {
+                let hdr = [("authorization", self.agent_auth.as_str())];
+                let r = main.send(Method::GET, &format!("{}/v1/attachments?limit=50", self.prefix), &hdr, Bytes::new()).await?;
+                if r.status == 200 { Ok(()) } else { Err(format!("list: {}", r.status)) }
+            }
+            Target::Webdav | Target::Discard => {
+                let path = format!("{}/w{worker}-{n}", self.prefix);
+                let r = main.send(Method::PUT, &path, &[("content-type", "application/octet-stream")], self.payload.clone()).await?;
+                if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("PUT: {}", r.status)) }
+            }
+            Target::Seaweedfs => {
+                let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
+                let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("assign: {e}"))?;
+                let (fid, url) = (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
+                let boundary = "attachdbenchboundary7MA4YWxk";
+                let mut body = Vec::with_capacity(self.payload.len() + 256);
+                body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+                body.extend_from_slice(&self.payload);
+                body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+                let ct = format!("multipart/form-data; boundary={boundary}");
+                let path = if self.fsync { format!("/{fid}?fsync=true") } else { format!("/{fid}") };
+                let vol = conns.entry(url.to_string()).or_insert_with(|| Conn::new(url));
+                let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], Bytes::from(body)).await?;
+                if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body))) }
+            }
+        }
+    }
+}
+
+/// Runs operations until `deadline` or until the shared budget is spent.
+pub async fn worker(plan: Arc<Plan>, w: usize, deadline: Instant, budget: Arc<AtomicU64>) -> WorkerResult {
+    let mut conns = HashMap::new();
+    let mut downloads = plan.downloads.clone();
+    let mut res = WorkerResult { latencies_us: Vec::with_capacity(4096), errors: 0, first_error: None };
+    let mut n = 0u64;
+    while Instant::now() < deadline && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok() {
+        let t = Instant::now();
+        match plan.op(&mut conns, w, n, &mut downloads).await {
+            Ok(()) => res.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32),
+            Err(e) => {
+                res.errors += 1;
+                res.first_error.get_or_insert(e);
+            }
+        }
+        n += 1;
+    }
+    res
+}
