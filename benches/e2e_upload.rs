@@ -37,26 +37,30 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
     for (size, conc) in [(1024usize, 1usize), (1024, 64), (4096, 64), (1 << 20, 8), (16 << 20, 4)] {
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::new(format!("{size}B"), format!("{conc} clients")), &(size, conc), |b, &(size, conc)| {
-            b.iter_custom(|iters| {
-                let args = BenchArgs {
-                    target: Target::Attachd,
-                    url: format!("http://{addr}"),
-                    bootstrap: dir.path().join("data/bootstrap.json"),
-                    size,
-                    concurrency: conc,
-                    duration: 3600.0,
-                    ops: iters,
-                    fsync: false,
-                    objects: 0,
-                    label: None,
-                };
-                let t = Instant::now();
-                let r = rt.block_on(attachd::loadgen::run(args)).unwrap();
-                assert_eq!(r.errors, 0, "{:?}", r.first_error);
-                t.elapsed()
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new(format!("{size}B"), format!("{conc} clients")),
+            &(size, conc),
+            |b, &(size, conc)| {
+                b.iter_custom(|iters| {
+                    let args = BenchArgs {
+                        target: Target::Attachd,
+                        url: format!("http://{addr}"),
+                        bootstrap: dir.path().join("data/bootstrap.json"),
+                        size,
+                        concurrency: conc,
+                        duration: 3600.0,
+                        ops: iters,
+                        fsync: false,
+                        objects: 0,
+                        label: None,
+                    };
+                    let t = Instant::now();
+                    let r = rt.block_on(attachd::loadgen::run(args)).unwrap();
+                    assert_eq!(r.errors, 0, "{:?}", r.first_error);
+                    t.elapsed()
+                })
+            },
+        );
     }
     g.finish();
     let _ = stop_tx.send(());

@@ -90,7 +90,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("list_page_of_50_in_100k", |b| {
         b.iter(|| {
             k = (k + 7919) % 99_000;
-            let page: Vec<_> = idx.list_project(&big, After::OlderThan(Timestamp(10_000_000 + 100_000 - k))).take(50).collect();
+            let page: Vec<_> =
+                idx.list_project(&big, After::OlderThan(Timestamp(10_000_000 + 100_000 - k))).take(50).collect();
             for row in &page {
                 let _ = idx.record(row.as_ref().unwrap().id).unwrap();
             }

@@ -20,13 +20,13 @@
 
 pub mod cli;
 pub mod client;
-pub mod loadgen;
 pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod ids;
 pub mod index;
+pub mod loadgen;
 pub mod metrics;
 pub mod service;
 pub mod store;

@@ -26,7 +26,8 @@ impl Conn {
 
     async fn sender(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, String> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            let stream = TcpStream::connect(&self.authority).await.map_err(|e| format!("connect {}: {e}", self.authority))?;
+            let stream =
+                TcpStream::connect(&self.authority).await.map_err(|e| format!("connect {}: {e}", self.authority))?;
             let _ = stream.set_nodelay(true);
             let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
             tokio::spawn(conn);
@@ -38,7 +39,13 @@ impl Conn {
     }
 
     /// Sends one request and reads the whole response.
-    pub async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Result<Resp, String> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Resp, String> {
         let authority = self.authority.clone();
         let mut req = Request::builder().method(method).uri(path).header("host", authority);
         for (k, v) in headers {

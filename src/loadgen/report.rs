@@ -64,7 +64,15 @@ impl Report {
     pub fn human(&self) -> String {
         format!(
             "{:<22} size {:>9} B  conc {:>3}  {:>9.0} ops/s  {:>8.1} MB/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-            self.label, self.size, self.concurrency, self.ops_per_sec, self.mb_per_sec, self.p50_ms, self.p90_ms, self.p99_ms, self.errors
+            self.label,
+            self.size,
+            self.concurrency,
+            self.ops_per_sec,
+            self.mb_per_sec,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.errors
         )
     }
 }

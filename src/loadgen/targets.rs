@@ -93,14 +93,18 @@ impl Plan {
             "sha256": self.sha_hex,
         });
         let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
-        let r = c.send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string())).await?;
+        let r = c
+            .send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string()))
+            .await?;
         if r.status != 201 {
             return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
         }
         let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
         let id = v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string();
         let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/octet-stream")];
-        let r = c.send(Method::PUT, &format!("{}/v1/ingest/attachment/{id}", self.prefix), &hdr, self.payload.clone()).await?;
+        let r = c
+            .send(Method::PUT, &format!("{}/v1/ingest/attachment/{id}", self.prefix), &hdr, self.payload.clone())
+            .await?;
         if r.status != 200 {
             return Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body)));
         }
@@ -116,7 +120,13 @@ impl Plan {
     }
 
     /// One operation.
-    async fn op(&self, conns: &mut HashMap<String, Conn>, worker: usize, n: u64, downloads: &mut [(String, String)]) -> Result<(), String> {
+    async fn op(
+        &self,
+        conns: &mut HashMap<String, Conn>,
+        worker: usize,
+        n: u64,
+        downloads: &mut [(String, String)],
+    ) -> Result<(), String> {
         let main = conns.entry(self.authority.clone()).or_insert_with(|| Conn::new(&self.authority));
         match self.target {
             Target::Attachd => self.attachd_upload(main).await.map(|_| ()),
@@ -136,18 +146,23 @@ impl Plan {
             }
             Target::AttachdList => {
                 let hdr = [("authorization", self.agent_auth.as_str())];
-                let r = main.send(Method::GET, &format!("{}/v1/attachments?limit=50", self.prefix), &hdr, Bytes::new()).await?;
+                let r = main
+                    .send(Method::GET, &format!("{}/v1/attachments?limit=50", self.prefix), &hdr, Bytes::new())
+                    .await?;
                 if r.status == 200 { Ok(()) } else { Err(format!("list: {}", r.status)) }
             }
             Target::Webdav | Target::Discard => {
                 let path = format!("{}/w{worker}-{n}", self.prefix);
-                let r = main.send(Method::PUT, &path, &[("content-type", "application/octet-stream")], self.payload.clone()).await?;
+                let r = main
+                    .send(Method::PUT, &path, &[("content-type", "application/octet-stream")], self.payload.clone())
+                    .await?;
                 if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("PUT: {}", r.status)) }
             }
             Target::Seaweedfs => {
                 let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
                 let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("assign: {e}"))?;
-                let (fid, url) = (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
+                let (fid, url) =
+                    (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
                 let boundary = "attachdbenchboundary7MA4YWxk";
                 let mut body = Vec::with_capacity(self.payload.len() + 256);
                 body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
@@ -157,7 +172,11 @@ impl Plan {
                 let path = if self.fsync { format!("/{fid}?fsync=true") } else { format!("/{fid}") };
                 let vol = conns.entry(url.to_string()).or_insert_with(|| Conn::new(url));
                 let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], Bytes::from(body)).await?;
-                if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body))) }
+                if (200..300).contains(&r.status) {
+                    Ok(())
+                } else {
+                    Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body)))
+                }
             }
         }
     }
@@ -169,7 +188,9 @@ pub async fn worker(plan: Arc<Plan>, w: usize, deadline: Instant, budget: Arc<At
     let mut downloads = plan.downloads.clone();
     let mut res = WorkerResult { latencies_us: Vec::with_capacity(4096), errors: 0, first_error: None };
     let mut n = 0u64;
-    while Instant::now() < deadline && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok() {
+    while Instant::now() < deadline
+        && budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1)).is_ok()
+    {
         let t = Instant::now();
         match plan.op(&mut conns, w, n, &mut downloads).await {
             Ok(()) => res.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32),

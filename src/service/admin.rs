@@ -65,7 +65,7 @@ impl Service {
         let t = Team { id: TeamId::random(), name: name_or(name, "team")?, created_at: Timestamp::now() };
         let mut b = self.index.batch();
         b.put_team(&t);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(t)
     }
 
@@ -83,7 +83,7 @@ impl Service {
         };
         let mut b = self.index.batch();
         b.put_project(&p);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(p)
     }
 
@@ -93,7 +93,7 @@ impl Service {
         p.deleted_at.get_or_insert(Timestamp::now());
         let mut b = self.index.batch();
         b.put_project(&p);
-        b.commit(true)?;
+        self.commit_control(b)?;
         // Its attachments are soft-deleted too, so cleanup reclaims their bytes after the grace
         // period like any other deleted attachment (the reference never did).
         let rows: Vec<_> = self.index.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;
@@ -120,7 +120,7 @@ impl Service {
         };
         let mut b = self.index.batch();
         b.put_app(&a);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(a)
     }
 
@@ -172,7 +172,7 @@ impl Service {
         };
         let mut b = self.index.batch();
         b.put_api_key(&key, &hash);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok((key, secret))
     }
 
@@ -182,7 +182,7 @@ impl Service {
         k.revoked_at.get_or_insert(Timestamp::now());
         let mut b = self.index.batch();
         b.update_api_key(&k);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(k)
     }
 
@@ -194,7 +194,7 @@ impl Service {
         }
         let mut b = self.index.batch();
         b.put_member(&team, &user, role);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(())
     }
 
@@ -202,7 +202,7 @@ impl Service {
     pub fn remove_member(&self, team: TeamId, user: UserId) -> Result<()> {
         let mut b = self.index.batch();
         b.delete_member(&team, &user);
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(())
     }
 
@@ -211,7 +211,7 @@ impl Service {
         let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_secret());
         let mut b = self.index.batch();
         b.put_admin_token(&secret_hash(&secret), &AdminToken { name: name.to_string(), created_at: Timestamp::now() });
-        b.commit(true)?;
+        self.commit_control(b)?;
         Ok(secret)
     }
 }

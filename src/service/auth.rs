@@ -6,6 +6,8 @@
 //! key sees its team; a user sees the teams they are a member of. Anything outside scope is
 //! reported as "not found", so existence never leaks across teams.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
@@ -34,7 +36,7 @@ pub const PROJECTS_WRITE: &str = "projects:write";
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// An API key.
-    Key(ApiKey),
+    Key(Arc<ApiKey>),
     /// A dashboard user and their team roles.
     User {
         /// The `sub` claim.
@@ -56,7 +58,7 @@ impl Principal {
     /// The app a client key is scoped to.
     pub fn app_scope(&self) -> Result<(AppId, &ApiKey)> {
         match self {
-            Principal::Key(k) => k.app_id.map(|a| (a, k)).ok_or(ServiceError::KeyNotAppScoped),
+            Principal::Key(k) => k.app_id.map(|a| (a, &**k)).ok_or(ServiceError::KeyNotAppScoped),
             Principal::User { .. } => Err(ServiceError::KeyNotAppScoped),
         }
     }
@@ -116,7 +118,7 @@ impl Service {
         }
         let now = Timestamp::now();
         if [CLIENT_KEY_PREFIX, AGENT_KEY_PREFIX, IMPORT_KEY_PREFIX].iter().any(|p| token.starts_with(p)) {
-            let key = self.index.api_key_by_hash(&secret_hash(token))?.ok_or(ServiceError::InvalidApiKey)?;
+            let key = self.control.key(&self.index, &secret_hash(token))?.ok_or(ServiceError::InvalidApiKey)?;
             if key.revoked_at.is_some() {
                 return Err(ServiceError::InvalidApiKey);
             }
@@ -143,8 +145,8 @@ impl Service {
 
     /// A live (not soft-deleted) project visible to the caller, or `ProjectNotFound`.
     pub fn visible_project(&self, p: &Principal, id: &ProjectId) -> Result<Project> {
-        match self.index.project(id)? {
-            Some(proj) if proj.deleted_at.is_none() && p.teams().contains(&proj.team_id) => Ok(proj),
+        match self.control.project(&self.index, id)? {
+            Some(proj) if proj.deleted_at.is_none() && p.teams().contains(&proj.team_id) => Ok((*proj).clone()),
             _ => Err(ServiceError::ProjectNotFound),
         }
     }
@@ -158,10 +160,12 @@ impl Service {
             .into_iter()
             .filter(|x| x.deleted_at.is_none() && teams.contains(&x.team_id))
             .collect();
-        if let Principal::Key(ApiKey { kind: KeyKind::Client, app_id: Some(app), .. }) = p {
-            match self.index.app(app)? {
-                Some(a) => projects.retain(|x| x.id == a.project_id),
-                None => projects.clear(),
+        if let Principal::Key(k) = p {
+            if let (KeyKind::Client, Some(app)) = (k.kind, k.app_id) {
+                match self.control.app(&self.index, &app)? {
+                    Some(a) => projects.retain(|x| x.id == a.project_id),
+                    None => projects.clear(),
+                }
             }
         }
         Ok(projects)

@@ -22,7 +22,7 @@ impl Service {
     pub async fn soft_delete(&self, principal: &Principal, id: AttachmentId) -> Result<()> {
         principal.require(EVENTS_WRITE)?;
         let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self.index.project(&rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self.control.project(&self.index, &rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if !principal.can_see(project.team_id, rec.app_id) {
             return Err(ServiceError::AttachmentNotFound);
         }

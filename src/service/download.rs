@@ -82,7 +82,7 @@ impl Service {
     /// A live record the caller may see, or `AttachmentNotFound`.
     pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<AttachmentRecord> {
         let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self.index.project(&rec.project_id)?.filter(|p| p.deleted_at.is_none());
+        let project = self.control.project(&self.index, &rec.project_id)?.filter(|p| p.deleted_at.is_none());
         match project {
             Some(p) if principal.can_see(p.team_id, rec.app_id) => Ok(rec),
             _ => Err(ServiceError::AttachmentNotFound),

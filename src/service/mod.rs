@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;
+pub mod cache;
 pub mod commit;
 pub mod delete;
 pub mod download;
@@ -87,6 +88,8 @@ pub struct Service {
     pub(crate) link_locks: Stripes,
     pub(crate) record_locks: Arc<Stripes>,
     pub(crate) uploads: InProgress,
+    /// Keys, apps and projects, cached for the hot paths.
+    pub(crate) control: cache::ControlCache,
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
     /// Held by cleanup/compaction and by backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
@@ -118,6 +121,7 @@ impl Service {
             link_locks: Stripes::new(256),
             record_locks,
             uploads: InProgress::default(),
+            control: cache::ControlCache::default(),
             limiter,
             maintenance: Mutex::new(()),
             draining: AtomicBool::new(false),
@@ -158,6 +162,13 @@ impl Service {
     /// Whether the service is draining.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Commits a control-plane change (synced) and drops the cached copies.
+    pub(crate) fn commit_control(&self, batch: crate::index::Batch<'_>) -> Result<()> {
+        batch.commit(true)?;
+        self.control.clear();
+        Ok(())
     }
 
     fn refuse_if_draining(&self) -> Result<()> {

@@ -159,9 +159,13 @@ impl Service {
         self.rate_limit(principal)?;
         let (app_id, _) = principal.app_scope()?;
         let input = ReserveInput::from_json(body)?;
-        let app = self.index.app(&app_id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)?;
-        let project =
-            self.index.project(&app.project_id)?.filter(|p| p.deleted_at.is_none()).ok_or(ServiceError::ProjectGone)?;
+        let app =
+            self.control.app(&self.index, &app_id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)?;
+        let project = self
+            .control
+            .project(&self.index, &app.project_id)?
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or(ServiceError::ProjectGone)?;
         let (project_quota, user_quota) = self.effective_quotas(&project);
         let now = Timestamp::now();
         // Held until the record is committed, so a concurrent link of this client event id

@@ -111,7 +111,7 @@ impl Service {
         }
         let mut b = self.index.batch();
         b.put_project(&p);
-        b.commit(true)?;
+        self.commit_control(b)?;
         tracing::info!(project = %pid, project_quota = ?p.attachment_project_quota_bytes, user_quota = ?p.attachment_user_quota_bytes, "project quotas changed");
         Ok(p)
     }

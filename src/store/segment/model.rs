@@ -43,7 +43,11 @@ pub fn decode(data: &[u8]) -> Vec<Op> {
         ops.push(match tag % 8 {
             0..=2 => {
                 let n = (arg % 6) as usize + 1;
-                Op::Append((0..n).map(|i| u16::from_le_bytes([it.next().unwrap_or(i as u8), it.next().unwrap_or(0) % 64])).collect())
+                Op::Append(
+                    (0..n)
+                        .map(|i| u16::from_le_bytes([it.next().unwrap_or(i as u8), it.next().unwrap_or(0) % 64]))
+                        .collect(),
+                )
             }
             3 | 4 => Op::Delete(arg),
             5 => Op::Compact,
@@ -60,7 +64,12 @@ fn payload(id: &AttachmentId, len: usize) -> Vec<u8> {
 }
 
 fn item(id: AttachmentId, bytes: &[u8]) -> AppendItem {
-    AppendItem { id, sha256: Sha256Digest([0; 32]), crc: crc32c::crc32c(bytes), payload: vec![Bytes::copy_from_slice(bytes)] }
+    AppendItem {
+        id,
+        sha256: Sha256Digest([0; 32]),
+        crc: crc32c::crc32c(bytes),
+        payload: vec![Bytes::copy_from_slice(bytes)],
+    }
 }
 
 /// Runs `ops` against segment files in `dir` (capacity `capacity`) and the model; panics on
@@ -97,8 +106,11 @@ pub fn run(dir: &Path, capacity: u64, ops: &[Op]) {
             }
             Op::Compact => {
                 for s in segs.list().into_iter().filter(|s| s.state == SegmentState::Sealed) {
-                    let moving: Vec<(AttachmentId, Vec<u8>)> =
-                        model.iter().filter(|(_, (_, p))| p.segment == s.id).map(|(id, (b, _))| (*id, b.clone())).collect();
+                    let moving: Vec<(AttachmentId, Vec<u8>)> = model
+                        .iter()
+                        .filter(|(_, (_, p))| p.segment == s.id)
+                        .map(|(id, (b, _))| (*id, b.clone()))
+                        .collect();
                     let items: Vec<AppendItem> = moving.iter().map(|(id, b)| item(*id, b)).collect();
                     let placed = segs.append_batch(&items).expect("relocate");
                     for ((id, _), p) in moving.into_iter().zip(placed) {
