@@ -80,6 +80,12 @@ pub enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Serve a body-discarding HTTP endpoint (the ceiling for `attachd bench discard`).
+    #[command(hide = true)]
+    BenchDiscard {
+        #[arg(long, default_value = "127.0.0.1:8482")]
+        listen: String,
+    },
     /// Load-test a running attachd (or a peer, for comparison): ops/s, MB/s, latency
     /// percentiles and errors, as a line and as JSON.
     Bench {

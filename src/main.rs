@@ -89,6 +89,13 @@ fn main() -> ExitCode {
                 1
             }
         },
+        Command::BenchDiscard { listen } => match runtime().block_on(attachd::loadgen::discard::serve(&listen)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("attachd bench-discard: {e}");
+                1
+            }
+        },
         Command::Healthcheck { conn } => report(runtime().block_on(attachd::cli::healthcheck(&conn))),
         Command::Cleanup { conn, offline } => {
             if offline {

@@ -8,6 +8,7 @@
 //! signed URLs) and `attachd-list` (pages of 50).
 
 mod conn;
+pub mod discard;
 mod report;
 mod targets;
 
@@ -28,8 +29,12 @@ pub enum Target {
     AttachdDownload,
     /// attachd: list pages of 50.
     AttachdList,
+    /// attachd: reserve only (fills an index quickly).
+    AttachdReserve,
     /// SeaweedFS: GET /dir/assign on the master, then multipart POST to the volume server.
     Seaweedfs,
+    /// SeaweedFS: GET of files uploaded first.
+    SeaweedfsDownload,
     /// nginx WebDAV (or any server taking PUT <url>/<n>).
     Webdav,
     /// A server that reads and discards the body.

@@ -57,7 +57,8 @@ impl Plan {
     pub async fn prepare(args: &BenchArgs, payload: Bytes) -> Result<Self, String> {
         let (authority, prefix) = split_url(&args.url)?;
         let sha_hex = hex::encode(Sha256::digest(&payload));
-        let needs_keys = matches!(args.target, Target::Attachd | Target::AttachdDownload | Target::AttachdList);
+        let needs_keys =
+            matches!(args.target, Target::Attachd | Target::AttachdDownload | Target::AttachdList | Target::AttachdReserve);
         let (client_auth, agent_auth) = if needs_keys { keys(&args.bootstrap)? } else { Default::default() };
         let mut plan = Self {
             target: args.target,
@@ -70,6 +71,13 @@ impl Plan {
             fsync: args.fsync,
             downloads: Vec::new(),
         };
+        if args.target == Target::SeaweedfsDownload {
+            let mut conns = HashMap::new();
+            for _ in 0..args.objects.max(1) {
+                let (vol, fid) = plan.seaweed_upload(&mut conns).await?;
+                plan.downloads.push((vol, format!("/{fid}")));
+            }
+        }
         if args.target == Target::AttachdDownload {
             let mut c = Conn::new(&plan.authority);
             for _ in 0..args.objects.max(1) {
@@ -82,6 +90,48 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    async fn attachd_reserve(&self, c: &mut Conn) -> Result<String, String> {
+        let body = serde_json::json!({
+            "client_event_id": uuid::Uuid::new_v4().to_string(),
+            "original_filename": "bench.bin",
+            "content_type": "application/octet-stream",
+            "size_bytes": self.payload.len(),
+            "sha256": self.sha_hex,
+        });
+        let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
+        let r = c.send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string())).await?;
+        if r.status != 201 {
+            return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
+        }
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        Ok(v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string())
+    }
+
+    /// SeaweedFS: assign a file id on the master, upload to the volume server (multipart, like
+    /// `weed benchmark`). Returns (volume authority, fid).
+    async fn seaweed_upload(&self, conns: &mut HashMap<String, Conn>) -> Result<(String, String), String> {
+        let main = conns.entry(self.authority.clone()).or_insert_with(|| Conn::new(&self.authority));
+        let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("assign: {e}"))?;
+        let (fid, url) = (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
+        let boundary = "attachdbenchboundary7MA4YWxk";
+        let mut body = Vec::with_capacity(self.payload.len() + 256);
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(&self.payload);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        let path = if self.fsync { format!("/{fid}?fsync=true") } else { format!("/{fid}") };
+        let vol = conns.entry(url.to_string()).or_insert_with(|| Conn::new(url));
+        let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], Bytes::from(body)).await?;
+        if (200..300).contains(&r.status) {
+            Ok((url.to_string(), fid.to_string()))
+        } else {
+            Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body)))
+        }
     }
 
     async fn attachd_upload(&self, c: &mut Conn) -> Result<String, String> {
@@ -158,26 +208,15 @@ impl Plan {
                     .await?;
                 if (200..300).contains(&r.status) { Ok(()) } else { Err(format!("PUT: {}", r.status)) }
             }
-            Target::Seaweedfs => {
-                let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
-                let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("assign: {e}"))?;
-                let (fid, url) =
-                    (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
-                let boundary = "attachdbenchboundary7MA4YWxk";
-                let mut body = Vec::with_capacity(self.payload.len() + 256);
-                body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-                body.extend_from_slice(&self.payload);
-                body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-                let ct = format!("multipart/form-data; boundary={boundary}");
-                let path = if self.fsync { format!("/{fid}?fsync=true") } else { format!("/{fid}") };
-                let vol = conns.entry(url.to_string()).or_insert_with(|| Conn::new(url));
-                let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], Bytes::from(body)).await?;
-                if (200..300).contains(&r.status) {
-                    Ok(())
-                } else {
-                    Err(format!("upload: {} {}", r.status, String::from_utf8_lossy(&r.body)))
-                }
+            Target::Seaweedfs => self.seaweed_upload(conns).await.map(|_| ()),
+            Target::SeaweedfsDownload => {
+                let i = (n as usize + worker) % downloads.len();
+                let (vol, path) = (downloads[i].0.clone(), downloads[i].1.clone());
+                let c = conns.entry(vol.clone()).or_insert_with(|| Conn::new(&vol));
+                let r = c.send(Method::GET, &path, &[], Bytes::new()).await?;
+                if r.status == 200 && r.body.len() == self.payload.len() { Ok(()) } else { Err(format!("download: {}", r.status)) }
             }
+            Target::AttachdReserve => self.attachd_reserve(main).await.map(|_| ()),
         }
     }
 }
