@@ -82,7 +82,7 @@ run() { # label target url extra...
     local line
     line=$("$BIN" bench "$target" --url "$url" --bootstrap "$WORK/attachd/bootstrap.json" --label "$label" --json "$@" | tail -1)
     echo "$line" >> "$RESULTS"
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"{r[\"label\"]:<26} {r[\"size\"]:>9} B x{r[\"concurrency\"]:<3} {r[\"ops_per_sec\"]:>9.0f} ops/s {r[\"mb_per_sec\"]:>8.1f} MB/s  p50 {r[\"p50_ms\"]:>7.2f}  p99 {r[\"p99_ms\"]:>7.2f} ms  errors {r[\"errors\"]}")' "$line"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("{label:<26} {size:>9} B x{concurrency:<3} {ops_per_sec:>9.0f} ops/s {mb_per_sec:>8.1f} MB/s  p50 {p50_ms:>7.2f}  p99 {p99_ms:>7.2f} ms  errors {errors}".format(**r))' "$line"
 }
 
 dd_mbps() {

@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
             batch.put_listing(&rec);
             batch.put_filters(&rec);
             batch.put_expiry(&rec);
-            batch.add_usage(&rec, 1);
+            batch.add_usage(&rec, 1).unwrap();
             batch.commit(false).unwrap();
         })
     });

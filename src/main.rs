@@ -78,10 +78,12 @@ fn main() -> ExitCode {
         Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
         Command::Bench { args, json } => match runtime().block_on(attachd::loadgen::run(args)) {
             Ok(r) => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
                 if !json {
-                    println!("{}", r.human());
+                    let _ = writeln!(out, "{}", r.human());
                 }
-                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                let _ = writeln!(out, "{}", serde_json::to_string(&r).unwrap_or_default());
                 if r.ops == 0 { 1 } else { 0 }
             }
             Err(e) => {

@@ -19,9 +19,12 @@ pub async fn reserve(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<R
     let who = principal(state, &req)?;
     let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
     let v = read_json(&mut body, state.cfg.max_json_body).await?;
-    // Inline: a handful of cached lookups and one unsynced RocksDB write (tens of µs) cost less
-    // than a hop to the blocking pool.
-    let r = state.service.reserve(&who, &v)?;
+    // On the blocking pool: the RocksDB write can wait behind a group commit's WAL fsync, and
+    // an async worker must never be parked there.
+    let svc = state.service.clone();
+    let r = tokio::task::spawn_blocking(move || svc.reserve(&who, &v))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reserve task: {e}")))??;
     Ok(json(StatusCode::CREATED, &r))
 }
 

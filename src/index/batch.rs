@@ -15,17 +15,19 @@ pub struct Batch<'a> {
     /// which rows a record implies without encoding any key layout twice.
     /// Only `Some` for batches made with [`Batch::recording`]; never on the write paths.
     pub(crate) recorded: Option<Vec<(&'static str, Vec<u8>)>>,
+    /// Counter values this batch will write, so later changes in it build on them.
+    pub(crate) staged: std::collections::HashMap<Vec<u8>, super::counter::Counter>,
 }
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(index: &'a Index) -> Self {
-        Self { index, wb: WriteBatch::default(), recorded: None }
+        Self { index, wb: WriteBatch::default(), recorded: None, staged: Default::default() }
     }
 
     /// A batch that also records the (family, key) of each put; used to derive rows, never
     /// committed.
     pub(crate) fn recording(index: &'a Index) -> Self {
-        Self { index, wb: WriteBatch::default(), recorded: Some(Vec::new()) }
+        Self { index, wb: WriteBatch::default(), recorded: Some(Vec::new()), staged: Default::default() }
     }
 
     /// Number of operations queued.

@@ -4,10 +4,14 @@
 //! key:    0     1            17
 //!         | 'p' | project id |                         project total
 //!         | 'u' | project id | user id (UTF-8, 1–255) |  one end user's share
-//! value:  counter (bytes i64 LE, count i64 LE), merged by addition (counter.rs)
+//! value:  counter (bytes i64 LE, count i64 LE), written whole (see below)
 //! ```
 //! Counts every reservation that is not soft-deleted, uploaded or not, by declared size (as the
-//! reference does). Deltas are written in the same batch as the record change that causes them.
+//! reference does). Changes are written in the same batch as the record change that causes
+//! them, as whole values (read under the project's quota lock, so concurrent writers never lose
+//! an update): the reserve path reads these counters on every request, and a long tail of merge
+//! operands would make each read walk all of them. Values written as merge operands by older
+//! versions are still read correctly (the merge operator stays registered).
 
 use crate::ids::{EndUserId, ProjectId};
 
@@ -33,7 +37,7 @@ fn user_key(p: &ProjectId, u: &EndUserId) -> Vec<u8> {
 }
 
 impl Index {
-    fn counter(&self, key: &[u8]) -> Result<Counter, IndexError> {
+    pub(crate) fn counter(&self, key: &[u8]) -> Result<Counter, IndexError> {
         match self.get_cf(CF, key)? {
             None => Ok(Counter::default()),
             Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() }),
@@ -70,17 +74,33 @@ impl Index {
 
 impl Batch<'_> {
     /// Adds `sign` × (size, 1) for `rec` to its project's and (if any) its user's counters.
-    pub fn add_usage(&mut self, rec: &AttachmentRecord, sign: i64) {
-        let d = Counter::delta(sign * rec.size_bytes as i64, sign).encode();
-        self.merge(CF, &project_key(&rec.project_id), &d);
+    /// The new values are written whole (reads then cost one lookup, not a walk over merge
+    /// operands), so the caller must hold the project's quota lock from here until the batch
+    /// commits; several changes in one batch build on each other.
+    pub fn add_usage(&mut self, rec: &AttachmentRecord, sign: i64) -> Result<(), IndexError> {
+        let (bytes, count) = (sign * rec.size_bytes as i64, sign);
+        self.add_counter(project_key(&rec.project_id), bytes, count)?;
         if let Some(u) = &rec.user_id {
-            self.merge(CF, &user_key(&rec.project_id, u), &d);
+            self.add_counter(user_key(&rec.project_id, u), bytes, count)?;
         }
+        Ok(())
     }
 
     /// Adds to one end user's counter only (an attachment gaining a user when it is linked).
-    pub fn add_user_usage(&mut self, p: &ProjectId, u: &EndUserId, bytes: i64, count: i64) {
-        self.merge(CF, &user_key(p, u), &Counter::delta(bytes, count).encode());
+    /// Same locking rule as [`Batch::add_usage`].
+    pub fn add_user_usage(&mut self, p: &ProjectId, u: &EndUserId, bytes: i64, count: i64) -> Result<(), IndexError> {
+        self.add_counter(user_key(p, u), bytes, count)
+    }
+
+    fn add_counter(&mut self, key: Vec<u8>, bytes: i64, count: i64) -> Result<(), IndexError> {
+        let current = match self.staged.get(&key) {
+            Some(c) => *c,
+            None => self.index.counter(&key)?,
+        };
+        let next = Counter { bytes: current.bytes + bytes, count: current.count + count };
+        self.put(CF, &key, &next.encode());
+        self.staged.insert(key, next);
+        Ok(())
     }
 
     /// Overwrites a counter (used only by `fsck --repair` after recomputing sums).
@@ -107,15 +127,15 @@ mod tests {
         b2.user_id = None;
         b2.size_bytes = 100;
         let mut b = idx.batch();
-        b.add_usage(&a, 1);
-        b.add_usage(&b2, 1);
+        b.add_usage(&a, 1).unwrap();
+        b.add_usage(&b2, 1).unwrap();
         b.commit(false).unwrap();
         let p = idx.project_usage(&a.project_id).unwrap();
         assert_eq!((p.bytes, p.count), (a.size_bytes as i64 + 100, 2));
         let u = idx.user_usage(&a.project_id, a.user_id.as_ref().unwrap()).unwrap();
         assert_eq!((u.bytes, u.count), (a.size_bytes as i64, 1));
         let mut b = idx.batch();
-        b.add_usage(&a, -1);
+        b.add_usage(&a, -1).unwrap();
         b.commit(false).unwrap();
         assert_eq!(idx.project_usage(&a.project_id).unwrap().bytes, 100);
         assert_eq!(idx.all_usage().unwrap().len(), 2);

@@ -57,8 +57,10 @@ impl Plan {
     pub async fn prepare(args: &BenchArgs, payload: Bytes) -> Result<Self, String> {
         let (authority, prefix) = split_url(&args.url)?;
         let sha_hex = hex::encode(Sha256::digest(&payload));
-        let needs_keys =
-            matches!(args.target, Target::Attachd | Target::AttachdDownload | Target::AttachdList | Target::AttachdReserve);
+        let needs_keys = matches!(
+            args.target,
+            Target::Attachd | Target::AttachdDownload | Target::AttachdList | Target::AttachdReserve
+        );
         let (client_auth, agent_auth) = if needs_keys { keys(&args.bootstrap)? } else { Default::default() };
         let mut plan = Self {
             target: args.target,
@@ -101,7 +103,9 @@ impl Plan {
             "sha256": self.sha_hex,
         });
         let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
-        let r = c.send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string())).await?;
+        let r = c
+            .send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string()))
+            .await?;
         if r.status != 201 {
             return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
         }
@@ -214,7 +218,11 @@ impl Plan {
                 let (vol, path) = (downloads[i].0.clone(), downloads[i].1.clone());
                 let c = conns.entry(vol.clone()).or_insert_with(|| Conn::new(&vol));
                 let r = c.send(Method::GET, &path, &[], Bytes::new()).await?;
-                if r.status == 200 && r.body.len() == self.payload.len() { Ok(()) } else { Err(format!("download: {}", r.status)) }
+                if r.status == 200 && r.body.len() == self.payload.len() {
+                    Ok(())
+                } else {
+                    Err(format!("download: {}", r.status))
+                }
             }
             Target::AttachdReserve => self.attachd_reserve(main).await.map(|_| ()),
         }

@@ -42,7 +42,9 @@ impl Service {
         if rec.uploaded_at.is_none() {
             batch.delete_expiry(&rec);
         }
-        batch.add_usage(&rec, -1);
+        // Lock order: record stripe, then quota stripe (held until the counters commit).
+        let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
+        batch.add_usage(&rec, -1)?;
         rec.deleted_at = Some(Timestamp::now());
         batch.put_deleted(&rec);
         batch.put_record(&rec);
@@ -76,7 +78,8 @@ impl Service {
         let mut batch = self.index.batch();
         remove_rows(&mut batch, &rec);
         batch.delete_expiry(&rec);
-        batch.add_usage(&rec, -1);
+        let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
+        batch.add_usage(&rec, -1)?;
         batch.commit(false)?;
         Ok(true)
     }

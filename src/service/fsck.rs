@@ -266,7 +266,7 @@ impl Service {
                 if rec.uploaded_at.is_none() {
                     b.put_expiry(&rec);
                 }
-                b.add_usage(&rec, 1);
+                b.add_usage(&rec, 1)?;
             } else {
                 b.put_deleted(&rec);
             }

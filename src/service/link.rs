@@ -124,6 +124,7 @@ impl Service {
             {
                 continue;
             }
+            let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
             let mut batch = self.index.batch();
             batch.delete_filters(&rec);
             rec.event_id = Some(input.event_id);
@@ -131,7 +132,7 @@ impl Service {
             if rec.user_id.is_none() {
                 if let Some(u) = &input.user_id {
                     rec.user_id = Some(u.clone());
-                    batch.add_user_usage(&rec.project_id, u, rec.size_bytes as i64, 1);
+                    batch.add_user_usage(&rec.project_id, u, rec.size_bytes as i64, 1)?;
                 }
             }
             batch.put_filters(&rec);

@@ -6,7 +6,8 @@
 //! rules: a reserve holds its project's quota stripe while it checks and writes usage, so
 //! quota checks cannot race; every change to an existing record holds that record's stripe
 //! (see [`Stripes`]), including the group committer, so a delete and an upload commit can never
-//! interleave.
+//! interleave; every change to a usage counter holds its project's quota stripe until it
+//! commits. Lock order: link stripe → record stripe → quota stripe.
 
 pub mod admin;
 pub mod auth;

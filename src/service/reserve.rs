@@ -211,7 +211,7 @@ impl Service {
             batch.put_listing(&rec);
             batch.put_filters(&rec);
             batch.put_expiry(&rec);
-            batch.add_usage(&rec, 1);
+            batch.add_usage(&rec, 1)?;
             // Not synced: a reservation survives a process crash (the WAL is written), and the
             // next synced commit persists it; only uploads promise power-loss durability.
             batch.commit(false)?;

@@ -1,8 +1,11 @@
 //! The io_uring engine: one ring on a dedicated thread, fed over a channel.
 //!
-//! A caller's batch becomes one `Writev` submission entry per run of up to `IOV_MAX` buffers,
-//! all submitted together; when every write has completed, one `Fsync(DATASYNC)` entry follows
-//! (not linked, so a failed write can never be followed by a sync that looks like success). The
+//! A caller's batch becomes one `Writev` submission entry per run of up to `IOV_MAX` buffers and,
+//! when it asks for durability, one `Fsync(DATASYNC)` entry, linked behind the writes
+//! (`IOSQE_IO_LINK`) and submitted together: one trip into the kernel per batch. A failed or
+//! short write breaks the chain (the kernel cancels the sync), so a failed write can never be
+//! followed by a sync that looks like success; the short write is finished with `pwritev` and
+//! synced then. The
 //! iovecs point straight into the caller's `Bytes`: the caller blocks until its batch completes,
 //! which is what keeps those buffers alive. Several callers' batches are in flight at once.
 //! A short write (rare: signals, quota edges) is finished with `pwritev` on the ring thread.
@@ -14,12 +17,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc;
 use std::thread;
 
-use io_uring::{IoUring, opcode, types};
+use io_uring::{IoUring, opcode, squeue, types};
 
 use super::sync::{IOV_MAX, advance, pwritev_all};
 use super::{IoEngine, WriteOp};
 
 const RING_ENTRIES: u32 = 256;
+/// Longest write chain linked to its sync; longer batches sync in a second submission.
+const MAX_CHAIN: usize = 64;
 const TAG_SYNC: u64 = u32::MAX as u64;
 
 /// io_uring on a dedicated thread.
@@ -52,9 +57,13 @@ struct Piece {
 struct InFlight {
     job: Job,
     pieces: Vec<Piece>,
+    /// Completions still to come (writes, plus the sync once submitted).
     pending: usize,
     error: Option<io::Error>,
+    /// Pieces the kernel wrote only partly (or cancelled): (piece, bytes written).
     short: Vec<(usize, usize)>,
+    sync_submitted: bool,
+    synced: bool,
 }
 
 impl UringEngine {
@@ -97,7 +106,8 @@ impl IoEngine for UringEngine {
 
 fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
     let mut slots: Vec<Option<InFlight>> = Vec::new();
-    let mut backlog: VecDeque<io_uring::squeue::Entry> = VecDeque::new();
+    // Groups of entries that must enter the submission queue together (a linked chain).
+    let mut backlog: VecDeque<Vec<io_uring::squeue::Entry>> = VecDeque::new();
     let mut open = true;
     let mut failures = 0u32;
     loop {
@@ -127,14 +137,25 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
                 slots.push(None);
                 slots.len() - 1
             });
-            let flight = plan(job);
+            let mut flight = plan(job);
+            let chained = flight.job.sync && flight.pieces.len() < MAX_CHAIN;
+            let mut group = Vec::with_capacity(flight.pieces.len() + 1);
             for (i, p) in flight.pieces.iter().enumerate() {
-                let e = opcode::Writev::new(types::Fd(flight.job.fd), p.iov.as_ptr(), p.iov.len() as u32)
+                let mut e = opcode::Writev::new(types::Fd(flight.job.fd), p.iov.as_ptr(), p.iov.len() as u32)
                     .offset(p.offset)
                     .build()
                     .user_data(((slot as u64) << 32) | i as u64);
-                backlog.push_back(e);
+                if chained {
+                    e = e.flags(squeue::Flags::IO_LINK);
+                }
+                group.push(e);
             }
+            if chained {
+                group.push(fsync_entry(flight.job.fd, slot));
+                flight.pending += 1;
+                flight.sync_submitted = true;
+            }
+            backlog.push_back(group);
             slots[slot] = Some(flight);
         }
         push_backlog(&mut ring, &mut backlog);
@@ -166,37 +187,54 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
                 continue;
             };
             if tag == TAG_SYNC {
-                let r = if res < 0 { Err(io::Error::from_raw_os_error(-res)) } else { Ok(()) };
-                finish(&mut slots[slot], r);
-                continue;
-            }
-            let Some(piece) = flight.pieces.get(tag as usize) else {
-                tracing::error!(user_data = ud, "io_uring completion for an unknown request; ignoring it");
-                continue;
-            };
-            if res < 0 {
-                flight.error.get_or_insert(io::Error::from_raw_os_error(-res));
-            } else if (res as usize) < piece.len {
-                flight.short.push((tag as usize, res as usize));
+                match res {
+                    0.. => flight.synced = true,
+                    r if r == -libc::ECANCELED => {} // a write in the chain failed or was short
+                    r => {
+                        flight.error.get_or_insert(io::Error::from_raw_os_error(-r));
+                    }
+                }
+            } else {
+                let Some(piece) = flight.pieces.get(tag as usize) else {
+                    tracing::error!(user_data = ud, "io_uring completion for an unknown request; ignoring it");
+                    continue;
+                };
+                if res == -libc::ECANCELED {
+                    // An earlier write in the chain failed; it reports the error.
+                    flight.short.push((tag as usize, 0));
+                } else if res < 0 {
+                    flight.error.get_or_insert(io::Error::from_raw_os_error(-res));
+                } else if (res as usize) < piece.len {
+                    flight.short.push((tag as usize, res as usize));
+                }
             }
             flight.pending -= 1;
             if flight.pending > 0 {
                 continue;
             }
-            // All writes of this job are back: finish short ones, then sync or complete.
-            if flight.error.is_none() {
+            // Everything of this job is back.
+            if flight.error.is_none() && !flight.short.is_empty() {
                 if let Err(e) = finish_short_writes(flight) {
                     flight.error = Some(e);
                 }
+                flight.synced = false;
             }
             if let Some(e) = flight.error.take() {
                 finish(&mut slots[slot], Err(e));
-            } else if flight.job.sync {
-                let e = opcode::Fsync::new(types::Fd(flight.job.fd))
-                    .flags(types::FsyncFlags::DATASYNC)
-                    .build()
-                    .user_data(((slot as u64) << 32) | TAG_SYNC);
-                backlog.push_back(e);
+            } else if flight.job.sync && !flight.synced {
+                if flight.sync_submitted {
+                    // The chain was broken by a short write that is finished now: sync here.
+                    // SAFETY: the caller's `File` is open while it blocks in `write_batch`.
+                    let file = std::mem::ManuallyDrop::new(unsafe {
+                        <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd)
+                    });
+                    let r = file.sync_data();
+                    finish(&mut slots[slot], r);
+                } else {
+                    flight.pending = 1;
+                    flight.sync_submitted = true;
+                    backlog.push_back(vec![fsync_entry(flight.job.fd, slot)]);
+                }
             } else {
                 finish(&mut slots[slot], Ok(()));
             }
@@ -225,7 +263,7 @@ fn plan(job: Job) -> InFlight {
         }
     }
     let pending = pieces.len();
-    InFlight { job, pieces, pending, error: None, short: Vec::new() }
+    InFlight { job, pieces, pending, error: None, short: Vec::new(), sync_submitted: false, synced: false }
 }
 
 /// Completes pieces the kernel wrote only partly, with blocking `pwritev`.
@@ -251,17 +289,33 @@ fn finish_short_writes(flight: &mut InFlight) -> io::Result<()> {
     Ok(())
 }
 
-fn push_backlog(ring: &mut IoUring, backlog: &mut VecDeque<io_uring::squeue::Entry>) {
-    while let Some(e) = backlog.front() {
-        // SAFETY: every entry's iovecs live in an `InFlight` kept in `slots` until completion.
-        let pushed = unsafe { ring.submission().push(e).is_ok() };
-        if !pushed {
-            if ring.submit().is_err() {
+fn fsync_entry(fd: RawFd, slot: usize) -> io_uring::squeue::Entry {
+    opcode::Fsync::new(types::Fd(fd))
+        .flags(types::FsyncFlags::DATASYNC)
+        .build()
+        .user_data(((slot as u64) << 32) | TAG_SYNC)
+}
+
+/// Moves whole groups into the submission queue, submitting first when a group does not fit.
+fn push_backlog(ring: &mut IoUring, backlog: &mut VecDeque<Vec<io_uring::squeue::Entry>>) {
+    while let Some(group) = backlog.front() {
+        let room = {
+            let sq = ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if room < group.len() {
+            if ring.submit().is_err() || {
+                let sq = ring.submission();
+                sq.capacity() - sq.len() < group.len()
+            } {
                 break;
             }
-            // SAFETY: as above.
-            if unsafe { ring.submission().push(e).is_err() } {
-                break;
+        }
+        // SAFETY: every entry's iovecs live in an `InFlight` kept in `slots` until completion.
+        unsafe {
+            let mut sq = ring.submission();
+            for e in group {
+                let _ = sq.push(e);
             }
         }
         backlog.pop_front();
