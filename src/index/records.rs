@@ -31,7 +31,19 @@ pub enum Location {
     Standalone {
         /// `YYYYMM` of the upload.
         month: u32,
+        /// CRC-32C of the whole file, checked on every full download (cheaper than SHA-256).
+        crc32c: Option<u32>,
     },
+}
+
+impl Location {
+    /// The month directory, if this is a standalone file.
+    pub fn standalone_month(&self) -> Option<u32> {
+        match self {
+            Location::Standalone { month, .. } => Some(*month),
+            Location::Segment { .. } => None,
+        }
+    }
 }
 
 /// Everything known about one attachment.
@@ -120,9 +132,14 @@ impl AttachmentRecord {
                 b.extend_from_slice(&segment.0.to_be_bytes());
                 b.extend_from_slice(&offset.to_be_bytes());
             }
-            Some(Location::Standalone { month }) => {
+            Some(Location::Standalone { month, crc32c: None }) => {
                 b.push(2);
                 b.extend_from_slice(&month.to_be_bytes());
+            }
+            Some(Location::Standalone { month, crc32c: Some(crc) }) => {
+                b.push(3);
+                b.extend_from_slice(&month.to_be_bytes());
+                b.extend_from_slice(&crc.to_be_bytes());
             }
             None => {}
         }
@@ -158,7 +175,11 @@ impl AttachmentRecord {
         let location = if has(F_LOCATION) {
             Some(match r.u8()? {
                 1 => Location::Segment { segment: SegmentId(r.u64()?), offset: r.u64()? },
-                2 => Location::Standalone { month: u32::from_be_bytes(r.arr()?) },
+                2 => Location::Standalone { month: u32::from_be_bytes(r.arr()?), crc32c: None },
+                3 => Location::Standalone {
+                    month: u32::from_be_bytes(r.arr()?),
+                    crc32c: Some(u32::from_be_bytes(r.arr()?)),
+                },
                 t => return Err(format!("unknown location tag {t}")),
             })
         } else {
@@ -294,7 +315,9 @@ pub(crate) mod tests {
         r.issue_id = Some(IssueId::random());
         r.is_dev = true;
         assert_eq!(AttachmentRecord::decode(&r.encode()), Ok(r.clone()));
-        r.location = Some(Location::Standalone { month: 202611 });
+        r.location = Some(Location::Standalone { month: 202611, crc32c: Some(7) });
+        assert_eq!(AttachmentRecord::decode(&r.encode()), Ok(r.clone()));
+        r.location = Some(Location::Standalone { month: 202611, crc32c: None });
         r.deleted_at = Some(Timestamp(9));
         r.user_id = None;
         r.original_filename = "émoji 📎.txt".into();

@@ -32,8 +32,8 @@ use super::{Result, ServiceError, Stripes, UploadClaim};
 pub enum Payload {
     /// A small blob to append to a segment.
     Segment(AppendItem),
-    /// A large blob already durable at its final path.
-    Standalone(StoredBlob),
+    /// A large blob already durable at its final path, with its CRC-32C.
+    Standalone(StoredBlob, u32),
 }
 
 enum Job {
@@ -259,9 +259,9 @@ impl Ctx {
     /// the record lock the caller holds) the record points at that very file. Only called for
     /// jobs refused before the index write, so the index can never point at a removed file.
     fn discard_unused_blob(&self, job: &Job) {
-        let Job::Upload { id, payload: Payload::Standalone(blob), .. } = job else { return };
+        let Job::Upload { id, payload: Payload::Standalone(blob, _), .. } = job else { return };
         let referenced = matches!(self.index.record(*id), Ok(Some(r)) if r.project_id == blob.project
-            && r.location == Some(Location::Standalone { month: blob.month }));
+            && r.location.and_then(|l| l.standalone_month()) == Some(blob.month));
         if !referenced {
             if let Err(e) = self.store.blobs.remove(blob) {
                 tracing::warn!(attachment = %id, error = %e, "could not remove an uncommitted blob; the orphan sweep will");
@@ -307,7 +307,7 @@ impl Ctx {
 fn segment_item(job: &Job) -> Option<&AppendItem> {
     match job {
         Job::Upload { payload: Payload::Segment(i), .. } | Job::Relocate { item: i, .. } => Some(i),
-        Job::Upload { payload: Payload::Standalone(_), .. } | Job::RemoveSegment { .. } => None,
+        Job::Upload { payload: Payload::Standalone(..), .. } | Job::RemoveSegment { .. } => None,
     }
 }
 
@@ -321,7 +321,7 @@ fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted, now: Timestamp) 
                     batch.add_segment_live(p.segment, live(p), 1);
                     Location::Segment { segment: p.segment, offset: p.offset }
                 }
-                (Payload::Standalone(b), _) => Location::Standalone { month: b.month },
+                (Payload::Standalone(b, crc), _) => Location::Standalone { month: b.month, crc32c: Some(*crc) },
                 (Payload::Segment(_), None) => {
                     unreachable!("segment jobs without a placement were failed above")
                 }

@@ -102,7 +102,7 @@ impl Service {
             rec
         };
         match rec.location {
-            Some(Location::Standalone { month }) => {
+            Some(Location::Standalone { month, .. }) => {
                 self.store.blobs.remove(&StoredBlob { project: rec.project_id, month, id })?;
                 Ok(rec.size_bytes)
             }

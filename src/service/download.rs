@@ -25,14 +25,14 @@ const QUERY_VALUE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Bytes read per step when streaming a standalone file.
-const STREAM_CHUNK: usize = 256 * 1024;
+const STREAM_CHUNK: usize = 1 << 20;
 
 /// Where a download's bytes come from.
 pub enum DownloadSource {
     /// Already read and verified (segment records).
     Memory(Bytes),
-    /// A standalone file to stream.
-    File(BlobReader),
+    /// A standalone file to stream, and how to check it.
+    File(BlobReader, Verify),
     /// Let nginx serve this internal URI.
     XAccel(String),
     /// HEAD: no bytes needed.
@@ -102,11 +102,11 @@ impl Service {
         let location = rec.location.ok_or(ServiceError::AttachmentNotFound)?;
         let source = match location {
             _ if head => DownloadSource::None,
-            Location::Standalone { month } if !self.cfg.x_accel_prefix.is_empty() => {
+            Location::Standalone { month, .. } if !self.cfg.x_accel_prefix.is_empty() => {
                 let blob = StoredBlob { project: rec.project_id, month, id };
                 DownloadSource::XAccel(format!("{}/{}", self.cfg.x_accel_prefix.trim_end_matches('/'), blob.rel_path()))
             }
-            Location::Standalone { month } => {
+            Location::Standalone { month, crc32c } => {
                 let blob = StoredBlob { project: rec.project_id, month, id };
                 let store = self.store.clone();
                 let reader = tokio::task::spawn_blocking(move || store.blobs.open_blob(&blob))
@@ -119,7 +119,11 @@ impl Service {
                         rec.size_bytes
                     )));
                 }
-                DownloadSource::File(reader)
+                let verify = match crc32c {
+                    Some(c) => Verify::Crc32c(c),
+                    None => Verify::Sha256(rec.sha256),
+                };
+                DownloadSource::File(reader, verify)
             }
             Location::Segment { segment, offset } => {
                 let svc = self.me();
@@ -154,13 +158,24 @@ impl Service {
     }
 }
 
-/// Streams `reader[start..end)` as chunks. When the whole file is sent, it is hashed on the way
-/// and a mismatch with `expect` ends the stream with an error instead of the last chunk.
-pub fn stream_file(reader: BlobReader, start: u64, end: u64, expect: Sha256Digest) -> mpsc::Receiver<Result<Bytes>> {
+/// How a full read of a standalone file is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Verify {
+    /// Against the CRC-32C recorded at upload (fast: ~20 GB/s).
+    Crc32c(u32),
+    /// Against the SHA-256 (files uploaded before CRCs were recorded).
+    Sha256(Sha256Digest),
+}
+
+/// Streams `reader[start..end)` as chunks. When the whole file is sent, it is checked on the
+/// way, and a mismatch ends the stream with an error instead of the last chunk, so the client
+/// sees a broken transfer rather than wrong bytes.
+pub fn stream_file(reader: BlobReader, start: u64, end: u64, verify: Verify) -> mpsc::Receiver<Result<Bytes>> {
     let (tx, rx) = mpsc::channel(4);
     let whole = start == 0 && end == reader.len();
     tokio::task::spawn_blocking(move || {
-        let mut sha = whole.then(Sha256::new);
+        let mut sha = (whole && matches!(verify, Verify::Sha256(_))).then(Sha256::new);
+        let mut crc = 0u32;
         let mut at = start;
         while at < end {
             let want = ((end - at) as usize).min(STREAM_CHUNK);
@@ -176,11 +191,21 @@ pub fn stream_file(reader: BlobReader, start: u64, end: u64, expect: Sha256Diges
                 }
             };
             at += chunk.len() as u64;
-            if let Some(h) = sha.as_mut() {
-                h.update(&chunk);
-                if at == end && Sha256Digest(h.clone().finalize().into()) != expect {
-                    tracing::error!("standalone blob failed its SHA-256 check while streaming; aborting the response");
-                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob SHA-256 mismatch".into())));
+            if whole {
+                let ok = match (verify, sha.as_mut()) {
+                    (Verify::Sha256(expect), Some(h)) => {
+                        h.update(&chunk);
+                        at < end || Sha256Digest(h.clone().finalize().into()) == expect
+                    }
+                    (Verify::Crc32c(expect), _) => {
+                        crc = crc32c::crc32c_append(crc, &chunk);
+                        at < end || crc == expect
+                    }
+                    (Verify::Sha256(_), None) => true,
+                };
+                if !ok {
+                    tracing::error!("standalone blob failed its checksum while streaming; aborting the response");
+                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob checksum mismatch".into())));
                     return;
                 }
             }

@@ -141,7 +141,7 @@ impl Service {
             Location::Segment { segment, offset } => {
                 sha.update(&self.store.segments.read(segment, offset, rec.id, rec.size_bytes)?);
             }
-            Location::Standalone { month } => {
+            Location::Standalone { month, .. } => {
                 let reader = self.store.blobs.open_blob(&StoredBlob { project: rec.project_id, month, id: rec.id })?;
                 if reader.len() != rec.size_bytes {
                     return Err(StoreError::Corrupt(format!(
@@ -209,7 +209,7 @@ impl Service {
         for (blob, path, _) in self.store.blobs.list()? {
             let referenced = match blob {
                 Some(b) => self.index.record(b.id)?.is_some_and(|rec| {
-                    rec.project_id == b.project && rec.location == Some(Location::Standalone { month: b.month })
+                    rec.project_id == b.project && rec.location.and_then(|l| l.standalone_month()) == Some(b.month)
                 }),
                 None => false,
             };

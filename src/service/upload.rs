@@ -46,8 +46,9 @@ pub trait BodySource: Send {
     fn next_chunk(&mut self) -> impl Future<Output = std::result::Result<Option<Bytes>, BodyError>> + Send;
 }
 
-/// Bytes batched per write when streaming a standalone blob.
-const BLOB_WRITE_BATCH: usize = 1 << 20;
+/// Bytes batched per write when streaming a standalone blob. With the channel's two batches in
+/// flight, one upload holds at most ~1 MiB: 64 concurrent 64 MiB uploads stay far below 256 MiB.
+const BLOB_WRITE_BATCH: usize = 256 << 10;
 
 /// What the caller told us about the body.
 #[derive(Debug, Clone, Default)]
@@ -197,13 +198,15 @@ impl Service {
         let writer_task = tokio::task::spawn_blocking(move || {
             let mut writer = writer;
             let mut sha = Sha256::new();
+            let mut crc = 0u32;
             while let Some(batch) = rx.blocking_recv() {
                 for b in &batch {
                     sha.update(b);
+                    crc = crc32c::crc32c_append(crc, b);
                 }
                 writer.write(batch)?;
             }
-            Ok::<_, crate::store::StoreError>((writer, sha))
+            Ok::<_, crate::store::StoreError>((writer, sha, crc))
         });
         let mut got = 0u64;
         let mut pending: Vec<Bytes> = Vec::new();
@@ -234,12 +237,12 @@ impl Service {
         // A receive error (abort, overflow) wins over whatever the writer saw; dropping the
         // writer removes its temporary file.
         received?;
-        let (writer, sha) = written?;
+        let (writer, sha, crc) = written?;
         verify(rec, got, sha)?;
         let stored = tokio::task::spawn_blocking(move || writer.commit())
             .await
             .map_err(|e| ServiceError::Internal(format!("blob commit task: {e}")))??;
-        Ok(Payload::Standalone(stored))
+        Ok(Payload::Standalone(stored, crc))
     }
 
     /// A size or hash mismatch: discard the reservation (quota released), report `e`.

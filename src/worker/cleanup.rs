@@ -17,7 +17,6 @@ use serde_json::json;
 
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
-use crate::index::Location;
 use crate::service::{Service, ServiceError};
 
 use super::Job;
@@ -111,7 +110,7 @@ impl Cleanup {
             // its commit) can neither be running nor start while we look and remove.
             let outcome = svc.uploads.with_unclaimed(&b.id, || -> Result<bool, ServiceError> {
                 let referenced = svc.index().record(b.id)?.is_some_and(|r| {
-                    r.project_id == b.project && r.location == Some(Location::Standalone { month: b.month })
+                    r.project_id == b.project && r.location.and_then(|l| l.standalone_month()) == Some(b.month)
                 });
                 if referenced {
                     return Ok(false);
