@@ -135,7 +135,7 @@ if [ -z "${QUICK:-}" ]; then
   "$BIN" serve --config "$WORK/attachd.toml" --ready-file "$WORK/attachd.ready" >> "$WORK/attachd.log" 2>&1 & ATTACHD_PID=$!; pids+=("$ATTACHD_PID")
   while [ ! -s "$WORK/attachd.ready" ]; do sleep 0.01; done
   t1=$(date +%s.%N)
-  echo "{\"label\":\"attachd-restart-1M\",\"seconds\":$(echo "$t1 - $t0" | bc)}" | tee -a "$RESULTS"
+  echo "{\"label\":\"attachd-restart-1M\",\"seconds\":$(python3 -c "print(round($t1 - $t0, 3))")}" | tee -a "$RESULTS"
 fi
 
 echo "== ratios"

@@ -13,11 +13,15 @@ pub struct Conn {
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
-/// A response: status and body.
+/// A response: status, the first `KEEP` bytes of the body, and the body's full length.
 pub struct Resp {
     pub status: u16,
     pub body: Bytes,
+    pub len: u64,
 }
+
+/// Body bytes kept per response.
+const KEEP: usize = 64 << 10;
 
 impl Conn {
     pub fn new(authority: &str) -> Self {
@@ -56,8 +60,20 @@ impl Conn {
         let result = async {
             let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            Ok(Resp { status, body })
+            // Keep the start of the body (JSON answers are small) and count the rest, so large
+            // downloads cost the load tool no copy beyond the socket read.
+            let mut body = resp.into_body();
+            let mut kept = Vec::new();
+            let mut len = 0u64;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+                    len += data.len() as u64;
+                    if kept.len() < KEEP {
+                        kept.extend_from_slice(&data[..data.len().min(KEEP - kept.len())]);
+                    }
+                }
+            }
+            Ok(Resp { status, body: Bytes::from(kept), len })
         }
         .await;
         if result.is_err() {

@@ -37,6 +37,21 @@ pub struct Plan {
     agent_auth: String,
     fsync: bool,
     downloads: Vec<(String, String)>,
+    /// SeaweedFS: the payload as a multipart form, built once.
+    multipart: Bytes,
+}
+
+const MULTIPART_BOUNDARY: &str = "attachdbenchboundary7MA4YWxk";
+
+fn multipart(payload: &[u8]) -> Bytes {
+    let mut body = Vec::with_capacity(payload.len() + 256);
+    body.extend_from_slice(
+        format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(payload);
+    body.extend_from_slice(format!("\r\n--{MULTIPART_BOUNDARY}--\r\n").as_bytes());
+    Bytes::from(body)
 }
 
 /// What one worker measured.
@@ -62,6 +77,11 @@ impl Plan {
             Target::Attachd | Target::AttachdDownload | Target::AttachdList | Target::AttachdReserve
         );
         let (client_auth, agent_auth) = if needs_keys { keys(&args.bootstrap)? } else { Default::default() };
+        let seaweed_form = if matches!(args.target, Target::Seaweedfs | Target::SeaweedfsDownload) {
+            multipart(&payload)
+        } else {
+            Bytes::new()
+        };
         let mut plan = Self {
             target: args.target,
             authority,
@@ -72,6 +92,7 @@ impl Plan {
             agent_auth,
             fsync: args.fsync,
             downloads: Vec::new(),
+            multipart: seaweed_form,
         };
         if args.target == Target::SeaweedfsDownload {
             let mut conns = HashMap::new();
@@ -120,17 +141,10 @@ impl Plan {
         let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
         let v: Value = serde_json::from_slice(&r.body).map_err(|e| format!("assign: {e}"))?;
         let (fid, url) = (v["fid"].as_str().ok_or(format!("assign: {v}"))?, v["url"].as_str().ok_or("assign: no url")?);
-        let boundary = "attachdbenchboundary7MA4YWxk";
-        let mut body = Vec::with_capacity(self.payload.len() + 256);
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(&self.payload);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={boundary}");
+        let ct = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
         let path = if self.fsync { format!("/{fid}?fsync=true") } else { format!("/{fid}") };
         let vol = conns.entry(url.to_string()).or_insert_with(|| Conn::new(url));
-        let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], Bytes::from(body)).await?;
+        let r = vol.send(Method::POST, &path, &[("content-type", ct.as_str())], self.multipart.clone()).await?;
         if (200..300).contains(&r.status) {
             Ok((url.to_string(), fid.to_string()))
         } else {
@@ -139,22 +153,7 @@ impl Plan {
     }
 
     async fn attachd_upload(&self, c: &mut Conn) -> Result<String, String> {
-        let body = serde_json::json!({
-            "client_event_id": uuid::Uuid::new_v4().to_string(),
-            "original_filename": "bench.bin",
-            "content_type": "application/octet-stream",
-            "size_bytes": self.payload.len(),
-            "sha256": self.sha_hex,
-        });
-        let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
-        let r = c
-            .send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string()))
-            .await?;
-        if r.status != 201 {
-            return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
-        }
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-        let id = v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string();
+        let id = self.attachd_reserve(c).await?;
         let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/octet-stream")];
         let r = c
             .send(Method::PUT, &format!("{}/v1/ingest/attachment/{id}", self.prefix), &hdr, self.payload.clone())
@@ -188,14 +187,14 @@ impl Plan {
                 let i = (n as usize + worker) % downloads.len();
                 let r = main.send(Method::GET, &downloads[i].1, &[], Bytes::new()).await?;
                 match r.status {
-                    200 if r.body.len() == self.payload.len() => Ok(()),
+                    200 if r.len == self.payload.len() as u64 => Ok(()),
                     401 => {
                         // The signed URL expired: fetch a fresh one (counted as an error).
                         let id = downloads[i].0.clone();
                         downloads[i].1 = self.signed_path(main, &id).await?;
                         Err("download URL expired; refreshed".into())
                     }
-                    s => Err(format!("download: {s}, {} bytes", r.body.len())),
+                    s => Err(format!("download: {s}, {} bytes", r.len)),
                 }
             }
             Target::AttachdList => {
@@ -218,7 +217,7 @@ impl Plan {
                 let (vol, path) = (downloads[i].0.clone(), downloads[i].1.clone());
                 let c = conns.entry(vol.clone()).or_insert_with(|| Conn::new(&vol));
                 let r = c.send(Method::GET, &path, &[], Bytes::new()).await?;
-                if r.status == 200 && r.body.len() == self.payload.len() {
+                if r.status == 200 && r.len == self.payload.len() as u64 {
                     Ok(())
                 } else {
                     Err(format!("download: {}", r.status))

@@ -46,9 +46,16 @@ impl Daemon {
     }
 
     pub async fn start_with(opts: Opts) -> Self {
+        let mut d = Self::unstarted(opts);
+        d.spawn().await;
+        d
+    }
+
+    /// A daemon description with its own temporary directory, not running yet.
+    fn unstarted(opts: Opts) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
-        let mut d = Daemon {
+        Daemon {
             data,
             dir,
             child: None,
@@ -58,9 +65,7 @@ impl Daemon {
             opts,
             http: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
             starts: 0,
-        };
-        d.spawn().await;
-        d
+        }
     }
 
     fn config_text(&self) -> String {
@@ -352,19 +357,8 @@ pub struct InProcess {
 
 impl InProcess {
     pub async fn start(opts: Opts, engine: std::sync::Arc<dyn attachd::store::io::IoEngine>) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let mut d = Daemon {
-            data,
-            dir,
-            child: None,
-            addr: String::new(),
-            ops_addr: None,
-            boot: Value::Null,
-            opts,
-            http: reqwest::Client::new(),
-            starts: 1,
-        };
+        let mut d = Daemon::unstarted(opts);
+        d.starts = 1;
         let text = d.config_text();
         let cfg_path = d.dir.path().join("config.toml");
         std::fs::write(&cfg_path, text.replace("[metrics]\nlisten = \"127.0.0.1:0\"", "[metrics]\nlisten = \"\""))
