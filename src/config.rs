@@ -208,7 +208,10 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig = fig.merge(Env::prefixed("ATTACHD_").split("__"));
+        // Only `ATTACHD_<SECTION>__<KEY>` names are configuration; other `ATTACHD_` variables
+        // (ATTACHD_CONFIG, ATTACHD_ADMIN_TOKEN for the CLI, test knobs) must not be taken for
+        // unknown keys.
+        fig = fig.merge(Env::prefixed("ATTACHD_").filter(|k| k.as_str().contains("__")).split("__"));
         let cfg: Config = fig.extract().map_err(Box::new)?;
         cfg.validate()?;
         Ok(cfg)

@@ -106,4 +106,25 @@ async fn config_check_validates() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "unknown keys are refused");
+
+    // Environment: `ATTACHD_<SECTION>__<KEY>` overrides the file; other ATTACHD_ variables (the CLI's
+    // token, test knobs) are not configuration and must not be refused as unknown keys.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .env("ATTACHD_ADMIN_TOKEN", "not-a-config-key")
+        .env("ATTACHD_QUOTA__USER_BYTES", "12345")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["quota"]["user_bytes"], 12345);
+    assert_eq!(shown["server"]["listen"], "127.0.0.1:9999");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+        .args(["config", "check", "--config"])
+        .arg(&good)
+        .env("ATTACHD_SERVER__LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "environment overrides are validated too");
 }
