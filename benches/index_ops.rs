@@ -8,6 +8,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use attachd::clock::Timestamp;
 use attachd::ids::{AppId, AttachmentId, ClientEventId, EndUserId, ProjectId, SegmentId, Sha256Digest};
 use attachd::index::listing::After;
+use attachd::index::prelude::*;
 use attachd::index::{AttachmentRecord, Index, Location};
 
 fn record(project: ProjectId, created: u64) -> AttachmentRecord {

@@ -7,7 +7,8 @@
 
 use crate::ids::AttachmentId;
 
-use super::{AttachmentRecord, Batch, Index, IndexError, deleted, expiry, filters, listing, segments, usage};
+use super::records::RecordReads;
+use super::{AttachmentRecord, Batch, Index, IndexError, Reads, deleted, expiry, filters, listing, segments, usage};
 
 /// The column families whose rows are derived from records (key ends with the attachment id).
 pub const ROW_FAMILIES: [&str; 4] = [listing::CF, filters::CF, expiry::CF, deleted::CF];
@@ -27,11 +28,12 @@ pub fn rows_of(index: &Index, rec: &AttachmentRecord) -> Vec<(&'static str, Vec<
     b.recorded.take().unwrap_or_default()
 }
 
-impl Index {
+/// Checks of the derived families against the records, live or on a [`super::Snapshot`].
+pub trait DerivedReads: Reads {
     /// The rows `rec` should have but the index lacks, as family names.
-    pub fn missing_rows(&self, rec: &AttachmentRecord) -> Result<Vec<&'static str>, IndexError> {
+    fn missing_rows(&self, rec: &AttachmentRecord) -> Result<Vec<&'static str>, IndexError> {
         let mut missing = Vec::new();
-        for (cf, key) in rows_of(self, rec) {
+        for (cf, key) in rows_of(self.index(), rec) {
             if self.get_cf(cf, &key)?.is_none() {
                 missing.push(cf);
             }
@@ -40,7 +42,7 @@ impl Index {
     }
 
     /// Rows in the derived families that no record accounts for: (family, attachment id).
-    pub fn dangling_rows(&self) -> Result<Vec<(&'static str, AttachmentId)>, IndexError> {
+    fn dangling_rows(&self) -> Result<Vec<(&'static str, AttachmentId)>, IndexError> {
         let mut out = Vec::new();
         for cf in ROW_FAMILIES {
             for r in self.scan_prefix(cf, Vec::new(), &[]) {
@@ -50,7 +52,9 @@ impl Index {
                     continue;
                 };
                 let owned = match self.record(id)? {
-                    Some(rec) => rows_of(self, &rec).iter().any(|(c, k)| *c == cf && k.as_slice() == key.as_ref()),
+                    Some(rec) => {
+                        rows_of(self.index(), &rec).iter().any(|(c, k)| *c == cf && k.as_slice() == key.as_ref())
+                    }
                     None => false,
                 };
                 if !owned {
@@ -61,6 +65,8 @@ impl Index {
         Ok(out)
     }
 }
+
+impl<T: Reads + ?Sized> DerivedReads for T {}
 
 impl Batch<'_> {
     /// Deletes every row of the derived families and every counter (repair, before rewriting).

@@ -11,7 +11,7 @@
 use crate::clock::Timestamp;
 use crate::ids::{AppId, AttachmentId, ClientEventId, EndUserId, EventId, IssueId, ProjectId, SegmentId, Sha256Digest};
 
-use super::{Batch, Index, IndexError};
+use super::{Batch, IndexError, Reads};
 
 /// Column family name.
 pub const CF: &str = "attachments";
@@ -248,9 +248,10 @@ impl Reader<'_> {
     }
 }
 
-impl Index {
+/// Reads of the `attachments` family, live or from a [`super::Snapshot`].
+pub trait RecordReads: Reads {
     /// The record for `id`, if any.
-    pub fn record(&self, id: AttachmentId) -> Result<Option<AttachmentRecord>, IndexError> {
+    fn record(&self, id: AttachmentId) -> Result<Option<AttachmentRecord>, IndexError> {
         match self.get_cf(CF, id.as_bytes())? {
             None => Ok(None),
             Some(v) => AttachmentRecord::decode(&v).map(Some).map_err(|what| IndexError::Corrupt { cf: CF, what }),
@@ -258,13 +259,15 @@ impl Index {
     }
 
     /// Every record, in id order (fsck, rebuilds).
-    pub fn all_records(&self) -> impl Iterator<Item = Result<AttachmentRecord, IndexError>> + '_ {
+    fn all_records(&self) -> impl Iterator<Item = Result<AttachmentRecord, IndexError>> + '_ {
         self.scan_prefix(CF, Vec::new(), &[]).map(|r| {
             let (_, v) = r?;
             AttachmentRecord::decode(&v).map_err(|what| IndexError::Corrupt { cf: CF, what })
         })
     }
 }
+
+impl<T: Reads + ?Sized> RecordReads for T {}
 
 impl Batch<'_> {
     /// Writes (creates or replaces) a record.

@@ -11,24 +11,23 @@
 use crate::ids::SegmentId;
 
 use super::counter::Counter;
-use super::{Batch, Index, IndexError};
+use super::{Batch, IndexError, Reads};
 
 /// Column family name.
 pub const CF: &str = "segments";
 
-impl Index {
+/// Reads of the `segments` family, live or from a [`super::Snapshot`].
+pub trait SegmentReads: Reads {
     /// Live bytes/records of one segment.
-    pub fn segment_live(&self, s: SegmentId) -> Result<Counter, IndexError> {
+    fn segment_live(&self, s: SegmentId) -> Result<Counter, IndexError> {
         match self.get_cf(CF, &s.0.to_be_bytes())? {
             None => Ok(Counter::default()),
             Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() }),
         }
     }
-}
 
-impl Index {
     /// Every segment counter.
-    pub fn segment_counters(&self) -> Result<Vec<(SegmentId, Counter)>, IndexError> {
+    fn segment_counters(&self) -> Result<Vec<(SegmentId, Counter)>, IndexError> {
         self.scan_prefix(CF, Vec::new(), &[])
             .map(|r| {
                 let (k, v) = r?;
@@ -41,6 +40,8 @@ impl Index {
             .collect()
     }
 }
+
+impl<T: Reads + ?Sized> SegmentReads for T {}
 
 impl Batch<'_> {
     /// Adds `bytes` (and `records`) to a segment's live counter (negative to subtract).

@@ -16,7 +16,7 @@
 use crate::ids::{EndUserId, ProjectId};
 
 use super::counter::Counter;
-use super::{AttachmentRecord, Batch, Index, IndexError};
+use super::{AttachmentRecord, Batch, IndexError, Reads};
 
 /// Column family name.
 pub const CF: &str = "usage";
@@ -36,8 +36,10 @@ fn user_key(p: &ProjectId, u: &EndUserId) -> Vec<u8> {
     k
 }
 
-impl Index {
-    pub(crate) fn counter(&self, key: &[u8]) -> Result<Counter, IndexError> {
+/// Reads of the `usage` family, live or from a [`super::Snapshot`].
+pub trait UsageReads: Reads {
+    /// One counter by raw key (zero if absent).
+    fn counter(&self, key: &[u8]) -> Result<Counter, IndexError> {
         match self.get_cf(CF, key)? {
             None => Ok(Counter::default()),
             Some(v) => Counter::decode(&v).ok_or(IndexError::Corrupt { cf: CF, what: "counter".into() }),
@@ -45,17 +47,17 @@ impl Index {
     }
 
     /// A project's usage.
-    pub fn project_usage(&self, p: &ProjectId) -> Result<Counter, IndexError> {
+    fn project_usage(&self, p: &ProjectId) -> Result<Counter, IndexError> {
         self.counter(&project_key(p))
     }
 
     /// One end user's usage within a project.
-    pub fn user_usage(&self, p: &ProjectId, u: &EndUserId) -> Result<Counter, IndexError> {
+    fn user_usage(&self, p: &ProjectId, u: &EndUserId) -> Result<Counter, IndexError> {
         self.counter(&user_key(p, u))
     }
 
     /// Every counter: `(project, None)` for project totals, `(project, Some(user))` for users.
-    pub fn all_usage(&self) -> Result<Vec<(ProjectId, Option<EndUserId>, Counter)>, IndexError> {
+    fn all_usage(&self) -> Result<Vec<(ProjectId, Option<EndUserId>, Counter)>, IndexError> {
         let mut out = Vec::new();
         for r in self.scan_prefix(CF, Vec::new(), &[]) {
             let (k, v) = r?;
@@ -71,6 +73,8 @@ impl Index {
         Ok(out)
     }
 }
+
+impl<T: Reads + ?Sized> UsageReads for T {}
 
 impl Batch<'_> {
     /// Adds `sign` × (size, 1) for `rec` to its project's and (if any) its user's counters.
@@ -115,6 +119,7 @@ impl Batch<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::UsageReads;
     use crate::index::records::tests::sample;
     use crate::index::temp_index;
 

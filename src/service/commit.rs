@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId};
+use crate::index::prelude::*;
 use crate::index::{AttachmentRecord, Index, Location};
 use crate::store::format::RECORD_HEADER_LEN;
 use crate::store::{AppendItem, Placement, Store, StoredBlob};

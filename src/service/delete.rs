@@ -10,6 +10,7 @@
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 use crate::index::control::Role;
+use crate::index::prelude::*;
 use crate::index::{AttachmentRecord, Location};
 use crate::store::StoredBlob;
 use crate::store::format::RECORD_HEADER_LEN;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
+use crate::index::prelude::*;
 use crate::index::{AttachmentRecord, Location};
 use crate::store::{BlobReader, StoreError, StoredBlob};
 

@@ -6,9 +6,15 @@
 //! standalone files: size and SHA-256); that uploaded ⇔ located; the listing, filter, expiry and
 //! deleted rows each record implies, and rows no record accounts for; usage counters against
 //! sums recomputed from the records; segment live counters likewise; blob files and temporary
-//! files no record points at; segments kept read-only after damage. Runs under the maintenance
-//! lock (no cleanup or compaction meanwhile). Online, uploads and deletes continue, so a counter
-//! can differ transiently on a busy daemon: re-run, or run offline, before acting on one.
+//! files no record points at; segments kept read-only after damage.
+//!
+//! Online, uploads, deletes and reservation expiry go on during the check, so every index read
+//! of one check goes through one RocksDB snapshot: records, rows and counters are compared as of
+//! a single instant and a change landing mid-scan is never reported as a mismatch. The
+//! maintenance lock (no cleanup or compaction meanwhile) keeps the bytes of every record in
+//! that snapshot where it says they are while they are hashed. Orphan files are judged against
+//! the live index, so a blob whose upload is between rename and commit can be listed; orphans
+//! are informational (cleanup reclaims them only after the orphan grace).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest};
 use crate::index::counter::Counter;
+use crate::index::prelude::*;
 use crate::index::{AttachmentRecord, Location};
 use crate::store::format::RECORD_HEADER_LEN;
 use crate::store::{SegmentState, StoreError, StoredBlob};
@@ -87,10 +94,11 @@ impl Service {
     fn check(&self) -> Result<FsckReport> {
         let mut r = FsckReport::default();
         let mut sums = Sums::default();
-        for rec in self.index.all_records() {
+        let snap = self.index.snapshot();
+        for rec in snap.all_records() {
             let rec = rec?;
             r.records += 1;
-            for cf in self.index.missing_rows(&rec)? {
+            for cf in snap.missing_rows(&rec)? {
                 r.row_problems.push(format!("{}: missing {cf} row", rec.id));
             }
             if rec.uploaded_at.is_some() != rec.location.is_some() {
@@ -116,10 +124,10 @@ impl Service {
                 }
             }
         }
-        for (cf, id) in self.index.dangling_rows()? {
+        for (cf, id) in snap.dangling_rows()? {
             r.row_problems.push(format!("{id}: {cf} row without a matching record"));
         }
-        self.compare_counters(&sums, &mut r)?;
+        compare_counters(&snap, &sums, &mut r)?;
         self.find_orphans(&mut r)?;
         for s in self.store.segments.list() {
             if s.state == SegmentState::Damaged {
@@ -160,47 +168,6 @@ impl Service {
         }
         if Sha256Digest(sha.finalize().into()) != rec.sha256 {
             return Err(StoreError::Corrupt("SHA-256 of the stored bytes differs from the record".into()));
-        }
-        Ok(())
-    }
-
-    fn compare_counters(&self, sums: &Sums, r: &mut FsckReport) -> Result<()> {
-        let mut stored: HashMap<(ProjectId, Option<EndUserId>), Counter> = HashMap::new();
-        for (p, u, c) in self.index.all_usage()? {
-            stored.insert((p, u), c);
-        }
-        let keys: std::collections::BTreeSet<_> =
-            stored.keys().chain(sums.usage.keys()).map(|(p, u)| (p.to_string(), u.clone(), *p)).collect();
-        for (_, u, p) in keys {
-            let k = (p, u.clone());
-            let (have, want) =
-                (stored.get(&k).copied().unwrap_or_default(), sums.usage.get(&k).copied().unwrap_or_default());
-            if have != want {
-                let who = u.map(|u| format!(" user {:?}", u.0)).unwrap_or_default();
-                r.counter_mismatches.push(format!(
-                    "usage of project {p}{who}: stored {} bytes / {} files, records sum to {} / {}",
-                    have.bytes, have.count, want.bytes, want.count
-                ));
-            }
-        }
-        let mut segs: BTreeMap<SegmentId, Counter> = self.index.segment_counters()?.into_iter().collect();
-        for (s, c) in &sums.segments {
-            segs.entry(*s).or_default();
-            let have = self.index.segment_live(*s)?;
-            if have != *c {
-                r.counter_mismatches.push(format!(
-                    "segment {s}: live counter {} bytes / {} records, records sum to {} / {}",
-                    have.bytes, have.count, c.bytes, c.count
-                ));
-            }
-        }
-        for (s, have) in segs {
-            if !sums.segments.contains_key(&s) && have != Counter::default() {
-                r.counter_mismatches.push(format!(
-                    "segment {s}: live counter {} / {} but no record lives there",
-                    have.bytes, have.count
-                ));
-            }
         }
         Ok(())
     }
@@ -300,4 +267,44 @@ impl Service {
         }
         out
     }
+}
+
+/// Usage and segment counters against the sums recomputed from the records.
+fn compare_counters(index: &impl Reads, sums: &Sums, r: &mut FsckReport) -> Result<()> {
+    let mut stored: HashMap<(ProjectId, Option<EndUserId>), Counter> = HashMap::new();
+    for (p, u, c) in index.all_usage()? {
+        stored.insert((p, u), c);
+    }
+    let keys: std::collections::BTreeSet<_> =
+        stored.keys().chain(sums.usage.keys()).map(|(p, u)| (p.to_string(), u.clone(), *p)).collect();
+    for (_, u, p) in keys {
+        let k = (p, u.clone());
+        let (have, want) =
+            (stored.get(&k).copied().unwrap_or_default(), sums.usage.get(&k).copied().unwrap_or_default());
+        if have != want {
+            let who = u.map(|u| format!(" user {:?}", u.0)).unwrap_or_default();
+            r.counter_mismatches.push(format!(
+                "usage of project {p}{who}: stored {} bytes / {} files, records sum to {} / {}",
+                have.bytes, have.count, want.bytes, want.count
+            ));
+        }
+    }
+    let mut segs: BTreeMap<SegmentId, Counter> = index.segment_counters()?.into_iter().collect();
+    for (s, c) in &sums.segments {
+        segs.entry(*s).or_default();
+        let have = index.segment_live(*s)?;
+        if have != *c {
+            r.counter_mismatches.push(format!(
+                "segment {s}: live counter {} bytes / {} records, records sum to {} / {}",
+                have.bytes, have.count, c.bytes, c.count
+            ));
+        }
+    }
+    for (s, have) in segs {
+        if !sums.segments.contains_key(&s) && have != Counter::default() {
+            r.counter_mismatches
+                .push(format!("segment {s}: live counter {} / {} but no record lives there", have.bytes, have.count));
+        }
+    }
+    Ok(())
 }

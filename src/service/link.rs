@@ -21,6 +21,7 @@ use crate::index::control::Role;
 use crate::index::filters::Filter;
 use crate::index::links::EventLink;
 use crate::index::listing::After;
+use crate::index::prelude::*;
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};

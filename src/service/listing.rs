@@ -18,6 +18,7 @@ use crate::ids::{AttachmentId, ProjectId};
 use crate::index::IndexError;
 use crate::index::filters::Filter;
 use crate::index::listing::{After, TimelineRow};
+use crate::index::prelude::*;
 
 use super::auth::EVENTS_READ;
 use super::views::{AttachmentPage, AttachmentSummary};

@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ClientEventId, EndUserId, Sha256Digest};
 use crate::index::AttachmentRecord;
 use crate::index::control::Project;
+use crate::index::prelude::*;
 
 use super::auth::EVENTS_WRITE;
 use super::views::Reservation;

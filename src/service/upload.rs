@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, Sha256Digest};
 use crate::index::AttachmentRecord;
+use crate::index::prelude::*;
 use crate::store::{AppendItem, StoredBlob};
 
 use super::auth::EVENTS_WRITE;

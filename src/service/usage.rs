@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::ids::{EndUserId, ProjectId};
 use crate::index::control::{Project, Role};
+use crate::index::prelude::*;
 
 use super::auth::{EVENTS_READ, PROJECTS_WRITE};
 use super::views::Usage;

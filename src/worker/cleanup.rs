@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
+use crate::index::prelude::*;
 use crate::service::{Service, ServiceError};
 
 use super::Job;

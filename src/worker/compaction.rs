@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::index::Location;
+use crate::index::prelude::*;
 use crate::service::{Service, ServiceError};
 use crate::store::format::FILE_HEADER_LEN;
 use crate::store::{AppendItem, SegmentState};

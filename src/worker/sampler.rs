@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::index::prelude::*;
 use crate::service::Service;
 use crate::store::SegmentState;
 use crate::store::format::FILE_HEADER_LEN;

@@ -120,7 +120,7 @@ async fn repair_rebuilds_counters_and_rows_from_the_records() {
     {
         let idx = attachd::index::Index::open(&d.data.join("index")).unwrap();
         let project: attachd::ids::ProjectId = d.b("project_id").parse().unwrap();
-        let rec = idx.record(a.parse().unwrap()).unwrap().unwrap();
+        let rec = attachd::index::prelude::RecordReads::record(&idx, a.parse().unwrap()).unwrap().unwrap();
         let mut b = idx.batch();
         b.set_usage(&project, None, attachd::index::counter::Counter::delta(12345, 99));
         b.delete_listing(&rec);
