@@ -3,8 +3,10 @@
 //! One module per column family, each opening with a byte diagram of its keys. Keys are
 //! big-endian where they contain numbers, so byte order is numeric order (and time order for
 //! timestamps). All changes go through a [`Batch`], so a record, its listing keys and the usage
-//! deltas it implies commit atomically; counters are merge operands (`counter.rs`), so deltas
-//! from concurrent writers never overwrite each other. The index never imports `store`.
+//! deltas it implies commit atomically; usage counters are written whole under the project's
+//! quota lock, segment counters are merge operands (`counter.rs`), so no concurrent delta is
+//! lost. Reads go through [`Reads`]: the live database, or a [`Snapshot`] when several reads
+//! must agree (fsck). The index never imports `store`.
 
 mod batch;
 pub mod control;
