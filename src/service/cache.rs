@@ -2,11 +2,15 @@
 //! hot paths (reserve, upload, list) do not read and decode JSON from RocksDB on every request.
 //!
 //! Every control-plane change goes through this process's service, which calls
-//! [`ControlCache::clear`] after committing it; entries are therefore never stale. Key expiry is
-//! still checked on every request (it depends on the clock, not on a write).
+//! [`ControlCache::clear`] after committing it. A lookup that loaded its value before that commit
+//! must not put it back after the clear (a revoked key would then authenticate until the next
+//! control write), so every clear bumps a generation and a load is cached only if the
+//! generation it started under is still current when it inserts. Entries are therefore never
+//! stale. Key expiry is still checked on every request (it depends on the clock, not on a write).
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::ids::{AppId, ProjectId};
@@ -19,6 +23,8 @@ pub struct ControlCache {
     keys: RwLock<HashMap<[u8; 32], Arc<ApiKey>>>,
     apps: RwLock<HashMap<AppId, Arc<App>>>,
     projects: RwLock<HashMap<ProjectId, Arc<Project>>>,
+    /// Bumped by every clear, before the maps are emptied.
+    generation: AtomicU64,
 }
 
 /// Upper bound on entries per map; past it the map is emptied (entries are cheap to reload).
@@ -26,42 +32,83 @@ const MAX_ENTRIES: usize = 100_000;
 
 fn get_or_load<K: Eq + Hash + Copy, V>(
     map: &RwLock<HashMap<K, Arc<V>>>,
+    generation: &AtomicU64,
     key: K,
     load: impl FnOnce() -> Result<Option<V>, IndexError>,
 ) -> Result<Option<Arc<V>>, IndexError> {
     if let Some(v) = map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(Some(v.clone()));
     }
+    let started = generation.load(Ordering::SeqCst);
     let Some(v) = load()? else { return Ok(None) };
     let v = Arc::new(v);
     let mut w = map.write().unwrap_or_else(|e| e.into_inner());
-    if w.len() >= MAX_ENTRIES {
-        w.clear();
+    // A clear since `started` means the value may predate a committed change: use it for this
+    // lookup (which overlapped the change) but do not keep it. A clear that bumps the
+    // generation after this check empties the map after this insert.
+    if generation.load(Ordering::SeqCst) == started {
+        if w.len() >= MAX_ENTRIES {
+            w.clear();
+        }
+        w.insert(key, v.clone());
     }
-    w.insert(key, v.clone());
     Ok(Some(v))
 }
 
 impl ControlCache {
     /// The key whose secret hashes to `hash`.
     pub fn key(&self, index: &Index, hash: &[u8; 32]) -> Result<Option<Arc<ApiKey>>, IndexError> {
-        get_or_load(&self.keys, *hash, || index.api_key_by_hash(hash))
+        get_or_load(&self.keys, &self.generation, *hash, || index.api_key_by_hash(hash))
     }
 
     /// An app.
     pub fn app(&self, index: &Index, id: &AppId) -> Result<Option<Arc<App>>, IndexError> {
-        get_or_load(&self.apps, *id, || index.app(id))
+        get_or_load(&self.apps, &self.generation, *id, || index.app(id))
     }
 
     /// A project.
     pub fn project(&self, index: &Index, id: &ProjectId) -> Result<Option<Arc<Project>>, IndexError> {
-        get_or_load(&self.projects, *id, || index.project(id))
+        get_or_load(&self.projects, &self.generation, *id, || index.project(id))
     }
 
     /// Forgets everything (after any control-plane write).
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.keys.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.apps.write().unwrap_or_else(|e| e.into_inner()).clear();
         self.projects.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A load that started before a control write (and its clear) is not cached after it.
+    #[test]
+    fn a_load_overlapping_a_clear_is_not_kept() {
+        let cache = ControlCache::default();
+        let id = AppId::random();
+        let stale = |name: &str| App {
+            id,
+            project_id: ProjectId::random(),
+            team_id: crate::ids::TeamId::random(),
+            name: name.into(),
+            created_at: crate::clock::Timestamp(1),
+            deleted_at: None,
+        };
+        let got = get_or_load(&cache.apps, &cache.generation, id, || {
+            cache.clear(); // the write commits and clears while this load is in flight
+            Ok(Some(stale("before the write")))
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(got.name, "before the write", "the overlapping lookup itself may see it");
+        let got = get_or_load(&cache.apps, &cache.generation, id, || Ok(Some(stale("after the write"))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.name, "after the write", "the next lookup reloads");
+        let again = get_or_load(&cache.apps, &cache.generation, id, || panic!("a kept entry is not reloaded"));
+        assert_eq!(again.unwrap().unwrap().name, "after the write");
     }
 }
