@@ -73,8 +73,12 @@ fn open_one(path: &Path, id: SegmentId, engine: &Arc<dyn IoEngine>) -> Result<Op
     };
     match header {
         Ok(h) if h.segment == id => {}
-        Err(DecodeError::Truncated) | Err(DecodeError::BadMagic) if hb.iter().all(|&b| b == 0) => {
-            // Created but the header never reached the disk: nothing can point into it.
+        Err(DecodeError::Truncated) | Err(DecodeError::BadMagic)
+            if hb.iter().all(|&b| b == 0)
+                && find_record_after(&file, 0, len).map_err(|e| StoreError::io(ctx("scan"), e))?.is_none() =>
+        {
+            // Created but the header never reached the disk, and no record either: nothing can
+            // point into it. (A zeroed header in front of records is damage: moved aside below.)
             tracing::info!(segment = %id, "removing a segment whose creation did not complete");
             std::fs::remove_file(path).map_err(|e| StoreError::io(ctx("remove"), e))?;
             return Ok(None);

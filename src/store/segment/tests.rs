@@ -133,6 +133,23 @@ fn an_unwritten_segment_is_removed_and_ids_are_never_reused() {
 }
 
 #[test]
+fn a_zeroed_header_in_front_of_records_is_moved_aside_not_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = {
+        let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+        let placed = segs.append_batch(&[item(1, 3000), item(2, 3000)]).unwrap();
+        let path = segs.path_of(placed[0].segment);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.write_all_at(&[0u8; FILE_HEADER_LEN], 0).unwrap();
+        path
+    };
+    let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+    assert!(segs.list().is_empty());
+    assert!(!path.exists());
+    assert!(path.with_extension("corrupt").exists(), "acknowledged records are kept for an operator");
+}
+
+#[test]
 fn damage_followed_by_valid_records_is_kept_not_cut() {
     let dir = tempfile::tempdir().unwrap();
     let (placed, items) = {
