@@ -145,11 +145,17 @@ impl Service {
     fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {
         match self.store.segments.read(segment, offset, id, len) {
             Ok(b) => Ok(b),
-            Err(StoreError::NotFound(_)) => match self.index.record(id)?.and_then(|r| r.location) {
+            Err(StoreError::NotFound(what)) => match self.index.record(id)?.and_then(|r| r.location) {
                 Some(Location::Segment { segment: s2, offset: o2 }) if (s2, o2) != (segment, offset) => {
                     Ok(self.store.segments.read(s2, o2, id, len)?)
                 }
-                _ => Err(ServiceError::AttachmentNotFound),
+                // Still pointed at: the bytes are gone (a segment moved aside by recovery).
+                // That is data loss on our side, never a client's 404.
+                Some(_) => {
+                    tracing::error!(attachment = %id, %what, "the segment holding this record is missing");
+                    Err(ServiceError::ReadFailed(format!("stored bytes of {id} are missing: {what}")))
+                }
+                None => Err(ServiceError::AttachmentNotFound),
             },
             Err(e) => {
                 tracing::error!(attachment = %id, error = %e, "refusing to serve a damaged record");

@@ -109,6 +109,31 @@ async fn a_corrupted_byte_is_reported_for_exactly_that_attachment_and_never_serv
     }
 }
 
+/// A segment whose header was zeroed (media damage) holds acknowledged records: recovery moves
+/// it aside instead of deleting it, fsck names what is missing, and a download of such a record
+/// is a loud 5xx, never a client's 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_segment_with_a_zeroed_header_is_kept_and_its_records_fail_loudly() {
+    let mut d = Daemon::start().await;
+    let body = data(3000, 9);
+    let id = d.upload(&body).await;
+    d.stop().await;
+    let (seg, _) = find_in_segments(&d, &body[..64]);
+    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().write_all_at(&[0u8; 64], 0).unwrap();
+    d.restart_after_stop().await;
+    assert!(seg.with_extension("corrupt").exists(), "moved aside, not removed");
+    let v = fsck_online(&d).await;
+    assert_eq!(v["ok"], false);
+    let missing: Vec<&str> =
+        v["missing"].as_array().unwrap().iter().map(|p| p["attachment_id"].as_str().unwrap()).collect();
+    assert_eq!(missing, vec![id.as_str()], "{v}");
+    let url = d.download_url(&id).await;
+    let r = d.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "read_failed", "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn repair_rebuilds_counters_and_rows_from_the_records() {
     let mut d = Daemon::start().await;
