@@ -48,4 +48,9 @@ impl Batch<'_> {
             self.delete(CF, &key(t, rec.id));
         }
     }
+
+    /// Removes a reclaim row by its key parts (a row its record no longer accounts for).
+    pub fn delete_deleted_row(&mut self, t: Timestamp, id: AttachmentId) {
+        self.delete(CF, &key(t, id));
+    }
 }

@@ -85,13 +85,19 @@ impl Service {
         Ok(true)
     }
 
-    /// Reclaims a soft-deleted attachment: index first, then bytes. Returns the bytes freed
-    /// from standalone files (segment bytes are freed by compaction).
-    pub(crate) fn hard_delete_blocking(&self, id: AttachmentId) -> Result<u64> {
+    /// Reclaims the attachment of the `deleted` row `(deleted_at, id)`: index first, then bytes.
+    /// Returns the bytes freed from standalone files (segment bytes are freed by compaction),
+    /// or `None` if the row was stale (its record is gone or not deleted at that time): the row
+    /// is removed then, so a sweep never meets it again.
+    pub(crate) fn hard_delete_blocking(&self, deleted_at: Timestamp, id: AttachmentId) -> Result<Option<u64>> {
         let rec = {
             let _g = self.record_locks.lock(id.as_bytes());
-            let Some(rec) = self.index.record(id)?.filter(|r| r.deleted_at.is_some()) else {
-                return Ok(0);
+            let Some(rec) = self.index.record(id)?.filter(|r| r.deleted_at == Some(deleted_at)) else {
+                let mut batch = self.index.batch();
+                batch.delete_deleted_row(deleted_at, id);
+                batch.commit(false)?;
+                tracing::warn!(attachment = %id, "removed a reclaim row its record does not account for");
+                return Ok(None);
             };
             let mut batch = self.index.batch();
             batch.delete_record(id);
@@ -105,9 +111,9 @@ impl Service {
         match rec.location {
             Some(Location::Standalone { month, .. }) => {
                 self.store.blobs.remove(&StoredBlob { project: rec.project_id, month, id })?;
-                Ok(rec.size_bytes)
+                Ok(Some(rec.size_bytes))
             }
-            _ => Ok(0),
+            _ => Ok(Some(0)),
         }
     }
 

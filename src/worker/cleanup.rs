@@ -65,9 +65,12 @@ impl Cleanup {
         loop {
             let due = svc.index().deleted_before(before, 1000)?;
             let n = due.len();
-            for (_, id) in due {
-                svc.hard_delete_blocking(id)?;
-                report.soft_deleted_removed += 1;
+            for (deleted_at, id) in due {
+                // Every row is consumed either way (reclaimed, or stale and dropped), so this
+                // loop always progresses.
+                if svc.hard_delete_blocking(deleted_at, id)?.is_some() {
+                    report.soft_deleted_removed += 1;
+                }
             }
             if n < 1000 {
                 break;

@@ -109,6 +109,37 @@ async fn a_corrupted_byte_is_reported_for_exactly_that_attachment_and_never_serv
     }
 }
 
+/// More than one page (1,000) of `deleted` rows that no record accounts for (left by an older
+/// version or a hand-edited index): cleanup drops them and finishes, instead of meeting the same
+/// page on every turn of its loop while holding the maintenance lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn cleanup_drops_stale_reclaim_rows_and_finishes() {
+    let mut d = Daemon::start_with(Opts::default().set("cleanup", "soft_delete_grace_secs = 0")).await;
+    let keep = data(300, 1);
+    let kept = d.upload(&keep).await;
+    d.stop().await;
+    {
+        let idx = attachd::index::Index::open(&d.data.join("index")).unwrap();
+        let rec = attachd::index::prelude::RecordReads::record(&idx, kept.parse().unwrap()).unwrap().unwrap();
+        let mut b = idx.batch();
+        for i in 0..1500u64 {
+            let mut ghost = rec.clone();
+            ghost.id = attachd::ids::AttachmentId::random();
+            ghost.deleted_at = Some(attachd::clock::Timestamp(1_000_000 + i));
+            b.put_deleted(&ghost);
+        }
+        b.commit(true).unwrap();
+    }
+    d.restart_after_stop().await;
+    assert!(!fsck_online(&d).await["row_problems"].as_array().unwrap().is_empty());
+    // A guard against a hang, not a speed assertion.
+    let report = tokio::time::timeout(std::time::Duration::from_secs(120), d.cleanup()).await.expect("cleanup finishes");
+    assert_eq!(report["soft_deleted_removed"], 0, "stale rows are not counted as reclaimed: {report}");
+    let v = fsck_online(&d).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(d.download(&kept).await == keep);
+}
+
 /// A segment whose header was zeroed (media damage) holds acknowledged records: recovery moves
 /// it aside instead of deleting it, fsck names what is missing, and a download of such a record
 /// is a loud 5xx, never a client's 404.
