@@ -104,9 +104,8 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(got.name, "before the write", "the overlapping lookup itself may see it");
-        let got = get_or_load(&cache.apps, &cache.generation, id, || Ok(Some(stale("after the write"))))
-            .unwrap()
-            .unwrap();
+        let got =
+            get_or_load(&cache.apps, &cache.generation, id, || Ok(Some(stale("after the write")))).unwrap().unwrap();
         assert_eq!(got.name, "after the write", "the next lookup reloads");
         let again = get_or_load(&cache.apps, &cache.generation, id, || panic!("a kept entry is not reloaded"));
         assert_eq!(again.unwrap().unwrap().name, "after the write");

@@ -7,7 +7,8 @@
 //! adjusts both segments' counters. Uploads and downloads carry on meanwhile. The old file is
 //! removed by a job on the committer queue, after every batch that wrote into it has committed
 //! and only if its live count is zero; a reader that finds it gone follows the moved record.
-//! Copying is throttled to `compaction_bytes_per_sec`.
+//! Copying is throttled to `compaction_bytes_per_sec`. A record that does not verify is left
+//! where it is (so is its segment) and logged; the pass goes on with the others.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,14 +75,30 @@ impl Compactor {
         let started = Instant::now();
         let mut copied = 0u64;
         let mut moved = 0u64;
-        for (offset, h) in svc.store().segments.record_headers(seg)? {
+        // Damage in one segment must not stop compaction of every other one: a segment whose
+        // records cannot be listed, or a record that does not verify, is left where it is (its
+        // live count keeps the file) and reported, for fsck and an operator.
+        let headers = match svc.store().segments.record_headers(seg) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(segment = %seg, error = %e, "cannot list the records of a segment; not compacting it");
+                return Ok(0);
+            }
+        };
+        for (offset, h) in headers {
             let Some(rec) = svc.index().record(h.id)? else {
                 continue;
             };
             if rec.location != Some(Location::Segment { segment: seg, offset }) {
                 continue; // a dead record
             }
-            let payload = svc.store().segments.read(seg, offset, h.id, h.len)?;
+            let payload = match svc.store().segments.read(seg, offset, h.id, h.len) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(segment = %seg, attachment = %h.id, error = %e, "a live record does not verify; left in place");
+                    continue;
+                }
+            };
             let item = AppendItem { id: h.id, sha256: h.sha256, crc: h.payload_crc, payload: vec![payload] };
             if svc.committer.relocate_blocking(h.id, (seg, offset), item)? {
                 moved += 1;

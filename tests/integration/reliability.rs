@@ -133,11 +133,39 @@ async fn cleanup_drops_stale_reclaim_rows_and_finishes() {
     d.restart_after_stop().await;
     assert!(!fsck_online(&d).await["row_problems"].as_array().unwrap().is_empty());
     // A guard against a hang, not a speed assertion.
-    let report = tokio::time::timeout(std::time::Duration::from_secs(120), d.cleanup()).await.expect("cleanup finishes");
+    let report =
+        tokio::time::timeout(std::time::Duration::from_secs(120), d.cleanup()).await.expect("cleanup finishes");
     assert_eq!(report["soft_deleted_removed"], 0, "stale rows are not counted as reclaimed: {report}");
     let v = fsck_online(&d).await;
     assert_eq!(v["ok"], true, "{v}");
     assert!(d.download(&kept).await == keep);
+}
+
+/// A live record that does not verify stays where it is (and so does its segment), but
+/// compaction carries on with every other segment instead of failing the whole cleanup.
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_skips_a_damaged_record_and_compacts_the_rest() {
+    let d = Daemon::start_with(
+        Opts::default()
+            .set("storage", "standalone_threshold_bytes = 65536")
+            .set("storage", "segment_bytes = 1048576")
+            .set("cleanup", "soft_delete_grace_secs = 0"),
+    )
+    .await;
+    let damaged = data(50_000, 0);
+    let damaged_id = d.upload(&damaged).await;
+    for i in 1..60u64 {
+        let id = d.upload(&data(50_000, i)).await;
+        assert_eq!(d.delete(&d.client_key(), &id).await.0, 200);
+    }
+    let (seg, at) = find_in_segments(&d, &damaged[..64]);
+    flip(&seg, at + 20_000);
+    let report = d.cleanup().await;
+    assert!(report["segments_compacted"].as_u64().unwrap() >= 1, "{report}");
+    assert!(seg.exists(), "the segment holding the damaged live record is kept");
+    let url = d.download_url(&damaged_id).await;
+    let r = d.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 500, "still refused loudly after compaction");
 }
 
 /// A segment whose header was zeroed (media damage) holds acknowledged records: recovery moves
