@@ -119,26 +119,30 @@ pub fn snapshot_tree(src: &Path, dest: &Path, copy_always: &dyn Fn(&Path) -> boo
     Ok(total)
 }
 
-/// Creates `dir` if needed and fsyncs its parent so the new entry survives a crash.
+/// Makes sure `dir` exists and that its entry, and every ancestor's, is durable: the first
+/// time this process meets a directory it creates it if needed and fsyncs each parent up to an
+/// ancestor already known durable. The fsyncs are not skipped just because the directory
+/// exists: a concurrent caller may have created it and not yet synced its parent, and an upload
+/// that renamed its file in and answered 200 must not depend on that other caller's fsync.
 pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
+    static DURABLE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut durable = DURABLE.lock().unwrap_or_else(|e| e.into_inner());
+    if durable.contains(dir) && dir.is_dir() {
         return Ok(());
     }
-    let mut missing: Vec<PathBuf> = Vec::new();
-    let mut cur = Some(dir);
-    while let Some(d) = cur {
-        if d.is_dir() {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
+    let mut made_durable = vec![dir.to_path_buf()];
+    let mut cur = dir;
+    while let Some(parent) = cur.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+        if durable.contains(parent) {
             break;
         }
-        missing.push(d.to_path_buf());
-        cur = d.parent();
+        made_durable.push(parent.to_path_buf());
+        cur = parent;
     }
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
-    for d in missing.iter().rev() {
-        if let Some(parent) = d.parent() {
-            sync_dir(parent)?;
-        }
-    }
+    durable.extend(made_durable);
     Ok(())
 }
 
@@ -179,5 +183,22 @@ pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()>
     match err.raw_os_error() {
         Some(libc::EOPNOTSUPP) => file.set_len(len),
         _ => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_dir_durable;
+
+    #[test]
+    fn durable_directories_are_created_and_recreated_if_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("blobs/project/202611");
+        create_dir_durable(&dir).unwrap();
+        assert!(dir.is_dir());
+        create_dir_durable(&dir).unwrap(); // known now: no work, still fine
+        std::fs::remove_dir_all(root.path().join("blobs")).unwrap();
+        create_dir_durable(&dir).unwrap();
+        assert!(dir.is_dir(), "a known directory that disappeared is created again");
     }
 }
