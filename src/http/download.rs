@@ -90,21 +90,29 @@ fn common_headers(h: &mut HeaderMap, rec: &AttachmentRecord, etag: &str) {
 
 /// RFC 6266: `attachment; filename="<safe ASCII>"`, plus `filename*=UTF-8''…` when the name
 /// is not plain ASCII. Quotes, backslashes and control characters (CR/LF included) are removed
-/// from the plain form, so a filename can never inject a header.
+/// from the plain form, so a filename can never inject a header. Invisible formatting
+/// characters (bidirectional overrides such as U+202E, zero-width characters) are removed from
+/// both forms, so `invoice\u{202E}fdp.exe` cannot pose as a PDF in a save dialog.
 pub fn content_disposition(name: &str) -> String {
     let plain: String = name
         .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && !is_invisible_format(*c))
         .map(|c| if c.is_ascii() { c } else { '_' })
         .collect();
     let needs_ext = !name.is_ascii() || plain.len() != name.len();
     if needs_ext && !name.is_ascii() {
-        let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
+        let cleaned: String = name.chars().filter(|c| !c.is_control() && !is_invisible_format(*c)).collect();
         let enc = percent_encoding::utf8_percent_encode(&cleaned, RFC5987);
         format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{enc}")
     } else {
         format!("attachment; filename=\"{plain}\"")
     }
+}
+
+/// Unicode format characters (category Cf) that change how a name is displayed without being
+/// seen: bidi embeddings, overrides and isolates, zero-width joiners and spaces, the BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
 }
 
 /// RFC 5987 `attr-char` is ALPHA / DIGIT / "!#$&+-.^_`|~"; everything else is encoded.
@@ -133,6 +141,11 @@ mod tests {
         assert_eq!(
             content_disposition("résumé 📎.pdf"),
             "attachment; filename=\"r_sum_ _.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%F0%9F%93%8E.pdf"
+        );
+        // A right-to-left override cannot disguise the extension in either form.
+        assert_eq!(
+            content_disposition("invoice\u{202E}fdp.exe"),
+            "attachment; filename=\"invoicefdp.exe\"; filename*=UTF-8''invoicefdp.exe"
         );
         // Every result is a valid header value.
         for n in ["\u{0}\u{7f}x", "日本語.txt", "tab\there", ""] {

@@ -84,10 +84,14 @@ impl Service {
     ) -> Result<Uploaded> {
         principal.require(EVENTS_WRITE)?;
         self.rate_limit(principal)?;
-        let (app_id, _) = principal.app_scope()?;
+        let (app_id, key) = principal.app_scope()?;
         let rec = self.index.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if rec.app_id != app_id {
-            return Err(ServiceError::WrongApp);
+            // The reference's 403 within the key's own team; another team's attachment does
+            // not exist for this caller (404), so its existence never leaks across teams.
+            let same_team =
+                self.control.project(&self.index, &rec.project_id)?.is_some_and(|p| p.team_id == key.team_id);
+            return Err(if same_team { ServiceError::WrongApp } else { ServiceError::AttachmentNotFound });
         }
         if rec.deleted_at.is_some() {
             return Err(ServiceError::AttachmentDeleted);

@@ -109,9 +109,9 @@ async fn another_teams_attachment_is_a_404_never_a_leak() {
         let (s, _) = d.get(key, &format!("/v1/projects/{}/attachment-usage", d.b("project_id"))).await;
         assert_eq!(s, 404);
     }
-    // Another app's client key cannot upload into this reservation.
+    // Another team's client key cannot upload into this reservation, nor learn that it exists.
     let (s, v) = d.put(&other.client_key, &pending, b"pending".to_vec()).await;
-    assert_eq!((s, v["error"].as_str().unwrap()), (403, "Attachment belongs to a different app"));
+    assert_eq!((s, v["code"].as_str().unwrap()), (404, "not_found"), "{v}");
     // A user sees exactly the teams they belong to.
     let outsider = user_jwt(&d, "outsider", &other.team, "owner").await;
     assert_eq!(d.get(&outsider, &format!("/v1/attachments/{id}")).await.0, 404);
@@ -133,6 +133,10 @@ async fn client_keys_may_delete_only_their_own_apps_attachments() {
     let (_, k) = d.admin(Method::POST, "keys", Some(json!({"kind": "client", "app_id": a["id"]}))).await;
     let other_app_key = k["secret"].as_str().unwrap().to_string();
     assert_eq!(d.delete(&other_app_key, &id).await.0, 404);
+    // Within the team, a PUT with another app's key gets the reference's 403.
+    let pending = d.reserve(b"pending", None).await;
+    let (s, v) = d.put(&other_app_key, &pending, b"pending".to_vec()).await;
+    assert_eq!((s, v["error"].as_str().unwrap()), (403, "Attachment belongs to a different app"));
     let (s, v) = d.delete(&d.client_key(), &id).await;
     assert_eq!((s, v.clone()), (200, json!({"ok": true})), "{v}");
     let (s, v) = d.delete(&d.client_key(), &id).await;

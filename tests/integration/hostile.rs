@@ -284,7 +284,7 @@ async fn hostile_requests_get_clear_4xx_json_errors_and_leave_nothing_behind() {
             true,
             400,
         ),
-        ("another team's key", req("PUT", &put, &[bearer(&other.client_key), octet.clone()], &payload), false, 403),
+        ("another team's key", req("PUT", &put, &[bearer(&other.client_key), octet.clone()], &payload), false, 404),
         ("revoked key", req("PUT", &put, &[bearer(&revoked), octet.clone()], &payload), false, 401),
         ("agent key uploading", req("PUT", &put, &[bearer(&d.agent_key()), octet.clone()], &payload), false, 403),
         // Credentials.
