@@ -91,9 +91,14 @@ impl Service {
     pub fn delete_project(&self, id: ProjectId) -> Result<Project> {
         let mut p = self.index.project(&id)?.ok_or(ServiceError::EntityNotFound("Project"))?;
         p.deleted_at.get_or_insert(Timestamp::now());
-        let mut b = self.index.batch();
-        b.put_project(&p);
-        self.commit_control(b)?;
+        {
+            // Reserves re-check the project under this lock, so none commits into the project
+            // after this point unseen by the listing below.
+            let _quota = self.quota_locks.lock(id.as_bytes());
+            let mut b = self.index.batch();
+            b.put_project(&p);
+            self.commit_control(b)?;
+        }
         // Its attachments are soft-deleted too, so cleanup reclaims their bytes after the grace
         // period like any other deleted attachment (the reference never did).
         let rows: Vec<_> = self.index.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;

@@ -195,6 +195,11 @@ impl Service {
         };
         {
             let _quota = self.quota_locks.lock(project.id.as_bytes());
+            // Again under the lock `delete_project` holds while it commits: a reservation either
+            // lands before the project is deleted (and is soft-deleted with it) or is refused.
+            if self.control.project(&self.index, &project.id)?.is_none_or(|p| p.deleted_at.is_some()) {
+                return Err(ServiceError::ProjectGone);
+            }
             if let Some(user) = &rec.user_id {
                 let used = self.index.user_usage(&project.id, user)?.bytes_u64();
                 if used.saturating_add(rec.size_bytes) > user_quota {

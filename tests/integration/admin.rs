@@ -128,3 +128,39 @@ async fn config_check_validates() {
         .unwrap();
     assert!(!out.status.success(), "environment overrides are validated too");
 }
+
+/// Deleting a project soft-deletes every attachment in it, refuses new reservations, and a
+/// reservation racing the delete either is deleted with the project or refused: none stays live.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_project_takes_its_attachments_and_racing_reserves_with_it() {
+    let d = std::sync::Arc::new(Daemon::start().await);
+    let uploaded = d.upload(b"in the project").await;
+    let racers: Vec<_> = (0..64u8)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let (s, v) = d.reserve_json(&d.client_key(), reserve_body(&[i; 10], None)).await;
+                (s, v["attachment_id"].as_str().map(str::to_string))
+            })
+        })
+        .collect();
+    let (s, v) = d.admin(Method::DELETE, &format!("projects/{}", d.b("project_id")), None).await;
+    assert_eq!(s, 200, "{v}");
+    let mut granted = vec![uploaded];
+    for r in racers {
+        let (s, id) = r.await.unwrap();
+        match (s, id) {
+            (201, Some(id)) => granted.push(id),
+            (400, None) => {} // refused: the project is gone
+            other => panic!("unexpected reserve outcome {other:?}"),
+        }
+    }
+    for id in &granted {
+        assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404, "{id} is still live");
+        assert_ne!(d.put(&d.client_key(), id, b"late".to_vec()).await.0, 200);
+    }
+    let (s, v) = d.reserve_json(&d.client_key(), reserve_body(b"after", None)).await;
+    assert_eq!(s, 400, "{v}");
+    let f = d.admin(Method::POST, "fsck", None).await.1;
+    assert_eq!(f["ok"], true, "{f}");
+}
