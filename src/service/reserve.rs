@@ -162,12 +162,6 @@ impl Service {
         let input = ReserveInput::from_json(body)?;
         let app =
             self.control.app(&self.index, &app_id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)?;
-        let project = self
-            .control
-            .project(&self.index, &app.project_id)?
-            .filter(|p| p.deleted_at.is_none())
-            .ok_or(ServiceError::ProjectGone)?;
-        let (project_quota, user_quota) = self.effective_quotas(&project);
         let now = Timestamp::now();
         // Held until the record is committed, so a concurrent link of this client event id
         // either is seen here or sees this record (see link.rs).
@@ -175,7 +169,7 @@ impl Service {
         let link = self.index.event_link(&app.id, &input.client_event_id)?;
         let rec = AttachmentRecord {
             id: AttachmentId::random(),
-            project_id: project.id,
+            project_id: app.project_id,
             app_id: app.id,
             event_client_id: Some(input.client_event_id),
             event_id: link.as_ref().map(|l| l.event_id),
@@ -194,12 +188,16 @@ impl Service {
             location: None,
         };
         {
-            let _quota = self.quota_locks.lock(project.id.as_bytes());
-            // Again under the lock `delete_project` holds while it commits: a reservation either
-            // lands before the project is deleted (and is soft-deleted with it) or is refused.
-            if self.control.project(&self.index, &project.id)?.is_none_or(|p| p.deleted_at.is_some()) {
-                return Err(ServiceError::ProjectGone);
-            }
+            let _quota = self.quota_locks.lock(app.project_id.as_bytes());
+            // The project is read under the lock `delete_project` holds while it commits: a
+            // reservation either lands before the project is deleted (and is soft-deleted with
+            // it) or is refused.
+            let project = self
+                .control
+                .project(&self.index, &app.project_id)?
+                .filter(|p| p.deleted_at.is_none())
+                .ok_or(ServiceError::ProjectGone)?;
+            let (project_quota, user_quota) = self.effective_quotas(&project);
             if let Some(user) = &rec.user_id {
                 let used = self.index.user_usage(&project.id, user)?.bytes_u64();
                 if used.saturating_add(rec.size_bytes) > user_quota {
