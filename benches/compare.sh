@@ -33,6 +33,7 @@ start_attachd() {
     cat > "$WORK/attachd.toml" <<TOML
 [server]
 listen = "127.0.0.1:7480"
+admin_api = "off"
 [storage]
 data_dir = "$WORK/attachd"
 [quota]

@@ -17,7 +17,7 @@ fn bench(c: &mut Criterion) {
     std::fs::write(
         &cfg_path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[metrics]\nlisten = \"\"\n[cleanup]\nschedule = \"off\"\n[log]\nlevel = \"error\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_api = \"off\"\n[storage]\ndata_dir = {:?}\n[metrics]\nlisten = \"\"\n[cleanup]\nschedule = \"off\"\n[log]\nlevel = \"error\"\n",
             dir.path().join("data").display().to_string()
         ),
     )
@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
                         fsync: false,
                         objects: 0,
                         label: None,
+                        hostile: Default::default(),
                     };
                     let t = Instant::now();
                     let r = rt.block_on(attachd::loadgen::run(args)).unwrap();

@@ -48,15 +48,15 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Write an online backup (RocksDB checkpoint + segments + blobs) of a running daemon's
-    /// data directory to DEST, a new directory on the daemon's machine. Restore by starting
-    /// attachd with `storage.data_dir = DEST`.
+    /// Write an online backup (RocksDB checkpoint + segments + blobs, no secrets) of a running
+    /// daemon's data directory to <storage.backup_dir>/NAME on the daemon's machine. Restore by
+    /// starting attachd with `storage.data_dir` set to that directory.
     Backup {
         #[command(flatten)]
         conn: Conn,
-        /// Absolute path of the backup directory to create.
+        /// Name of the backup directory to create (default: the current UTC time).
         #[arg(long)]
-        dest: PathBuf,
+        name: Option<String>,
     },
     /// Check every record against its bytes, rows and counters (the daemon must be stopped;
     /// a running daemon answers the read-only check at POST /admin/v1/fsck). Exits 1 when
@@ -69,6 +69,16 @@ pub enum Command {
         /// derived row and counter from the records.
         #[arg(long)]
         repair: bool,
+    },
+    /// Create an admin token directly in the data directory (the daemon must be stopped): the
+    /// way back in when every admin token is lost. Prints the secret once.
+    RecoverAdminToken {
+        /// Configuration file (to find the data directory).
+        #[arg(long, env = "ATTACHD_CONFIG")]
+        config: Option<PathBuf>,
+        /// What to call the token.
+        #[arg(long, default_value = "recovered")]
+        name: String,
     },
     /// Configuration tools.
     Config {
@@ -103,7 +113,8 @@ pub struct Conn {
     /// Configuration file (to find the listen address and data directory).
     #[arg(long, env = "ATTACHD_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Base URL of the daemon (default: http://<server.listen>).
+    /// Base URL of the daemon (default: the listener serving the admin API: http://<metrics.listen>
+    /// with server.admin_api = "ops", else http://<server.listen>).
     #[arg(long, global = true)]
     pub url: Option<String>,
     /// Admin token (default: ATTACHD_ADMIN_TOKEN, then <data_dir>/bootstrap.json).
@@ -201,6 +212,16 @@ pub enum AdminCmd {
         #[arg(long)]
         user_bytes: Option<String>,
     },
+    /// List admin tokens (never their secrets).
+    Tokens,
+    /// Create an admin token; prints its secret once. Rotate by creating the new token,
+    /// switching to it, then revoking the old one.
+    CreateToken {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke an admin token by id (see `tokens`); the last one cannot be revoked.
+    RevokeToken { id: String },
     /// Mint a user JWT signed with the daemon's secret.
     MintJwt {
         #[arg(long)]
@@ -216,10 +237,14 @@ impl Conn {
         let url = match &self.url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
-                if cfg.server.listen.ends_with(":0") {
-                    return Err("server.listen uses port 0: pass --url with the bound address".into());
+                let (key, listen) = match cfg.server.admin_api {
+                    crate::config::AdminApi::Ops => ("metrics.listen", &cfg.metrics.listen),
+                    _ => ("server.listen", &cfg.server.listen),
+                };
+                if listen.ends_with(":0") {
+                    return Err(format!("{key} uses port 0: pass --url with the bound address"));
                 }
-                format!("http://{}", cfg.server.listen)
+                format!("http://{listen}")
             }
         };
         let token = self.token.clone().or_else(|| {
@@ -283,6 +308,9 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
             }
             (Method::PUT, a(&format!("projects/{project}/quota")), Some(b))
         }
+        AdminCmd::Tokens => (Method::GET, a("tokens"), None),
+        AdminCmd::CreateToken { name } => (Method::POST, a("tokens"), Some(json!({"name": name}))),
+        AdminCmd::RevokeToken { id } => (Method::DELETE, a(&format!("tokens/{id}")), None),
         AdminCmd::MintJwt { sub, ttl_secs } => {
             (Method::POST, a("jwt"), Some(json!({"sub": sub, "ttl_secs": ttl_secs})))
         }
@@ -298,11 +326,13 @@ pub async fn cleanup_online(conn: &Conn) -> Result<i32, String> {
 }
 
 /// `attachd backup`.
-pub async fn backup(conn: &Conn, dest: &std::path::Path) -> Result<i32, String> {
+pub async fn backup(conn: &Conn, name: Option<&str>) -> Result<i32, String> {
     let (url, token) = conn.resolve()?;
     let token = token.ok_or("no admin token: pass --token or set ATTACHD_ADMIN_TOKEN")?;
-    let dest = std::path::absolute(dest).map_err(|e| format!("resolve {}: {e}", dest.display()))?;
-    let body = json!({ "dest": dest });
+    let body = match name {
+        Some(n) => json!({ "name": n }),
+        None => json!({}),
+    };
     print_reply(crate::client::call(Method::POST, &format!("{url}/admin/v1/backup"), Some(&token), Some(&body)).await?)
 }
 

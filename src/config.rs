@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// The defaults, exactly as shipped in `config.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../config.toml");
 
+/// What [`Config::redacted`] prints in place of a secret that is set.
+pub const REDACTED: &str = "<set, not shown>";
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -77,6 +80,23 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_json_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    pub max_connections: usize,
+    pub send_timeout_secs: u64,
+    pub upload_memory_bytes: u64,
+    pub download_memory_bytes: u64,
+    pub admin_api: AdminApi,
+}
+
+/// Where the admin API (`/admin/v1/…`) is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminApi {
+    /// Only on the ops listener (`metrics.listen`, loopback by default).
+    Ops,
+    /// On the public listener too (only behind a proxy that does not expose `/admin`).
+    Public,
+    /// Nowhere.
+    Off,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +109,7 @@ pub struct StorageConfig {
     pub segment_bytes: u64,
     pub min_free_bytes: u64,
     pub max_commit_batch_bytes: u64,
+    pub backup_dir: PathBuf,
 }
 
 /// Which write engine to use.
@@ -110,6 +131,8 @@ pub struct AuthConfig {
     pub jwt_secret: String,
     pub download_signing_secret: String,
     pub download_url_ttl_secs: u64,
+    pub jwt_audience: String,
+    pub jwt_issuer: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +141,8 @@ pub struct AuthConfig {
 pub struct UploadsConfig {
     pub reservation_ttl_secs: u64,
     pub reservation_sweep_interval_secs: u64,
+    pub max_pending_per_project: u64,
+    pub max_pending_bytes_per_project: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,6 +256,21 @@ impl Config {
         if self.server.max_header_bytes < 1024 {
             return bad("server.max_header_bytes must be at least 1024");
         }
+        if self.server.max_connections == 0 || self.server.send_timeout_secs == 0 {
+            return bad("server.max_connections and server.send_timeout_secs must be positive");
+        }
+        if self.server.upload_memory_bytes < self.storage.standalone_threshold_bytes + (64 << 10)
+            || self.server.upload_memory_bytes < 2 << 20
+        {
+            return bad(
+                "server.upload_memory_bytes must hold at least one upload: 2 MiB and above storage.standalone_threshold_bytes + 64 KiB",
+            );
+        }
+        if self.server.download_memory_bytes < self.storage.standalone_threshold_bytes.max(1 << 20) {
+            return bad(
+                "server.download_memory_bytes must hold at least one download: 1 MiB and storage.standalone_threshold_bytes",
+            );
+        }
         if self.storage.segment_bytes < 1 << 20 {
             return bad("storage.segment_bytes must be at least 1 MiB");
         }
@@ -258,10 +298,31 @@ impl Config {
         if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<SocketAddr>().is_err() {
             return bad("metrics.listen must be empty or an IP:port address");
         }
+        if self.server.admin_api == AdminApi::Ops && self.metrics.listen.is_empty() {
+            return bad(
+                "server.admin_api = \"ops\" needs the ops listener (metrics.listen); or set it to \"public\" or \"off\"",
+            );
+        }
+        // Usage counters are signed 64-bit sums bounded by the quota.
+        if self.quota.project_bytes > 1 << 62 || self.quota.user_bytes > 1 << 62 {
+            return bad("quota.project_bytes and quota.user_bytes must be at most 2^62");
+        }
         if self.cleanup.compaction_bytes_per_sec == 0 {
             return bad("cleanup.compaction_bytes_per_sec must be positive");
         }
         Ok(())
+    }
+
+    /// A copy that is safe to print or log: every secret is replaced by a marker saying only
+    /// whether one is set (`attachd config check` prints this, and systemd logs it).
+    pub fn redacted(&self) -> Self {
+        let mut c = self.clone();
+        for secret in [&mut c.auth.jwt_secret, &mut c.auth.download_signing_secret] {
+            if !secret.is_empty() {
+                *secret = REDACTED.to_string();
+            }
+        }
+        c
     }
 
     /// The cleanup schedule (validated).
@@ -287,6 +348,16 @@ mod tests {
         assert_eq!(cfg.quota.user_bytes, 250 * 1024 * 1024);
         assert_eq!(cfg.auth.download_url_ttl_secs, 60);
         assert_eq!(cfg.schedule(), Schedule::DailyAt(5 * 3600));
+    }
+
+    #[test]
+    fn redacted_hides_every_secret() {
+        let mut cfg: Config = Figment::from(Toml::string(EMBEDDED_DEFAULTS)).extract().unwrap();
+        cfg.auth.jwt_secret = "jwt-s3cret".into();
+        cfg.auth.download_signing_secret = "dl-s3cret".into();
+        let shown = serde_json::to_string(&cfg.redacted()).unwrap();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains(REDACTED));
     }
 
     #[test]

@@ -20,11 +20,12 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, Schedule};
+use crate::config::{AdminApi, Config, Schedule};
 use crate::http::server::{ServerLimits, serve};
 use crate::http::{HttpConfig, HttpState};
 use crate::index::Index;
 use crate::service::bootstrap::write_file_atomic;
+use crate::service::jwt::JwtRules;
 use crate::service::{Service, ServiceConfig};
 use crate::store::Store;
 use crate::worker::cleanup::Cleanup;
@@ -161,9 +162,23 @@ pub fn open_service(
         compaction_bytes_per_sec: cfg.cleanup.compaction_bytes_per_sec,
         x_accel_prefix: cfg.downloads.x_accel_prefix.clone(),
         rate_limit: cfg.rate_limit.enabled.then_some((cfg.rate_limit.burst, cfg.rate_limit.per_second)),
+        backup_dir: cfg.storage.backup_dir.clone(),
+        max_pending_per_project: cfg.uploads.max_pending_per_project,
+        max_pending_bytes_per_project: cfg.uploads.max_pending_bytes_per_project,
+        upload_memory_bytes: cfg.server.upload_memory_bytes,
+        download_memory_bytes: cfg.server.download_memory_bytes,
     };
-    Service::new(scfg, index, store, secrets.download_signing_secret.as_bytes(), secrets.jwt_secret.as_bytes())
-        .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let jwt_rules = JwtRules { audience: non_empty(&cfg.auth.jwt_audience), issuer: non_empty(&cfg.auth.jwt_issuer) };
+    Service::new(
+        scfg,
+        index,
+        store,
+        secrets.download_signing_secret.as_bytes(),
+        secrets.jwt_secret.as_bytes(),
+        jwt_rules,
+    )
+    .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -174,13 +189,14 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut ops_bound = None;
+    let admin_slot = crate::http::ops::AdminSlot::default();
     if !cfg.metrics.listen.is_empty() {
         let addr = cfg.metrics.listen.clone();
         let listener =
             TcpListener::bind(&addr).await.map_err(|source| DaemonError::Bind { addr: addr.clone(), source })?;
         ops_bound = listener.local_addr().ok();
         tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
-        tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), stop_rx.clone()));
+        tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), admin_slot.clone(), stop_rx.clone()));
     }
     let listener = TcpListener::bind(&cfg.server.listen)
         .await
@@ -192,6 +208,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
         cfg.server.public_url.trim_end_matches('/').to_string()
     };
     let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone(), opts.engine.clone()))?;
+    service.refuse_if_repair_interrupted().map_err(|e| DaemonError::Other(e.to_string()))?;
     if let Some(path) = service.bootstrap_if_empty(&data_dir).map_err(|e| DaemonError::Other(e.to_string()))? {
         println!("attachd: first start: admin token and API keys written to {}", path.display());
     }
@@ -218,12 +235,18 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
         body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
         max_json_body: cfg.server.max_json_body_bytes,
         max_header_bytes: cfg.server.max_header_bytes,
+        admin_on_public: cfg.server.admin_api == AdminApi::Public,
     };
     let state = Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup));
+    if cfg.server.admin_api == AdminApi::Ops {
+        let _ = admin_slot.set(state.clone());
+    }
     let limits = ServerLimits {
         header_timeout: Duration::from_secs(cfg.server.header_timeout_secs),
         max_header_bytes: cfg.server.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+        max_connections: cfg.server.max_connections,
+        send_timeout: Duration::from_secs(cfg.server.send_timeout_secs),
     };
     println!("attachd: listening on {bound} (public URL {public_url})");
     if let Some(path) = &opts.ready_file {

@@ -21,14 +21,20 @@ fn init_tracing(cfg: &Config) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGTERM/SIGINT, as a future. The handlers are registered here, before the daemon binds or
+/// announces anything, so a signal that arrives right after start drains instead of killing
+/// the process with the default action.
+fn shutdown_signal(rt: &tokio::runtime::Runtime) -> std::io::Result<impl std::future::Future<Output = ()> + use<>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let _in_runtime = rt.enter();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -40,6 +46,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn main() -> ExitCode {
+    // Everything attachd creates (index, segments, blobs, backups, secrets) is private to its
+    // user; the systemd unit sets the same with UMask=0077.
+    // SAFETY: umask only changes this process's file-creation mask; no thread runs yet.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Serve { config, ready_file } => {
@@ -53,7 +63,15 @@ fn main() -> ExitCode {
             init_tracing(&cfg);
             attachd::metrics::install();
             let opts = attachd::daemon::RunOptions { ready_file, ..Default::default() };
-            match runtime().block_on(attachd::daemon::run(cfg, opts, shutdown_signal())) {
+            let rt = runtime();
+            let shutdown = match shutdown_signal(&rt) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("attachd: install signal handlers: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(attachd::daemon::run(cfg, opts, shutdown)) {
                 Ok(()) => 0,
                 Err(e) => {
                     tracing::error!(error = %e, "attachd failed");
@@ -64,7 +82,7 @@ fn main() -> ExitCode {
         }
         Command::Config { what: ConfigCmd::Check { config } } => match Config::load(config.as_deref()) {
             Ok(cfg) => {
-                println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
+                println!("{}", serde_json::to_string_pretty(&cfg.redacted()).unwrap_or_default());
                 eprintln!("attachd: configuration is valid");
                 0
             }
@@ -75,7 +93,8 @@ fn main() -> ExitCode {
         },
         Command::Admin { conn, what } => report(runtime().block_on(attachd::cli::admin(&conn, &what))),
         Command::Fsck { config, repair } => report(offline_fsck(config.as_deref(), repair)),
-        Command::Backup { conn, dest } => report(runtime().block_on(attachd::cli::backup(&conn, &dest))),
+        Command::RecoverAdminToken { config, name } => report(recover_admin_token(config.as_deref(), &name)),
+        Command::Backup { conn, name } => report(runtime().block_on(attachd::cli::backup(&conn, name.as_deref()))),
         Command::Bench { args, json } => match runtime().block_on(attachd::loadgen::run(args)) {
             Ok(r) => {
                 use std::io::Write;
@@ -115,9 +134,20 @@ fn offline_cleanup(conn: &attachd::cli::Conn) -> Result<i32, String> {
     init_tracing(&cfg);
     let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
     let svc = attachd::daemon::open_service(&cfg, String::new(), None).map_err(|e| e.to_string())?;
+    svc.refuse_if_repair_interrupted().map_err(|e| e.to_string())?;
     let report = attachd::worker::cleanup::Cleanup::new(svc.clone()).run().map_err(|e| e.to_string())?;
     svc.shutdown();
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    Ok(0)
+}
+
+fn recover_admin_token(config: Option<&std::path::Path>, name: &str) -> Result<i32, String> {
+    let cfg = Config::load(config).map_err(|e| e.to_string())?;
+    let _lock = attachd::daemon::lock_data_dir(&cfg.storage.data_dir).map_err(|e| e.to_string())?;
+    let svc = attachd::daemon::open_service(&cfg, String::new(), None).map_err(|e| e.to_string())?;
+    let (token, secret) = svc.add_admin_token(name).map_err(|e| e.to_string())?;
+    svc.shutdown();
+    println!("{}", serde_json::json!({ "token": token, "secret": secret }));
     Ok(0)
 }
 

@@ -54,6 +54,14 @@ pub const UPLOADS_IN_PROGRESS: &str = "attachd_uploads_in_progress";
 /// Requests refused by the rate limiter.
 pub const RATE_LIMITED: &str = "attachd_rate_limited_total";
 
+/// Requests and connections refused because a limit was reached, by what (upload, download,
+/// connection).
+pub const SHED: &str = "attachd_shed_total";
+/// Bytes held by request bodies and response chunks, by budget (upload, download).
+pub const MEMORY_IN_USE: &str = "attachd_memory_budget_in_use_bytes";
+/// Client connections open now.
+pub const CONNECTIONS: &str = "attachd_connections";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder (once per process; later calls are no-ops) and registers
@@ -120,6 +128,16 @@ pub fn describe() {
     describe_gauge!(DISK_FREE, Unit::Bytes, "Free bytes on the data volume.");
     describe_gauge!(UPLOADS_IN_PROGRESS, "Uploads (PUTs) running now.");
     describe_counter!(RATE_LIMITED, "Requests refused with 429 by the per-key rate limiter.");
+    describe_counter!(
+        SHED,
+        "Requests and connections refused with 503 because a limit was reached, by what (upload, download, connection)."
+    );
+    describe_gauge!(
+        MEMORY_IN_USE,
+        Unit::Bytes,
+        "Bytes taken from a memory budget (upload, download) by request bodies and response chunks."
+    );
+    describe_gauge!(CONNECTIONS, "Client connections open on the public listener.");
 }
 
 /// One HTTP request finished.
@@ -195,6 +213,22 @@ pub fn sample(pending_reservations: usize, disk_free: u64, uploads_in_progress: 
     gauge!(RESERVATIONS_PENDING).set(pending_reservations as f64);
     gauge!(DISK_FREE).set(disk_free as f64);
     gauge!(UPLOADS_IN_PROGRESS).set(uploads_in_progress as f64);
+}
+
+/// A request or connection was refused by a limit.
+pub fn shed(what: &'static str) {
+    counter!(SHED, "what" => what).increment(1);
+}
+
+/// Memory budget gauges.
+pub fn memory_in_use(upload: u64, download: u64) {
+    gauge!(MEMORY_IN_USE, "budget" => "upload").set(upload as f64);
+    gauge!(MEMORY_IN_USE, "budget" => "download").set(download as f64);
+}
+
+/// Connections open now changed by `delta`.
+pub fn connections(delta: f64) {
+    gauge!(CONNECTIONS).increment(delta);
 }
 
 /// A request was rate limited.

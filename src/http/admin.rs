@@ -1,5 +1,7 @@
 //! The admin API (`/admin/v1/…`), behind the admin token from `bootstrap.json`: teams,
-//! projects, apps, keys, members, quota overrides, test JWTs and on-demand cleanup.
+//! projects, apps, keys, members, quota overrides, test JWTs, admin tokens (rotation and
+//! revocation), backups, fsck and on-demand cleanup. Served only where `server.admin_api`
+//! says (the ops listener by default).
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use crate::index::control::Role;
 use crate::service::ServiceError;
 use crate::service::admin::NewKey;
 
-use super::body::{HyperBody, RespBody, read_json};
+use super::body::{RespBody, read_json_request};
 use super::route::AdminRoute;
 use super::{HttpState, json};
 
@@ -36,6 +38,14 @@ struct JwtBody {
     sub: String,
     #[serde(default)]
     ttl_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupBody {
+    /// The backup's directory name under `storage.backup_dir` (default: the current time).
+    #[serde(default)]
+    name: Option<String>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ServiceError> {
@@ -67,8 +77,7 @@ pub async fn handle(
 ) -> Result<Response<RespBody>, ServiceError> {
     let token = super::auth::bearer(req.headers())?;
     state.service.authenticate_admin(&token)?;
-    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
-    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let v = read_json_request(req, &state.cfg).await?;
     let svc = &state.service;
     let idx = svc.index();
     use AdminRoute as A;
@@ -120,14 +129,18 @@ pub async fn handle(
             let exp = Timestamp::now().as_secs().saturating_add(b.ttl_secs.unwrap_or(3600));
             (StatusCode::OK, j!({"token": svc.mint_jwt(&b.sub, exp)}))
         }
+        A::ListTokens => (StatusCode::OK, j!({ "tokens": svc.admin_tokens()? })),
+        A::CreateToken => {
+            let name = parse::<Named>(v)?.name.ok_or_else(|| ServiceError::BadParameter("name is required".into()))?;
+            let (token, secret) = svc.add_admin_token(&name)?;
+            (StatusCode::CREATED, j!({ "token": token, "secret": secret }))
+        }
+        A::RevokeToken(id) => (StatusCode::OK, j!(svc.revoke_admin_token(&id)?)),
         A::Backup => {
-            let dest = v
-                .get("dest")
-                .and_then(|d| d.as_str())
-                .ok_or_else(|| ServiceError::BadParameter("dest (an absolute path) is required".into()))?;
+            let b = parse::<BackupBody>(v)?;
+            let name = b.name.unwrap_or_else(|| Timestamp::now().to_iso().replace(':', "-"));
             let svc = svc.clone();
-            let dest = std::path::PathBuf::from(dest);
-            let report = tokio::task::spawn_blocking(move || svc.backup(&dest))
+            let report = tokio::task::spawn_blocking(move || svc.backup(&name))
                 .await
                 .map_err(|e| ServiceError::Internal(format!("backup task: {e}")))??;
             (StatusCode::OK, j!(report))

@@ -10,7 +10,7 @@ use crate::ids::AttachmentId;
 use crate::service::ServiceError;
 use crate::service::listing::ListQuery;
 
-use super::body::{HyperBody, RespBody, read_json};
+use super::body::{RespBody, read_json_request};
 use super::{HttpState, json, principal, query_params};
 
 /// `GET /v1/attachments`.
@@ -57,8 +57,7 @@ pub async fn delete(
 /// `POST /v1/attachments/link`.
 pub async fn link(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
-    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let v = read_json_request(req, &state.cfg).await?;
     let r = state.service.link(&who, &v).await?;
     Ok(json(StatusCode::OK, &r))
 }

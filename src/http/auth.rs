@@ -1,8 +1,10 @@
-//! Extracting the bearer token: `Authorization: Bearer <token>`, else the `token` cookie (the
-//! reference's order). Which kind of token it is, and what it may do, is the service's business.
+//! Extracting the bearer token: `Authorization: Bearer <token>` only. The reference also took a
+//! `token` cookie; attachd does not, since a browser attaches cookies to cross-site requests
+//! (a dashboard's session cookie would then authorise any page's form posts). Which kind of
+//! token it is, and what it may do, is the service's business.
 
 use hyper::HeaderMap;
-use hyper::header::{AUTHORIZATION, COOKIE};
+use hyper::header::AUTHORIZATION;
 
 use crate::service::ServiceError;
 
@@ -16,16 +18,6 @@ pub fn bearer(headers: &HeaderMap) -> Result<String, ServiceError> {
             return Err(ServiceError::InvalidAuthFormat);
         }
         return Ok(token.to_string());
-    }
-    for v in headers.get_all(COOKIE) {
-        let Ok(v) = v.to_str() else { continue };
-        for pair in v.split(';') {
-            if let Some(("token", t)) = pair.trim().split_once('=').map(|(k, t)| (k.trim(), t.trim())) {
-                if !t.is_empty() {
-                    return Ok(t.to_string());
-                }
-            }
-        }
     }
     Err(ServiceError::MissingAuth)
 }
@@ -47,7 +39,8 @@ mod tests {
         assert_eq!(bearer(&with(AUTHORIZATION, "bearer  abc ")).unwrap(), "abc");
         assert!(matches!(bearer(&with(AUTHORIZATION, "Basic abc")), Err(ServiceError::InvalidAuthFormat)));
         assert!(matches!(bearer(&with(AUTHORIZATION, "Bearer")), Err(ServiceError::InvalidAuthFormat)));
-        assert_eq!(bearer(&with(COOKIE, "a=b; token=xyz")).unwrap(), "xyz");
+        // A cookie is never a credential.
+        assert!(matches!(bearer(&with(hyper::header::COOKIE, "a=b; token=xyz")), Err(ServiceError::MissingAuth)));
         assert!(matches!(bearer(&HeaderMap::new()), Err(ServiceError::MissingAuth)));
     }
 }

@@ -9,9 +9,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::Request;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
+use super::HttpConfig;
 use crate::service::ServiceError;
 use crate::service::upload::{BodyError, BodySource};
 
@@ -58,6 +60,24 @@ impl BodySource for HyperBody {
             // Trailers and empty frames: keep reading.
         }
     }
+}
+
+/// Reads the JSON body of `req` (see [`read_json`]). A body must be declared
+/// `application/json` (or `application/<x>+json`): a cross-site form or `text/plain` POST, which
+/// a browser sends without asking the server first, is refused with 415 before it is read.
+pub async fn read_json_request(req: Request<Incoming>, cfg: &HttpConfig) -> Result<serde_json::Value, ServiceError> {
+    let has_body = !http_body::Body::is_end_stream(req.body());
+    if has_body && !is_json(req.headers()) {
+        return Err(ServiceError::NotJson);
+    }
+    let mut body = HyperBody::new(req.into_body(), cfg.body_idle_timeout);
+    read_json(&mut body, cfg.max_json_body).await
+}
+
+fn is_json(headers: &hyper::HeaderMap) -> bool {
+    let Some(ct) = headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    base == "application/json" || (base.starts_with("application/") && base.ends_with("+json"))
 }
 
 /// Reads a JSON body of at most `limit` bytes. Empty bodies read as `null` (the reference

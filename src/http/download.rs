@@ -60,7 +60,7 @@ pub async fn download(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<
             crate::metrics::bytes_downloaded(end - start);
             full(bytes.slice(start as usize..end as usize))
         }
-        DownloadSource::File(reader, verify) => ChannelBody::new(stream_file(reader, start, end, verify)).boxed(),
+        DownloadSource::File(file) => ChannelBody::new(stream_file(file, start, end)).boxed(),
         DownloadSource::XAccel(_) => unreachable!("handled above"),
     };
     Ok(respond(status, headers, body))

@@ -48,6 +48,7 @@ pub fn reply(e: &E) -> ErrorReply {
         E::DisallowedContentType(_) => (S::UNSUPPORTED_MEDIA_TYPE, "disallowed_content_type", Rejection),
         E::NotOctetStream { parsed: true } => (S::BAD_REQUEST, "unsupported_media_type", Plain),
         E::NotOctetStream { parsed: false } => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
+        E::NotJson => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
         E::UserQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "user_quota_exhausted", Rejection),
         E::ProjectQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "quota_exhausted", Rejection),
         E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => (S::NOT_FOUND, "not_found", Plain),
@@ -63,8 +64,10 @@ pub fn reply(e: &E) -> ErrorReply {
         E::UploadTimedOut => (S::REQUEST_TIMEOUT, "upload_timeout", Plain),
         E::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", Plain),
         E::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited", Plain),
+        E::TooManyPending { .. } => (S::TOO_MANY_REQUESTS, "too_many_pending_uploads", Rejection),
         E::NoSpace => (S::INSUFFICIENT_STORAGE, "insufficient_storage", Plain),
         E::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", Plain),
+        E::Busy(_) => (S::SERVICE_UNAVAILABLE, "server_busy", Plain),
         E::Corrupt(_) => (S::INTERNAL_SERVER_ERROR, "stored_data_corrupt", Plain),
         E::UploadFailed(_) => (S::INTERNAL_SERVER_ERROR, "upload_failed", Plain),
         E::ReadFailed(_) => (S::INTERNAL_SERVER_ERROR, "read_failed", Plain),
@@ -74,7 +77,9 @@ pub fn reply(e: &E) -> ErrorReply {
         E::Internal(_) => "Internal error".to_string(),
         other => other.to_string(),
     };
-    if status.is_server_error() {
+    // Load shedding is expected under a flood and counted in metrics; logging each would flood
+    // the log too.
+    if status.is_server_error() && !matches!(e, E::Busy(_)) {
         let detail = match e {
             E::UploadFailed(d) | E::ReadFailed(d) | E::Internal(d) | E::Corrupt(d) => d.as_str(),
             _ => "",
@@ -101,7 +106,9 @@ pub fn reply(e: &E) -> ErrorReply {
         E::RateLimited { retry_after_secs } => {
             headers.push((RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
         }
-        E::Unavailable | E::NoSpace => headers.push((RETRY_AFTER, HeaderValue::from_static("1"))),
+        // Reservations lapse within the TTL; a minute is a fair first wait.
+        E::TooManyPending { .. } => headers.push((RETRY_AFTER, HeaderValue::from_static("60"))),
+        E::Unavailable | E::NoSpace | E::Busy(_) => headers.push((RETRY_AFTER, HeaderValue::from_static("1"))),
         E::RangeNotSatisfiable { size } => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.push((hyper::header::CONTENT_RANGE, v));

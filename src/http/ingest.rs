@@ -11,14 +11,13 @@ use crate::ids::AttachmentId;
 use crate::service::ServiceError;
 use crate::service::upload::BodyInfo;
 
-use super::body::{HyperBody, RespBody, read_json};
+use super::body::{HyperBody, RespBody, read_json_request};
 use super::{HttpState, json, principal};
 
 /// Reserve: auth first (as the reference), then the JSON body.
 pub async fn reserve(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
-    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let v = read_json_request(req, &state.cfg).await?;
     // On the blocking pool: the RocksDB write can wait behind a group commit's WAL fsync, and
     // an async worker must never be parked there.
     let svc = state.service.clone();

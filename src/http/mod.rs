@@ -17,6 +17,7 @@ pub mod projects;
 pub mod range;
 pub mod route;
 pub mod server;
+pub mod stall;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +42,17 @@ pub struct HttpConfig {
     pub max_json_body: usize,
     /// Largest request head (header names and values).
     pub max_header_bytes: usize,
+    /// Whether the public listener serves the admin API (`server.admin_api = "public"`).
+    pub admin_on_public: bool,
+}
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `server.listen`: the API clients use.
+    Public,
+    /// `metrics.listen`: here only the admin API goes through [`handle`].
+    Ops,
 }
 
 /// State shared by every connection.
@@ -72,10 +84,17 @@ impl HttpState {
     }
 }
 
-/// Handles one request: route, dispatch, map errors, record metrics, all inside a span.
-pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Response<RespBody> {
+/// Handles one request: route, dispatch, map errors, record metrics, all inside a span. The
+/// admin API exists only on the listener `server.admin_api` names: elsewhere it is a 404, so
+/// the public port does not even reveal it.
+pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>, on: Listener) -> Response<RespBody> {
     let started = Instant::now();
-    let route = route::route(req.method(), req.uri().path());
+    let admin_path = req.uri().path().starts_with("/admin/");
+    let route = match (on, admin_path) {
+        (Listener::Public, true) if !state.cfg.admin_on_public => Route::NotFound,
+        (Listener::Ops, false) => Route::NotFound,
+        _ => route::route(req.method(), req.uri().path()),
+    };
     let name = route.name();
     let rid = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id = rid, method = %req.method(), route = name);

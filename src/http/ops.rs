@@ -1,9 +1,11 @@
-//! The ops listener: `/metrics` (Prometheus text format), `/health` and `/ready`, on an address
-//! of its own so scrapers and load balancers never share the public port's limits or auth.
+//! The ops listener: `/metrics` (Prometheus text format), `/health`, `/ready` and, with
+//! `server.admin_api = "ops"`, the admin API, on an address of its own (loopback by default) so
+//! scrapers, load balancers and operators never share the public port's limits, and the admin
+//! API is not reachable from where clients are.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
@@ -14,18 +16,35 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::body::{RespBody, full};
+use super::{HttpState, Listener, handle};
+
+/// Where the admin API's state appears once the service is up (set only when the admin API
+/// is served here).
+pub type AdminSlot = Arc<OnceLock<Arc<HttpState>>>;
 
 /// Serves the ops endpoints until `stop` turns true.
-pub async fn serve_ops(listener: TcpListener, ready: Arc<AtomicBool>, mut stop: watch::Receiver<bool>) {
+pub async fn serve_ops(
+    listener: TcpListener,
+    ready: Arc<AtomicBool>,
+    admin: AdminSlot,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
             _ = stop.changed() => return,
         };
         let ready = ready.clone();
+        let admin = admin.clone();
         let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
             let ready = ready.load(Ordering::SeqCst);
-            async move { Ok::<_, Infallible>(answer(req.uri().path(), ready)) }
+            let admin = admin.get().filter(|_| req.uri().path().starts_with("/admin/")).cloned();
+            async move {
+                Ok::<_, Infallible>(match admin {
+                    Some(state) => handle(state, req, Listener::Ops).await,
+                    None => answer(req.uri().path(), ready),
+                })
+            }
         });
         tokio::spawn(async move {
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;

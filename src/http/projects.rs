@@ -7,7 +7,7 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::service::ServiceError;
 
-use super::body::{HyperBody, RespBody, read_json};
+use super::body::{RespBody, read_json_request};
 use super::{HttpState, json, principal, query_params};
 
 /// `GET /v1/projects/:id/attachment-usage`.
@@ -29,8 +29,7 @@ pub async fn patch(
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, ServiceError> {
     let who = principal(state, &req)?;
-    let mut body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
-    let v = read_json(&mut body, state.cfg.max_json_body).await?;
+    let v = read_json_request(req, &state.cfg).await?;
     let p = state.service.patch_project(&who, project, &v)?;
     Ok(json(StatusCode::OK, &p))
 }

@@ -61,6 +61,9 @@ pub enum AdminRoute {
     SetMember(TeamId, UserId),
     RemoveMember(TeamId, UserId),
     MintJwt,
+    ListTokens,
+    CreateToken,
+    RevokeToken(String),
     Cleanup,
     Backup,
     Fsck,
@@ -156,6 +159,11 @@ fn admin(m: &Method, rest: &[&str]) -> Result<Route, Route> {
         ["keys"] => pick(m, "GET, POST", &[(Method::GET, a(A::ListKeys)), (Method::POST, a(A::CreateKey))]),
         ["keys", k] => pick(m, "DELETE", &[(Method::DELETE, a(A::RevokeKey(id(k, "key id")?)))]),
         ["jwt"] => pick(m, "POST", &[(Method::POST, a(A::MintJwt))]),
+        ["tokens"] => pick(m, "GET, POST", &[(Method::GET, a(A::ListTokens)), (Method::POST, a(A::CreateToken))]),
+        ["tokens", t] if t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            pick(m, "DELETE", &[(Method::DELETE, a(A::RevokeToken(t.to_ascii_lowercase())))])
+        }
+        ["tokens", _] => return Err(Route::BadRequest("token id must be 16 hex digits".into())),
         ["cleanup"] => pick(m, "POST", &[(Method::POST, a(A::Cleanup))]),
         ["backup"] => pick(m, "POST", &[(Method::POST, a(A::Backup))]),
         ["fsck"] => pick(m, "POST", &[(Method::POST, a(A::Fsck))]),
@@ -203,6 +211,17 @@ mod tests {
             (Method::GET, "/".into(), Route::NotFound),
             (Method::GET, "/v2/attachments".into(), Route::NotFound),
             (Method::POST, "/admin/v1/teams".into(), Route::Admin(AdminRoute::CreateTeam)),
+            (Method::GET, "/admin/v1/tokens".into(), Route::Admin(AdminRoute::ListTokens)),
+            (
+                Method::DELETE,
+                "/admin/v1/tokens/00AB0000000000ff".into(),
+                Route::Admin(AdminRoute::RevokeToken("00ab0000000000ff".into())),
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/tokens/..%2f".into(),
+                Route::BadRequest("token id must be 16 hex digits".into()),
+            ),
             (Method::DELETE, format!("/admin/v1/keys/{ID}"), Route::Admin(AdminRoute::RevokeKey(ID.parse().unwrap()))),
             (
                 Method::PUT,

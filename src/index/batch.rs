@@ -17,17 +17,28 @@ pub struct Batch<'a> {
     pub(crate) recorded: Option<Vec<(&'static str, Vec<u8>)>>,
     /// Counter values this batch will write, so later changes in it build on them.
     pub(crate) staged: std::collections::HashMap<Vec<u8>, super::counter::Counter>,
+    /// Changes to the pending-reservation totals, applied when the batch commits.
+    pub(crate) pending: Vec<super::pending::PendingDelta>,
+    /// Whether the batch clears every `expiry` row (the totals restart from zero).
+    pub(crate) pending_reset: bool,
 }
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(index: &'a Index) -> Self {
-        Self { index, wb: WriteBatch::default(), recorded: None, staged: Default::default() }
+        Self {
+            index,
+            wb: WriteBatch::default(),
+            recorded: None,
+            staged: Default::default(),
+            pending: Vec::new(),
+            pending_reset: false,
+        }
     }
 
     /// A batch that also records the (family, key) of each put; used to derive rows, never
     /// committed.
     pub(crate) fn recording(index: &'a Index) -> Self {
-        Self { index, wb: WriteBatch::default(), recorded: Some(Vec::new()), staged: Default::default() }
+        Self { recorded: Some(Vec::new()), ..Self::new(index) }
     }
 
     /// Number of operations queued.
@@ -46,6 +57,10 @@ impl<'a> Batch<'a> {
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
         self.index.db.write_opt(self.wb, &wo)?;
+        if self.pending_reset {
+            self.index.pending.reset();
+        }
+        self.index.pending.apply(&self.pending);
         Ok(())
     }
 

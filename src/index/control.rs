@@ -190,6 +190,15 @@ impl Index {
     pub fn admin_token(&self, sha256: &[u8; 32]) -> Result<Option<AdminToken>, IndexError> {
         self.get_json(&k(b'S', &[sha256]))
     }
+    /// Every admin token: the SHA-256 of its secret, and its name and creation time.
+    pub fn admin_tokens(&self) -> Result<Vec<([u8; 32], AdminToken)>, IndexError> {
+        let mut out = Vec::new();
+        for (key, t) in self.scan_json(vec![b'S'])? {
+            let hash = key.get(1..).and_then(|h| <[u8; 32]>::try_from(h).ok());
+            out.push((hash.ok_or_else(|| IndexError::Corrupt { cf: CF, what: "admin token key".into() })?, t));
+        }
+        Ok(out)
+    }
     /// A marker (e.g. `bootstrapped`), if set.
     pub fn marker(&self, name: &str) -> Result<Option<serde_json::Value>, IndexError> {
         self.get_json(&k(b'X', &[name.as_bytes()]))
@@ -248,6 +257,10 @@ impl Batch<'_> {
     pub fn put_admin_token(&mut self, sha256: &[u8; 32], t: &AdminToken) {
         self.put_json(&k(b'S', &[sha256]), t);
     }
+    /// Removes an admin token (revocation).
+    pub fn delete_admin_token(&mut self, sha256: &[u8; 32]) {
+        self.delete(CF, &k(b'S', &[sha256]));
+    }
     /// Sets (or replaces) a member's role.
     pub fn put_member(&mut self, team: &TeamId, user: &UserId, role: Role) {
         self.put_json(&k(b'M', &[team.as_bytes(), user.0.as_bytes()]), &role);
@@ -256,6 +269,10 @@ impl Batch<'_> {
     /// Sets a marker.
     pub fn put_marker(&mut self, name: &str, v: &serde_json::Value) {
         self.put_json(&k(b'X', &[name.as_bytes()]), v);
+    }
+    /// Clears a marker.
+    pub fn delete_marker(&mut self, name: &str) {
+        self.delete(CF, &k(b'X', &[name.as_bytes()]));
     }
 
     /// Removes a member.

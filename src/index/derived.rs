@@ -75,5 +75,7 @@ impl Batch<'_> {
             let h = self.index.cf(cf);
             self.wb.delete_range_cf(h, &[0u8; 0][..], &[0xffu8; 80][..]);
         }
+        self.pending.clear();
+        self.pending_reset = true;
     }
 }

@@ -3,14 +3,20 @@
 //! ```text
 //! key:    0                    8                24
 //!         | expires_at µs (BE) | attachment id  |
-//! value:  empty
+//! value:  0            16                  24
+//!         | project id | declared size (BE) |     (empty in rows written before 0.3: the
+//!                                                    record is read instead)
 //! ```
 //! A row exists exactly while its record is pending (reserved, not uploaded, not deleted). The
-//! reservation sweeper scans from the start up to `now` and releases what it finds.
+//! reservation sweeper scans from the start up to `now` and releases what it finds. Each row
+//! also counts in the in-memory per-project totals (`pending.rs`), which the value rebuilds at
+//! open without reading the records.
 
 use crate::clock::Timestamp;
-use crate::ids::AttachmentId;
+use crate::ids::{AttachmentId, ProjectId};
 
+use super::pending::PendingDelta;
+use super::records::RecordReads;
 use super::{AttachmentRecord, Batch, Index, IndexError};
 
 /// Column family name.
@@ -55,20 +61,46 @@ impl Index {
         due(self, CF, now, limit)
     }
 
-    /// Pending reservations (for metrics): counts rows, stopping at `cap`.
-    pub fn pending_reservations(&self, cap: usize) -> Result<usize, IndexError> {
-        Ok(due(self, CF, Timestamp(u64::MAX), cap)?.len())
+    /// One delta per `expiry` row: the totals `pending.rs` starts from at open.
+    pub(crate) fn pending_rows(&self) -> Result<Vec<PendingDelta>, IndexError> {
+        let mut out = Vec::new();
+        for r in self.scan_prefix(CF, Vec::new(), &[]) {
+            let (k, v) = r?;
+            let (project, bytes) = match (ProjectId::from_slice(v.get(..16).unwrap_or(&[])), v.get(16..24)) {
+                (Some(p), Some(size)) => (p, u64::from_be_bytes(size.try_into().expect("8 bytes"))),
+                _ => {
+                    let id = AttachmentId::from_slice(k.get(8..).unwrap_or(&[]))
+                        .ok_or(IndexError::Corrupt { cf: CF, what: "short key".into() })?;
+                    match self.record(id)? {
+                        Some(rec) => (rec.project_id, rec.size_bytes),
+                        None => continue, // a dangling row: fsck reports it
+                    }
+                }
+            };
+            out.push(PendingDelta { project, count: 1, bytes: bytes as i128 });
+        }
+        Ok(out)
     }
+}
+
+fn delta(rec: &AttachmentRecord, sign: i64) -> PendingDelta {
+    PendingDelta { project: rec.project_id, count: sign, bytes: sign as i128 * rec.size_bytes as i128 }
 }
 
 impl Batch<'_> {
     /// Records that `rec` is pending until its `expires_at`.
     pub fn put_expiry(&mut self, rec: &AttachmentRecord) {
-        self.put(CF, &key(rec.expires_at, rec.id), &[]);
+        let mut v = [0u8; 24];
+        v[..16].copy_from_slice(rec.project_id.as_bytes());
+        v[16..].copy_from_slice(&rec.size_bytes.to_be_bytes());
+        self.put(CF, &key(rec.expires_at, rec.id), &v);
+        self.pending.push(delta(rec, 1));
     }
 
     /// Removes `rec`'s pending row (uploaded, deleted or released).
+    /// The caller has checked, under the record's lock, that `rec` is pending.
     pub fn delete_expiry(&mut self, rec: &AttachmentRecord) {
         self.delete(CF, &key(rec.expires_at, rec.id));
+        self.pending.push(delta(rec, -1));
     }
 }

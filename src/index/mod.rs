@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod filters;
 pub mod links;
 pub mod listing;
+pub mod pending;
 pub mod records;
 pub mod segments;
 pub mod usage;
@@ -87,6 +88,7 @@ pub enum IndexError {
 /// The open index.
 pub struct Index {
     db: DB,
+    pending: pending::PendingTracker,
 }
 
 impl Index {
@@ -98,6 +100,9 @@ impl Index {
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
         opts.set_keep_log_file_num(5);
+        // All memtables together stay under 64 MiB (flushed sooner when they reach it): part of
+        // the daemon's memory bound (docs/OPERATIONS.md, "Limits and memory").
+        opts.set_db_write_buffer_size(64 << 20);
         // Writers queued behind a group commit's WAL fsync would otherwise spin (adaptive
         // yield) for the whole fsync, burning a core the HTTP side needs; they sleep instead.
         opts.set_enable_write_thread_adaptive_yield(false);
@@ -110,11 +115,18 @@ impl Index {
             ColumnFamilyDescriptor::new(*name, o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Self { db })
+        let index = Self { db, pending: Default::default() };
+        index.pending.apply(&index.pending_rows()?);
+        Ok(index)
     }
 
     pub(crate) fn cf(&self, name: &'static str) -> &ColumnFamily {
         self.db.cf_handle(name).expect("every column family is created at open")
+    }
+
+    /// Pending reservations per project (see `pending`).
+    pub fn pending(&self) -> &pending::PendingTracker {
+        &self.pending
     }
 
     /// Starts a batch of changes.

@@ -5,10 +5,12 @@
 //! Targets: `attachd` (reserve + PUT, keys from bootstrap.json), `seaweedfs` (assign on the
 //! master + multipart upload to the volume server, like `weed benchmark`), `webdav` (one PUT),
 //! `discard` (one PUT to a server that throws the body away), `attachd-download` (GET of
-//! signed URLs) and `attachd-list` (pages of 50).
+//! signed URLs) and `attachd-list` (pages of 50). With `--hostile-…`, hostile clients run beside
+//! the workers (see `hostile`).
 
 mod conn;
 pub mod discard;
+pub mod hostile;
 mod report;
 mod targets;
 
@@ -74,12 +76,17 @@ pub struct BenchArgs {
     /// Label for the report (defaults to the target name).
     #[arg(long)]
     pub label: Option<String>,
+    /// Hostile clients held open while the workers run (attachd targets).
+    #[command(flatten)]
+    pub hostile: hostile::HostileArgs,
 }
 
 /// Runs a benchmark and returns its report.
 pub async fn run(args: BenchArgs) -> Result<Report, String> {
     let payload = Bytes::from(crate::loadgen::targets::payload(args.size));
     let plan = Arc::new(targets::Plan::prepare(&args, payload).await?);
+    let (authority, client_auth, agent_auth) = plan.endpoint();
+    let hostile = hostile::start(&args.hostile, authority, client_auth, agent_auth).await?;
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let budget = Arc::new(std::sync::atomic::AtomicU64::new(if args.ops == 0 { u64::MAX } else { args.ops }));
     let started = Instant::now();
@@ -105,5 +112,9 @@ pub async fn run(args: BenchArgs) -> Result<Report, String> {
         .clone()
         .or_else(|| args.target.to_possible_value().map(|v| v.get_name().to_string()))
         .unwrap_or_default();
-    Ok(Report::new(label, &args, elapsed, latencies, errors, first_error))
+    let mut report = Report::new(label, &args, elapsed, latencies, errors, first_error);
+    if let Some(h) = hostile {
+        report.hostile = Some(h.finish().await);
+    }
+    Ok(report)
 }

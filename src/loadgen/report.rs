@@ -22,6 +22,8 @@ pub struct Report {
     pub max_ms: f64,
     pub errors: u64,
     pub first_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostile: Option<super::hostile::HostileReport>,
 }
 
 impl Report {
@@ -57,11 +59,30 @@ impl Report {
             max_ms: lat.last().map(|&m| m as f64 / 1000.0).unwrap_or(0.0),
             errors,
             first_error,
+            hostile: None,
         }
     }
 
-    /// A one-line human summary.
+    /// A one-line human summary (two with hostile clients).
     pub fn human(&self) -> String {
+        let mut line = self.line();
+        if let Some(h) = &self.hostile {
+            line.push_str(&format!(
+                "\n{:<22} stalled uploads {} in / {} refused  unread downloads {} in / {} refused  idle conns opened {}  daemon RSS {:.1} -> peak {:.1} MiB",
+                "  hostile",
+                h.stalled_uploads_admitted,
+                h.stalled_uploads_refused,
+                h.unread_downloads_admitted,
+                h.unread_downloads_refused,
+                h.idle_connections_opened,
+                h.rss_start_mib,
+                h.rss_peak_mib
+            ));
+        }
+        line
+    }
+
+    fn line(&self) -> String {
         format!(
             "{:<22} size {:>9} B  conc {:>3}  {:>9.0} ops/s  {:>8.1} MB/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
             self.label,

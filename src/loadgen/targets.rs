@@ -54,6 +54,40 @@ fn multipart(payload: &[u8]) -> Bytes {
     Bytes::from(body)
 }
 
+/// Reserves an attachment of `size` bytes hashing to `sha_hex`; returns its id.
+pub async fn reserve(
+    c: &mut Conn,
+    prefix: &str,
+    client_auth: &str,
+    size: usize,
+    sha_hex: &str,
+) -> Result<String, String> {
+    let body = serde_json::json!({
+        "client_event_id": uuid::Uuid::new_v4().to_string(),
+        "original_filename": "bench.bin",
+        "content_type": "application/octet-stream",
+        "size_bytes": size,
+        "sha256": sha_hex,
+    });
+    let hdr = [("authorization", client_auth), ("content-type", "application/json")];
+    let r =
+        c.send(Method::POST, &format!("{prefix}/v1/ingest/attachment"), &hdr, Bytes::from(body.to_string())).await?;
+    if r.status != 201 {
+        return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
+    }
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+    Ok(v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string())
+}
+
+/// The path (with its token) of a fresh signed download URL for `id`.
+pub async fn signed_path(c: &mut Conn, prefix: &str, agent_auth: &str, id: &str) -> Result<String, String> {
+    let hdr = [("authorization", agent_auth)];
+    let r = c.send(Method::GET, &format!("{prefix}/v1/attachments/{id}"), &hdr, Bytes::new()).await?;
+    let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+    let url = v["download_url"]["url"].as_str().ok_or(format!("no download_url: {v}"))?;
+    Ok(url.find("/v1/").map(|i| url[i..].to_string()).unwrap_or_default())
+}
+
 /// What one worker measured.
 pub struct WorkerResult {
     pub latencies_us: Vec<u32>,
@@ -116,26 +150,14 @@ impl Plan {
     }
 
     async fn attachd_reserve(&self, c: &mut Conn) -> Result<String, String> {
-        let body = serde_json::json!({
-            "client_event_id": uuid::Uuid::new_v4().to_string(),
-            "original_filename": "bench.bin",
-            "content_type": "application/octet-stream",
-            "size_bytes": self.payload.len(),
-            "sha256": self.sha_hex,
-        });
-        let hdr = [("authorization", self.client_auth.as_str()), ("content-type", "application/json")];
-        let r = c
-            .send(Method::POST, &format!("{}/v1/ingest/attachment", self.prefix), &hdr, Bytes::from(body.to_string()))
-            .await?;
-        if r.status != 201 {
-            return Err(format!("reserve: {} {}", r.status, String::from_utf8_lossy(&r.body)));
-        }
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-        Ok(v["attachment_id"].as_str().ok_or("no attachment_id")?.to_string())
+        reserve(c, &self.prefix, &self.client_auth, self.payload.len(), &self.sha_hex).await
     }
 
-    /// SeaweedFS: assign a file id on the master, upload to the volume server (multipart, like
-    /// `weed benchmark`). Returns (volume authority, fid).
+    /// Where the daemon is and the `Authorization` values of its client and agent keys.
+    pub fn endpoint(&self) -> (&str, &str, &str) {
+        (&self.authority, &self.client_auth, &self.agent_auth)
+    }
+
     async fn seaweed_upload(&self, conns: &mut HashMap<String, Conn>) -> Result<(String, String), String> {
         let main = conns.entry(self.authority.clone()).or_insert_with(|| Conn::new(&self.authority));
         let r = main.send(Method::GET, "/dir/assign", &[], Bytes::new()).await?;
@@ -165,11 +187,7 @@ impl Plan {
     }
 
     async fn signed_path(&self, c: &mut Conn, id: &str) -> Result<String, String> {
-        let hdr = [("authorization", self.agent_auth.as_str())];
-        let r = c.send(Method::GET, &format!("{}/v1/attachments/{id}", self.prefix), &hdr, Bytes::new()).await?;
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-        let url = v["download_url"]["url"].as_str().ok_or(format!("no download_url: {v}"))?;
-        Ok(url.find("/v1/").map(|i| url[i..].to_string()).unwrap_or_default())
+        signed_path(c, &self.prefix, &self.agent_auth, id).await
     }
 
     /// One operation.

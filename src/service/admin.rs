@@ -4,7 +4,7 @@
 //! and the first-start bootstrap. Secrets are 32 random bytes, hex-encoded behind a prefix that
 //! says what they are; only their SHA-256 is stored, and the plaintext is returned exactly once.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
@@ -213,6 +213,9 @@ impl Service {
 
     /// Creates an admin token; returns its secret (shown once).
     pub fn create_admin_token(&self, name: &str) -> Result<String> {
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServiceError::BadParameter("name must be 1-100 characters".into()));
+        }
         let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_secret());
         let mut b = self.index.batch();
         b.put_admin_token(&secret_hash(&secret), &AdminToken { name: name.to_string(), created_at: Timestamp::now() });
@@ -221,9 +224,61 @@ impl Service {
     }
 }
 
+/// An admin token as listed: never its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminTokenView {
+    /// Stable id: the first 8 bytes of the secret's SHA-256, in hex.
+    pub id: String,
+    /// What the operator called it.
+    pub name: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+fn token_view(hash: &[u8; 32], t: &AdminToken) -> AdminTokenView {
+    let id = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    AdminTokenView { id, name: t.name.clone(), created_at: t.created_at.to_iso() }
+}
+
+impl Service {
+    /// Every admin token (admin API), oldest first.
+    pub fn admin_tokens(&self) -> Result<Vec<AdminTokenView>> {
+        let mut all = self.index.admin_tokens()?;
+        all.sort_by_key(|(_, t)| t.created_at);
+        Ok(all.iter().map(|(h, t)| token_view(h, t)).collect())
+    }
+
+    /// Creates an admin token; the secret is returned once and stored only as its hash.
+    pub fn add_admin_token(&self, name: &str) -> Result<(AdminTokenView, String)> {
+        let secret = self.create_admin_token(name)?;
+        let hash = secret_hash(&secret);
+        let t = self.index.admin_token(&hash)?.ok_or(ServiceError::EntityNotFound("Admin token"))?;
+        Ok((token_view(&hash, &t), secret))
+    }
+
+    /// Revokes the admin token with `id`; takes effect on the next request (admin requests
+    /// read the index, never a cache). The last token cannot be revoked: that would leave no
+    /// way in but the data directory.
+    pub fn revoke_admin_token(&self, id: &str) -> Result<AdminTokenView> {
+        let all = self.index.admin_tokens()?;
+        let (hash, t) =
+            all.iter().find(|(h, t)| token_view(h, t).id == id).ok_or(ServiceError::EntityNotFound("Admin token"))?;
+        if all.len() == 1 {
+            return Err(ServiceError::Conflict(
+                "the last admin token cannot be revoked: create its replacement first".into(),
+            ));
+        }
+        let mut b = self.index.batch();
+        b.delete_admin_token(hash);
+        self.commit_control(b)?;
+        tracing::info!(token = id, name = %t.name, "admin token revoked");
+        Ok(token_view(hash, t))
+    }
+}
+
 impl Service {
     /// Mints a user JWT signed with the configured secret (admin API; for dashboards and tests).
     pub fn mint_jwt(&self, sub: &str, exp_unix: u64) -> String {
-        self.jwt.mint(sub, Some(exp_unix))
+        self.jwt.mint(sub, exp_unix)
     }
 }

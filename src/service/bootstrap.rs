@@ -48,9 +48,9 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Resul
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
+    // A bare file name's parent is "", which is the working directory.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -98,5 +98,24 @@ impl Service {
         batch.put_marker(BOOTSTRAPPED, &serde_json::json!(crate::clock::Timestamp::now().to_iso()));
         batch.commit(true)?;
         Ok(Some(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_file_atomic_takes_a_bare_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let abs = dir.path().join("ready");
+        write_file_atomic(&abs, b"a", 0o600).unwrap();
+        assert_eq!(std::fs::read(&abs).unwrap(), b"a");
+        // A bare name: the file lands in the working directory, which is the one fsynced.
+        let cwd = std::env::current_dir().unwrap();
+        let name = format!("attachd-test-ready-{}", std::process::id());
+        write_file_atomic(Path::new(&name), b"b", 0o600).unwrap();
+        assert_eq!(std::fs::read(cwd.join(&name)).unwrap(), b"b");
+        std::fs::remove_file(cwd.join(&name)).unwrap();
     }
 }

@@ -27,6 +27,7 @@ use crate::index::{AttachmentRecord, Index, Location};
 use crate::store::format::RECORD_HEADER_LEN;
 use crate::store::{AppendItem, Placement, Store, StoredBlob};
 
+use super::budget::MemoryPermit;
 use super::{Result, ServiceError, Stripes, UploadClaim};
 
 /// The bytes of an upload, ready to commit.
@@ -40,10 +41,13 @@ pub enum Payload {
 enum Job {
     /// The claim rides along, so no retry of the same attachment can start before this commit
     /// has an outcome (even if the uploading client has gone away).
+    /// So does the upload's memory permit: bytes waiting here stay counted against the upload
+    /// budget until the job is done, even if the uploading client has gone away.
     Upload {
         id: AttachmentId,
         payload: Payload,
         claim: UploadClaim,
+        _memory: MemoryPermit,
         reply: oneshot::Sender<Result<AttachmentRecord>>,
     },
     Relocate {
@@ -120,9 +124,14 @@ impl Committer {
 
     /// Commits an upload; resolves once it is durable and indexed. The claim is released when
     /// the commit has an outcome.
-    pub async fn commit_upload(&self, claim: UploadClaim, payload: Payload) -> Result<AttachmentRecord> {
+    pub async fn commit_upload(
+        &self,
+        claim: UploadClaim,
+        payload: Payload,
+        memory: MemoryPermit,
+    ) -> Result<AttachmentRecord> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Upload { id: claim.id(), payload, claim, reply })?;
+        self.send(Job::Upload { id: claim.id(), payload, claim, _memory: memory, reply })?;
         rx.await.map_err(|_| ServiceError::Unavailable)?
     }
 
@@ -270,10 +279,28 @@ impl Ctx {
         }
     }
 
-    /// Removes a segment file and its counter if its live count is zero.
+    /// Removes a segment file and its counter if its live count is zero and no record points
+    /// into it. The counter is derived state (an interrupted `fsck --repair` leaves it at zero,
+    /// a bug could too), so it is never the only witness: every record in the file is looked
+    /// up, and one the index still points at keeps the file.
     fn remove_segment(&self, segment: SegmentId) -> Result<bool> {
         if self.index.segment_live(segment)?.count > 0 || self.store.segments.active_id() == Some(segment) {
             return Ok(false);
+        }
+        let headers = match self.store.segments.record_headers(segment) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(%segment, error = %e, "cannot list a segment's records; keeping it");
+                return Ok(false);
+            }
+        };
+        for (offset, h) in headers {
+            let here = Some(Location::Segment { segment, offset });
+            if self.index.record(h.id)?.is_some_and(|r| r.location == here) {
+                tracing::error!(%segment, attachment = %h.id, "segment counter says empty but a record points into it; \
+                    keeping the segment (run `attachd fsck --repair`)");
+                return Ok(false);
+            }
         }
         self.store.segments.remove(segment)?;
         let mut b = self.index.batch();

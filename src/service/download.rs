@@ -7,6 +7,8 @@
 //! transfer instead of wrong bytes. With an X-Accel prefix configured, standalone files are
 //! handed to nginx instead (small attachments live inside segments and are served here).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -18,6 +20,7 @@ use crate::index::{AttachmentRecord, Location};
 use crate::store::{BlobReader, StoreError, StoredBlob};
 
 use super::auth::EVENTS_READ;
+use super::budget::{MemoryBudget, MemoryPermit, charged};
 use super::views::{AttachmentDetail, AttachmentSummary, DownloadUrl};
 use super::{Principal, Result, Service, ServiceError};
 
@@ -26,14 +29,14 @@ const QUERY_VALUE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Bytes read per step when streaming a standalone file.
-const STREAM_CHUNK: usize = 1 << 20;
+pub const STREAM_CHUNK: usize = 256 << 10;
 
 /// Where a download's bytes come from.
 pub enum DownloadSource {
-    /// Already read and verified (segment records).
+    /// Already read and verified (segment records), charged to the download budget.
     Memory(Bytes),
-    /// A standalone file to stream, and how to check it.
-    File(BlobReader, Verify),
+    /// A standalone file to stream.
+    File(FileStream),
     /// Let nginx serve this internal URI.
     XAccel(String),
     /// HEAD: no bytes needed.
@@ -124,15 +127,17 @@ impl Service {
                     Some(c) => Verify::Crc32c(c),
                     None => Verify::Sha256(rec.sha256),
                 };
-                DownloadSource::File(reader, verify)
+                let first = self.take_download_memory((STREAM_CHUNK as u64).min(rec.size_bytes))?;
+                DownloadSource::File(FileStream { reader, verify, budget: self.download_budget.clone(), first })
             }
             Location::Segment { segment, offset } => {
+                let memory = self.take_download_memory(rec.size_bytes)?;
                 let svc = self.me();
                 let len = rec.size_bytes;
                 let bytes = tokio::task::spawn_blocking(move || svc.read_segment_record(id, segment, offset, len))
                     .await
                     .map_err(|e| ServiceError::Internal(format!("read task: {e}")))??;
-                DownloadSource::Memory(bytes)
+                DownloadSource::Memory(charged(bytes, memory))
             }
         };
         Ok(Download { record: rec, source })
@@ -140,6 +145,14 @@ impl Service {
 }
 
 impl Service {
+    /// Takes `bytes` of the download budget, or refuses the download with a retryable 503.
+    fn take_download_memory(&self, bytes: u64) -> Result<MemoryPermit> {
+        self.download_budget.try_take(bytes).ok_or_else(|| {
+            crate::metrics::shed("download");
+            ServiceError::Busy("too many download bytes in flight")
+        })
+    }
+
     /// Reads a record's verified payload. If compaction moved the record and removed its old
     /// segment between the caller's index read and this read, the record is looked up again.
     fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {
@@ -174,53 +187,103 @@ pub enum Verify {
     Sha256(Sha256Digest),
 }
 
-/// Streams `reader[start..end)` as chunks. When the whole file is sent, it is checked on the
-/// way, and a mismatch ends the stream with an error instead of the last chunk, so the client
-/// sees a broken transfer rather than wrong bytes.
-pub fn stream_file(reader: BlobReader, start: u64, end: u64, verify: Verify) -> mpsc::Receiver<Result<Bytes>> {
-    let (tx, rx) = mpsc::channel(4);
-    let whole = start == 0 && end == reader.len();
-    tokio::task::spawn_blocking(move || {
-        let mut sha = (whole && matches!(verify, Verify::Sha256(_))).then(Sha256::new);
-        let mut crc = 0u32;
+/// A standalone file to stream, with what bounds its memory.
+pub struct FileStream {
+    /// The open file.
+    pub reader: BlobReader,
+    /// How a whole read is checked.
+    pub verify: Verify,
+    /// The download budget each chunk is charged to.
+    pub budget: MemoryBudget,
+    /// The first chunk's bytes, taken when the download was opened (so a download that cannot
+    /// get any is refused with 503 before its headers are sent).
+    pub first: MemoryPermit,
+}
+
+/// Streams `reader[start..end)` as chunks of at most [`STREAM_CHUNK`] bytes through a channel
+/// of one: a download holds at most three chunks (one being read, one queued, one being
+/// written by hyper), each charged to the download budget until hyper has written it. When
+/// the whole file is sent, it is checked on the way, and a mismatch ends the stream with an
+/// error instead of the last chunk, so the client sees a broken transfer rather than wrong bytes.
+pub fn stream_file(file: FileStream, start: u64, end: u64) -> mpsc::Receiver<Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(1);
+    let whole = start == 0 && end == file.reader.len();
+    let FileStream { reader, verify, budget, first } = file;
+    tokio::spawn(async move {
+        let reader = Arc::new(reader);
+        let mut check = whole.then(|| Check::new(verify));
+        let mut first = Some(first);
         let mut at = start;
         while at < end {
             let want = ((end - at) as usize).min(STREAM_CHUNK);
-            let chunk = match reader.read_at(at, want) {
-                Ok(c) if !c.is_empty() => c,
-                Ok(_) => {
-                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob is shorter than its record".into())));
+            let permit = match first.take() {
+                Some(p) => p,
+                None => budget.take(want as u64).await,
+            };
+            let r = reader.clone();
+            let mut c = check.take();
+            let read = tokio::task::spawn_blocking(move || {
+                let chunk = r.read_at(at, want)?;
+                let ok = c.as_mut().is_none_or(|c| c.update(&chunk, at + chunk.len() as u64 == end));
+                Ok::<_, StoreError>((chunk, c, ok))
+            })
+            .await;
+            let (chunk, c, ok) = match read {
+                Ok(Ok((chunk, _, _))) if chunk.is_empty() => {
+                    let _ = tx.send(Err(ServiceError::Corrupt("blob is shorter than its record".into()))).await;
+                    return;
+                }
+                Ok(Ok(x)) => x,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(e.into()));
+                    let _ = tx.send(Err(ServiceError::Internal(format!("read task: {e}")))).await;
                     return;
                 }
             };
-            at += chunk.len() as u64;
-            if whole {
-                let ok = match (verify, sha.as_mut()) {
-                    (Verify::Sha256(expect), Some(h)) => {
-                        h.update(&chunk);
-                        at < end || Sha256Digest(h.clone().finalize().into()) == expect
-                    }
-                    (Verify::Crc32c(expect), _) => {
-                        crc = crc32c::crc32c_append(crc, &chunk);
-                        at < end || crc == expect
-                    }
-                    (Verify::Sha256(_), None) => true,
-                };
-                if !ok {
-                    tracing::error!("standalone blob failed its checksum while streaming; aborting the response");
-                    let _ = tx.blocking_send(Err(ServiceError::Corrupt("blob checksum mismatch".into())));
-                    return;
-                }
+            if !ok {
+                tracing::error!("standalone blob failed its checksum while streaming; aborting the response");
+                let _ = tx.send(Err(ServiceError::Corrupt("blob checksum mismatch".into()))).await;
+                return;
             }
+            check = c;
+            at += chunk.len() as u64;
             crate::metrics::bytes_downloaded(chunk.len() as u64);
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return; // the client went away
+            if tx.send(Ok(charged(chunk, permit))).await.is_err() {
+                return; // the client went away (or stopped reading and was timed out)
             }
         }
     });
     rx
+}
+
+/// The running check of a whole-file read.
+enum Check {
+    Crc32c { expect: u32, crc: u32 },
+    Sha256 { expect: Sha256Digest, sha: Box<Sha256> },
+}
+
+impl Check {
+    fn new(v: Verify) -> Self {
+        match v {
+            Verify::Crc32c(expect) => Self::Crc32c { expect, crc: 0 },
+            Verify::Sha256(expect) => Self::Sha256 { expect, sha: Box::new(Sha256::new()) },
+        }
+    }
+
+    /// Feeds a chunk; at the last one, whether the whole file matched.
+    fn update(&mut self, chunk: &[u8], last: bool) -> bool {
+        match self {
+            Self::Crc32c { expect, crc } => {
+                *crc = crc32c::crc32c_append(*crc, chunk);
+                !last || *crc == *expect
+            }
+            Self::Sha256 { expect, sha } => {
+                sha.update(chunk);
+                !last || Sha256Digest(sha.clone().finalize().into()) == *expect
+            }
+        }
+    }
 }

@@ -65,6 +65,9 @@ pub enum ServiceError {
         /// JSON or text/plain.
         parsed: bool,
     },
+    /// A JSON endpoint got a body not declared `application/json`.
+    #[error("Request body must be sent with Content-Type: application/json")]
+    NotJson,
     /// Per-user quota would be exceeded.
     #[error("User attachment quota would be exceeded ({used} + {size} > {quota} bytes)")]
     UserQuotaExhausted {
@@ -146,6 +149,12 @@ pub enum ServiceError {
     /// Admin API: something with that name/id already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The project holds too many reservations not yet uploaded (count or bytes).
+    #[error("Too many pending uploads in this project ({what}); upload or let reservations lapse first")]
+    TooManyPending {
+        /// Which cap: "count" or "bytes".
+        what: &'static str,
+    },
     /// Too many requests for this key.
     #[error("Rate limit exceeded")]
     RateLimited {
@@ -157,6 +166,9 @@ pub enum ServiceError {
     /// The data volume is full.
     #[error("Insufficient storage: the data volume is full")]
     NoSpace,
+    /// A memory budget is exhausted: retry shortly (the reservation is kept).
+    #[error("Server busy: {0}; retry shortly")]
+    Busy(&'static str),
     /// The daemon is starting or draining.
     #[error("Service is shutting down; retry shortly")]
     Unavailable,

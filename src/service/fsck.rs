@@ -28,7 +28,10 @@ use crate::index::{AttachmentRecord, Location};
 use crate::store::format::RECORD_HEADER_LEN;
 use crate::store::{SegmentState, StoreError, StoredBlob};
 
-use super::{Result, Service};
+use super::{Result, Service, ServiceError};
+
+/// Control-plane marker set while `--repair` rebuilds rows and counters.
+pub const REPAIR_IN_PROGRESS: &str = "repair_in_progress";
 
 /// One attachment with a problem.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -78,6 +81,23 @@ fn add(c: &mut Counter, bytes: u64) {
 }
 
 impl Service {
+    /// Whether an `fsck --repair` was interrupted (its rebuilt rows and counters are partial).
+    pub fn repair_interrupted(&self) -> Result<bool> {
+        Ok(self.index.marker(REPAIR_IN_PROGRESS)?.is_some())
+    }
+
+    /// Refuses work that acts on counters (serving, cleanup) while a repair is unfinished:
+    /// with usage at zero quotas would not hold, and with segment counters at zero cleanup
+    /// would take live segments for empty ones.
+    pub fn refuse_if_repair_interrupted(&self) -> Result<()> {
+        if self.repair_interrupted()? {
+            return Err(ServiceError::Internal(
+                "an `attachd fsck --repair` was interrupted; run it again to completion first".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks everything; with `repair`, fixes what can be fixed (daemon stopped).
     pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
         let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +148,9 @@ impl Service {
             r.row_problems.push(format!("{id}: {cf} row without a matching record"));
         }
         compare_counters(&snap, &sums, &mut r)?;
+        if self.repair_interrupted()? {
+            r.counter_mismatches.push("a repair was interrupted: rows and counters are incomplete".into());
+        }
         self.find_orphans(&mut r)?;
         for s in self.store.segments.list() {
             if s.state == SegmentState::Damaged {
@@ -219,9 +242,13 @@ impl Service {
                 }
             }
         }
-        // Rebuild derived rows and counters from the records, in chunks.
+        // Rebuild derived rows and counters from the records, in chunks. The marker is set in
+        // the batch that clears them and cleared in the last one: while it is set (a repair
+        // was interrupted) the counters are incomplete, so nothing may act on them — the
+        // daemon and offline cleanup refuse to start until a repair completes.
         let mut b = self.index.batch();
         b.clear_derived();
+        b.put_marker(REPAIR_IN_PROGRESS, &serde_json::json!(crate::clock::Timestamp::now().to_iso()));
         b.commit(true)?;
         let mut b = self.index.batch();
         let mut n = 0u64;
@@ -245,6 +272,7 @@ impl Service {
                 std::mem::replace(&mut b, self.index.batch()).commit(true)?;
             }
         }
+        b.delete_marker(REPAIR_IN_PROGRESS);
         b.commit(true)?;
         done.push(format!("rebuilt listing, filter, expiry, deleted rows and all counters from {n} records"));
         Ok(done)

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod backup;
 pub mod bootstrap;
+pub mod budget;
 pub mod cache;
 pub mod commit;
 pub mod delete;
@@ -74,6 +75,16 @@ pub struct ServiceConfig {
     pub x_accel_prefix: String,
     /// Rate limit (burst, per second), if enabled.
     pub rate_limit: Option<(u32, f64)>,
+    /// Most reservations a project may hold not yet uploaded.
+    pub max_pending_per_project: u64,
+    /// Most declared bytes a project's pending reservations may add up to.
+    pub max_pending_bytes_per_project: u64,
+    /// Where backups are written (empty: backups disabled).
+    pub backup_dir: std::path::PathBuf,
+    /// Bytes upload bodies may hold in memory at once (see `budget`).
+    pub upload_memory_bytes: u64,
+    /// Bytes download chunks may hold in memory at once.
+    pub download_memory_bytes: u64,
 }
 
 /// The service: shared state behind every operation.
@@ -92,6 +103,8 @@ pub struct Service {
     /// Keys, apps and projects, cached for the hot paths.
     pub(crate) control: cache::ControlCache,
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
+    pub(crate) upload_budget: budget::MemoryBudget,
+    pub(crate) download_budget: budget::MemoryBudget,
     /// Held by cleanup/compaction and by backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
     draining: AtomicBool,
@@ -106,14 +119,17 @@ impl Service {
         store: Arc<Store>,
         download_secret: &[u8],
         jwt_secret: &[u8],
+        jwt_rules: jwt::JwtRules,
     ) -> std::io::Result<Arc<Self>> {
         let record_locks = Arc::new(Stripes::new(1024));
         let limiter = cfg.rate_limit.map(|(b, r)| ratelimit::RateLimiter::new(b, r));
+        let upload_budget = budget::MemoryBudget::new(cfg.upload_memory_bytes);
+        let download_budget = budget::MemoryBudget::new(cfg.download_memory_bytes);
         let committer =
             commit::Committer::start(index.clone(), store.clone(), record_locks.clone(), cfg.max_commit_batch_bytes)?;
         Ok(Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
-            jwt: jwt::JwtVerifier::new(jwt_secret),
+            jwt: jwt::JwtVerifier::new(jwt_secret, jwt_rules),
             cfg,
             index,
             store,
@@ -124,6 +140,8 @@ impl Service {
             uploads: InProgress::default(),
             control: cache::ControlCache::default(),
             limiter,
+            upload_budget,
+            download_budget,
             maintenance: Mutex::new(()),
             draining: AtomicBool::new(false),
             me: me.clone(),
@@ -148,6 +166,11 @@ impl Service {
     /// The resolved settings.
     pub fn config(&self) -> &ServiceConfig {
         &self.cfg
+    }
+
+    /// Bytes held now by upload bodies and by download chunks.
+    pub fn memory_in_use(&self) -> (u64, u64) {
+        (self.upload_budget.in_use(), self.download_budget.in_use())
     }
 
     /// Uploads running now.

@@ -4,7 +4,8 @@
 //! same one the reference reports, with the ill-formed cases it answered with 500 (non-UUID
 //! `client_event_id`, over-long content types) answered with 400 instead. Quota check and
 //! usage increment happen under the project's stripe lock, in one index batch with the record,
-//! so 200 concurrent reserves against a nearly full quota can never overshoot it.
+//! so 200 concurrent reserves against a nearly full quota can never overshoot it. The same lock
+//! makes the caps on pending (reserved, not yet uploaded) reservations per project exact.
 
 use serde_json::Value;
 
@@ -41,9 +42,6 @@ pub const CONTENT_TYPE_DENYLIST: [&str; 15] = [
 pub const MAX_CONTENT_TYPE_LEN: usize = 128;
 /// Longest `original_filename`, in UTF-16 code units as the reference counts.
 pub const MAX_FILENAME_LEN: usize = 255;
-/// Largest declared size (1 PiB): far above any quota, low enough that sizes and counters
-/// never overflow a signed 64-bit sum.
-pub const MAX_SIZE_BYTES: u64 = 1 << 50;
 /// Longest `user_id`.
 pub const MAX_USER_ID_LEN: usize = 255;
 
@@ -100,11 +98,9 @@ impl ReserveInput {
                 return Err(invalid("original_filename is required and must be at most 255 chars"));
             }
         };
-        // Stricter than the reference: a control character (NUL, CR, LF, …) in a filename is
-        // never legitimate and only ever an attempt at header or log injection.
-        if original_filename.chars().any(char::is_control) {
-            return Err(invalid("original_filename must not contain control characters"));
-        }
+        // Any name is kept as sent, control characters included (an SDK never retries a 4xx, so
+        // refusing a name would lose the file); it is sanitised only where it is written into a
+        // header (Content-Disposition), and JSON escapes it in listings.
         let content_type = match obj.get("content_type") {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(invalid("content_type is required")),
@@ -118,17 +114,17 @@ impl ReserveInput {
         {
             return Err(invalid("content_type must be a non-empty MIME type of at most 128 chars"));
         }
+        // Any positive integer, as in the reference (`1e20` is one). Sizes past u64 saturate:
+        // quotas are at most 2^62, so the quota check refuses them with 413 before any counter
+        // could overflow.
         let size_bytes = match obj.get("size_bytes") {
             Some(Value::Number(n)) => n
                 .as_u64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f > 0.0 && *f < 9.0e15).map(|f| f as u64))
+                .or_else(|| n.as_f64().filter(|f| f.is_finite() && f.fract() == 0.0 && *f >= 1.0).map(|f| f as u64))
                 .filter(|&n| n > 0),
             _ => None,
         }
         .ok_or_else(|| invalid("size_bytes must be a positive integer"))?;
-        if size_bytes > MAX_SIZE_BYTES {
-            return Err(invalid("size_bytes must be at most 1125899906842624 (1 PiB)"));
-        }
         let sha256 = match obj.get("sha256") {
             Some(Value::String(s)) => Sha256Digest::parse_lower_hex(s),
             _ => None,
@@ -210,6 +206,14 @@ impl Service {
                 crate::metrics::quota_rejected("project");
                 return Err(ServiceError::ProjectQuotaExhausted { quota: project_quota, used, size: rec.size_bytes });
             }
+            // Only what is reserved and not yet uploaded: uploads are bounded by the quota.
+            let pending = self.index.pending().of(&project.id);
+            if pending.count >= self.cfg.max_pending_per_project {
+                return Err(ServiceError::TooManyPending { what: "count" });
+            }
+            if pending.bytes.saturating_add(rec.size_bytes) > self.cfg.max_pending_bytes_per_project {
+                return Err(ServiceError::TooManyPending { what: "bytes" });
+            }
             let mut batch = self.index.batch();
             batch.put_record(&rec);
             batch.put_listing(&rec);
@@ -277,8 +281,8 @@ mod tests {
         v["size_bytes"] = json!(1.5);
         assert_eq!(err_of(v), "size_bytes must be a positive integer");
         let mut v = good();
-        v["size_bytes"] = json!(u64::MAX);
-        assert_eq!(err_of(v), "size_bytes must be at most 1125899906842624 (1 PiB)");
+        v["size_bytes"] = json!(-5);
+        assert_eq!(err_of(v), "size_bytes must be a positive integer");
         let mut v = good();
         v["sha256"] = json!("AB".repeat(32));
         assert_eq!(err_of(v), "sha256 must be a 64-char lowercase hex string");
@@ -292,6 +296,28 @@ mod tests {
         let mut v = good();
         v["content_type"] = json!(format!("image/{}", "x".repeat(200)));
         assert!(matches!(ReserveInput::from_json(&v), Err(ServiceError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn huge_sizes_parse_saturated_for_the_quota_check_to_refuse() {
+        for (size, want) in [
+            (json!(u64::MAX), u64::MAX),
+            (json!(9007199254740991u64), 9007199254740991),
+            (json!(1e20), u64::MAX),
+            (json!(1e300), u64::MAX),
+            (json!(2.0), 2),
+        ] {
+            let mut v = good();
+            v["size_bytes"] = size.clone();
+            assert_eq!(ReserveInput::from_json(&v).unwrap().size_bytes, want, "{size}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_filenames_are_kept_as_sent() {
+        let mut v = good();
+        v["original_filename"] = json!("crash\r\nlog\u{0}\u{7f}.txt");
+        assert_eq!(ReserveInput::from_json(&v).unwrap().original_filename, "crash\r\nlog\u{0}\u{7f}.txt");
     }
 
     #[test]

@@ -4,21 +4,24 @@
 //! uploaded), then ours: 410 for a lapsed reservation, 409 while another PUT holds the claim,
 //! 415 for a body that is not `application/octet-stream`, and an early `size_mismatch` when
 //! `Content-Length` disagrees with the reservation. The body is then streamed:
-//! * up to `standalone_threshold` bytes: kept in memory as the chunks that arrived (hashed and
-//!   CRC'd as they come), then handed whole to the group committer (one segment write + sync
-//!   shared with other uploads);
+//! * up to `standalone_threshold` bytes: copied as they arrive into one buffer of the declared
+//!   size (hashed and CRC'd as they come; never one buffer per received chunk, which costs ~30×
+//!   the payload for a body sent in 1-byte chunks), then handed whole to the group committer
+//!   (one segment write + sync shared with other uploads);
 //! * larger: written as it arrives to a preallocated temporary file by a blocking writer that
 //!   also hashes (so hashing runs beside receiving), then synced and renamed into place
 //!   (`store::blob`) and committed to the index through the same committer.
 //! Outcomes: a size or hash mismatch discards the reservation (quota released, the reference's
 //! codes); a client that disconnects or stalls leaves the reservation pending, so the SDK's
-//! retry succeeds. Nothing partial is ever visible: a temporary file is removed by its writer's
+//! retry succeeds. Before reading a byte, the upload takes its share of the upload memory
+//! budget (`budget`), or is refused with a retryable 503; a small upload's share travels
+//! with its commit job. Nothing partial is ever visible: a temporary file is removed by its writer's
 //! drop guard, or by the orphan sweep after a crash; the upload claim travels with the commit
 //! job, so a retry cannot start until the first attempt's commit has an outcome.
 
 use std::future::Future;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
@@ -28,6 +31,7 @@ use crate::index::prelude::*;
 use crate::store::{AppendItem, StoredBlob};
 
 use super::auth::EVENTS_WRITE;
+use super::budget::{LARGE_UPLOAD_CHARGE, UPLOAD_OVERHEAD};
 use super::commit::Payload;
 use super::views::Uploaded;
 use super::{Principal, Result, Service, ServiceError};
@@ -48,7 +52,8 @@ pub trait BodySource: Send {
 }
 
 /// Bytes batched per write when streaming a standalone blob. With the channel's two batches in
-/// flight, one upload holds at most ~1 MiB: 64 concurrent 64 MiB uploads stay far below 256 MiB.
+/// flight, one upload holds at most ~1 MiB (`budget::LARGE_UPLOAD_CHARGE`): 64 concurrent
+/// 64 MiB uploads stay far below 256 MiB.
 const BLOB_WRITE_BATCH: usize = 256 << 10;
 
 /// What the caller told us about the body.
@@ -129,11 +134,14 @@ impl Service {
             }
             _ => {}
         }
-        let stored = if rec.size_bytes <= self.cfg.standalone_threshold {
-            self.receive_small(&rec, &mut body).await
-        } else {
-            self.receive_large(&rec, &mut body).await
-        };
+        let small = rec.size_bytes <= self.cfg.standalone_threshold;
+        let charge = if small { rec.size_bytes + UPLOAD_OVERHEAD } else { LARGE_UPLOAD_CHARGE };
+        let memory = self.upload_budget.try_take(charge).ok_or_else(|| {
+            crate::metrics::shed("upload");
+            ServiceError::Busy("too many upload bytes in flight")
+        })?;
+        let stored =
+            if small { self.receive_small(&rec, &mut body).await } else { self.receive_large(&rec, &mut body).await };
         let payload = match stored {
             Ok(p) => p,
             Err(e @ (ServiceError::SizeExceeded | ServiceError::SizeShort { .. } | ServiceError::HashMismatch)) => {
@@ -152,7 +160,7 @@ impl Service {
         };
         // The committer removes a standalone file it refuses; after an index write error the
         // file stays (the write may yet be durable) and the orphan sweep decides.
-        let committed = match self.committer.commit_upload(claim, payload).await {
+        let committed = match self.committer.commit_upload(claim, payload, memory).await {
             Ok(r) => r,
             Err(e) => {
                 crate::metrics::upload_outcome("error");
@@ -172,9 +180,9 @@ impl Service {
         })
     }
 
-    /// Receives a small body into memory, hashing as it comes.
+    /// Receives a small body into one buffer of the declared size, hashing as it comes.
     async fn receive_small<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
-        let mut chunks = Vec::new();
+        let mut buf = BytesMut::with_capacity(rec.size_bytes as usize);
         let mut got = 0u64;
         let mut sha = Sha256::new();
         let mut crc = 0u32;
@@ -185,10 +193,10 @@ impl Service {
             }
             sha.update(&chunk);
             crc = crc32c::crc32c_append(crc, &chunk);
-            chunks.push(chunk);
+            buf.extend_from_slice(&chunk);
         }
         verify(rec, got, sha)?;
-        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.sha256, crc, payload: chunks }))
+        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.sha256, crc, payload: vec![buf.freeze()] }))
     }
 
     /// Streams a large body to a standalone file; hashing happens on the writer thread.
@@ -214,25 +222,25 @@ impl Service {
             Ok::<_, crate::store::StoreError>((writer, sha, crc))
         });
         let mut got = 0u64;
-        let mut pending: Vec<Bytes> = Vec::new();
-        let mut pending_len = 0usize;
+        // Chunks are copied into the batch (not kept as received: each would pin its part of
+        // hyper's read buffer, whatever its size).
+        let mut pending = BytesMut::with_capacity(BLOB_WRITE_BATCH);
         let received: Result<()> = async {
             while let Some(chunk) = next(body).await? {
                 got += chunk.len() as u64;
                 if got > declared {
                     return Err(ServiceError::SizeExceeded);
                 }
-                pending_len += chunk.len();
-                pending.push(chunk);
-                if pending_len >= BLOB_WRITE_BATCH {
-                    pending_len = 0;
-                    if tx.send(std::mem::take(&mut pending)).await.is_err() {
+                pending.extend_from_slice(&chunk);
+                if pending.len() >= BLOB_WRITE_BATCH {
+                    let full = std::mem::replace(&mut pending, BytesMut::with_capacity(BLOB_WRITE_BATCH));
+                    if tx.send(vec![full.freeze()]).await.is_err() {
                         break; // the writer failed; its error is reported below
                     }
                 }
             }
             if !pending.is_empty() {
-                let _ = tx.send(pending).await;
+                let _ = tx.send(vec![pending.freeze()]).await;
             }
             Ok(())
         }

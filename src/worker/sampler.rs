@@ -36,8 +36,11 @@ impl Job for Sampler {
             }
         }
         crate::metrics::segments(segs.len(), live, dead);
-        let pending = svc.index().pending_reservations(1_000_000).unwrap_or(0);
+        // The in-memory totals: no scan of the expiry rows, however many there are.
+        let pending = svc.index().pending().total().count as usize;
         crate::metrics::sample(pending, crate::store::free_bytes(&self.data_dir), svc.uploads_in_progress());
+        let (up, down) = svc.memory_in_use();
+        crate::metrics::memory_in_use(up, down);
         serde_json::json!({ "segments": segs.len(), "live": live, "dead": dead, "pending": pending })
     }
 }

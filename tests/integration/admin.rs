@@ -6,19 +6,13 @@ use serde_json::json;
 use crate::harness::{Daemon, data, reserve_body};
 
 fn cli(d: &Daemon, args: &[&str]) -> (bool, serde_json::Value, String) {
-    let url = d.addr_url();
+    let url = d.admin_base();
     let token = d.admin_token();
     let mut all = vec!["admin", "--url", &url, "--token", &token];
     all.extend_from_slice(args);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd")).args(&all).output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.success(), v, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-impl Daemon {
-    fn addr_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,9 +50,10 @@ async fn the_admin_cli_builds_a_tenant_that_can_upload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_admin_api_needs_the_admin_token() {
     let d = Daemon::start().await;
-    let r = d.http.get(d.url("/admin/v1/teams")).bearer_auth(d.agent_key()).send().await.unwrap();
+    let teams = format!("{}/admin/v1/teams", d.admin_base());
+    let r = d.http.get(&teams).bearer_auth(d.agent_key()).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = d.http.get(d.url("/admin/v1/teams")).send().await.unwrap();
+    let r = d.http.get(&teams).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let (s, v) = d.admin(Method::GET, "teams", None).await;
     assert_eq!(s, 200);
@@ -163,4 +158,95 @@ async fn deleting_a_project_takes_its_attachments_and_racing_reserves_with_it() 
     assert_eq!(s, 400, "{v}");
     let f = d.admin(Method::POST, "fsck", None).await.1;
     assert_eq!(f["ok"], true, "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_api_is_served_on_the_ops_listener_only_by_default() {
+    let d = Daemon::start().await;
+    // The public port does not even reveal it, with or without the token.
+    let r = d.http.get(d.url("/admin/v1/teams")).bearer_auth(d.admin_token()).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "route_not_found");
+    // The ops listener serves it (and still only it, plus metrics and probes).
+    assert_eq!(d.admin(Method::GET, "teams", None).await.0, 200);
+    let r = d.http.get(format!("{}/v1/attachments", d.admin_base())).bearer_auth(d.agent_key()).send().await;
+    assert_eq!(r.unwrap().status(), 404, "the public API is not on the ops listener");
+    // "public" serves it on both; "off" nowhere.
+    let open = Daemon::start_with(crate::harness::Opts::default().set("server", "admin_api = \"public\"")).await;
+    let r = open.http.get(open.url("/admin/v1/teams")).bearer_auth(open.admin_token()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let off = Daemon::start_with(crate::harness::Opts::default().set("server", "admin_api = \"off\"")).await;
+    assert_eq!(off.admin(Method::GET, "teams", None).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_tokens_rotate_and_revoke_at_once() {
+    let d = Daemon::start().await;
+    let (s, v) = d.admin(Method::GET, "tokens", None).await;
+    assert_eq!(s, 200, "{v}");
+    let tokens = v["tokens"].as_array().unwrap().clone();
+    assert_eq!(tokens.len(), 1);
+    let boot_id = tokens[0]["id"].as_str().unwrap().to_string();
+    assert!(!v.to_string().contains(&d.admin_token()), "listings never include secrets");
+    // The last token cannot be revoked.
+    assert_eq!(d.admin(Method::DELETE, &format!("tokens/{boot_id}"), None).await.0, 409);
+    // Rotate: create the new one (CLI), use it, revoke the bootstrap one.
+    let (ok, created, err) = cli(&d, &["create-token", "--name", "ops-2026"]);
+    assert!(ok, "{err}");
+    let new_secret = created["secret"].as_str().unwrap().to_string();
+    let teams = format!("{}/admin/v1/teams", d.admin_base());
+    let r = d.http.get(&teams).bearer_auth(&new_secret).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (ok, _, err) = cli(&d, &["revoke-token", &boot_id]);
+    assert!(ok, "{err}");
+    let r = d.http.get(&teams).bearer_auth(d.admin_token()).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a revoked token is refused on the next request");
+    let r = d.http.get(&teams).bearer_auth(&new_secret).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = d.http.get(format!("{}/admin/v1/tokens", d.admin_base())).bearer_auth(&new_secret).send().await.unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 1);
+    assert_eq!(v["tokens"][0]["name"], "ops-2026");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_go_only_under_the_backup_dir_and_carry_no_secrets() {
+    let d =
+        Daemon::start_with(crate::harness::Opts::default().set("storage", "standalone_threshold_bytes = 4096")).await;
+    d.upload(&data(100, 1)).await;
+    d.upload(&data(10_000, 2)).await;
+    for (name, want) in [("../escape", 400), ("/abs", 400), (".hidden", 400), ("a/b", 400)] {
+        let (s, v) = d.admin(Method::POST, "backup", Some(json!({ "name": name }))).await;
+        assert_eq!(s, want, "{name}: {v}");
+    }
+    let (s, v) = d.admin(Method::POST, "backup", Some(json!({ "dest": "/tmp/anywhere" }))).await;
+    assert_eq!(s, 400, "a path is not accepted: {v}");
+    let (s, v) = d.admin(Method::POST, "backup", Some(json!({ "name": "nightly" }))).await;
+    assert_eq!(s, 200, "{v}");
+    let dest = std::path::PathBuf::from(v["dest"].as_str().unwrap());
+    assert_eq!(dest, d.dir.path().join("backups/nightly"));
+    assert!(dest.join("index").is_dir());
+    for secret in ["secrets.json", "bootstrap.json"] {
+        assert!(!dest.join(secret).exists(), "{secret} copied into the backup");
+    }
+    assert_eq!(d.admin(Method::POST, "backup", Some(json!({ "name": "nightly" }))).await.0, 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_admin_token_is_recovered_offline() {
+    let mut d = Daemon::start().await;
+    d.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+        .args(["recover-admin-token", "--name", "break-glass", "--config"])
+        .arg(d.dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = v["secret"].as_str().unwrap().to_string();
+    d.restart_after_stop().await;
+    let r = d.http.get(format!("{}/admin/v1/tokens", d.admin_base())).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 2, "{listed}");
 }

@@ -57,9 +57,9 @@ async fn credentials_are_checked_with_the_reference_messages() {
     assert_eq!((s, v["error"].as_str().unwrap()), (401, "Invalid API key"));
     let (s, v) = d.get("not.a.jwt", "/v1/attachments").await;
     assert_eq!((s, v["error"].as_str().unwrap()), (401, "Invalid or expired token"));
-    // The cookie works as a fallback.
+    // A cookie is never a credential (a browser would attach it to cross-site requests).
     let r = d.http.get(&url).header("cookie", format!("token={}", d.agent_key())).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -71,7 +71,13 @@ impl Daemon {
     fn config_text(&self) -> String {
         let mut sections: Vec<(&str, Vec<String>)> = vec![
             ("server", vec!["listen = \"127.0.0.1:0\"".into(), "shutdown_grace_secs = 10".into()]),
-            ("storage", vec![format!("data_dir = {:?}", self.data.display().to_string())]),
+            (
+                "storage",
+                vec![
+                    format!("data_dir = {:?}", self.data.display().to_string()),
+                    format!("backup_dir = {:?}", self.dir.path().join("backups").display().to_string()),
+                ],
+            ),
             ("auth", vec![format!("jwt_secret = {JWT_SECRET:?}")]),
             ("metrics", vec!["listen = \"127.0.0.1:0\"".into()]),
             ("cleanup", vec!["schedule = \"off\"".into()]),
@@ -130,8 +136,16 @@ impl Daemon {
             assert!(Instant::now() < deadline, "attachd did not become ready:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let boot = std::fs::read(self.data.join("bootstrap.json")).expect("bootstrap.json");
-        self.boot = serde_json::from_slice(&boot).unwrap();
+        // A restored backup has no bootstrap.json (backups carry no secrets): the test then
+        // sets `boot` from the original.
+        if let Ok(boot) = std::fs::read(self.data.join("bootstrap.json")) {
+            self.boot = serde_json::from_slice(&boot).unwrap();
+        }
+    }
+
+    /// The running daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -256,8 +270,15 @@ impl Daemon {
         r.bytes().await.unwrap().to_vec()
     }
 
+    /// Base URL of the listener serving the admin API: the ops listener (the default), or the
+    /// public one for an in-process daemon (which runs without an ops listener).
+    pub fn admin_base(&self) -> String {
+        format!("http://{}", self.ops_addr.as_deref().unwrap_or(&self.addr))
+    }
+
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method, self.url(&format!("/admin/v1/{path}"))).bearer_auth(self.admin_token());
+        let url = format!("{}/admin/v1/{path}", self.admin_base());
+        let mut rb = self.http.request(method, url).bearer_auth(self.admin_token());
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -361,8 +382,10 @@ impl InProcess {
         d.starts = 1;
         let text = d.config_text();
         let cfg_path = d.dir.path().join("config.toml");
-        std::fs::write(&cfg_path, text.replace("[metrics]\nlisten = \"127.0.0.1:0\"", "[metrics]\nlisten = \"\""))
-            .unwrap();
+        let text = text
+            .replace("[metrics]\nlisten = \"127.0.0.1:0\"", "[metrics]\nlisten = \"\"")
+            .replace("[server]\n", "[server]\nadmin_api = \"public\"\n");
+        std::fs::write(&cfg_path, text).unwrap();
         let cfg = attachd::config::Config::load(Some(&cfg_path)).unwrap();
         let (bound_tx, mut bound_rx) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -15,7 +15,7 @@ async fn fsck_online(d: &Daemon) -> Value {
     v
 }
 
-fn fsck_offline(d: &Daemon, repair: bool) -> (bool, Value) {
+pub fn fsck_offline(d: &Daemon, repair: bool) -> (bool, Value) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
     cmd.arg("fsck").arg("--config").arg(d.dir.path().join("config.toml"));
     if repair {
