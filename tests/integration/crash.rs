@@ -150,7 +150,8 @@ const VERIFY_CONCURRENCY: usize = 20;
 /// What one verification after a restart checked.
 #[derive(Default, Clone, Copy)]
 struct Checked {
-    /// Acknowledged uploads downloaded and found intact (all of them, every restart).
+    /// Uploads downloaded and found intact: every acknowledged one, every restart, and each
+    /// upload whose lost answer turned out to be a success.
     uploads: u64,
     /// Acknowledged deletes found still deleted.
     deletes: u64,
@@ -257,6 +258,8 @@ async fn verify(d: &Daemon, oracle: &Mutex<Oracle>) -> Checked {
                 }
                 Seen::Nothing => {}
                 Seen::Resolved(uploaded) => {
+                    // Uploaded despite the lost answer: its bytes were checked like an ack's.
+                    checked.uploads += u64::from(uploaded);
                     o.unknown.remove(&id);
                     if uploaded {
                         o.acked.insert(id, sha);
