@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 ensure_build_deps
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-lib=$(ls -d "$CARGO_TARGET_DIR"/release/build/librocksdb-sys-*/out 2>/dev/null | while read -r d; do [ -f "$d/librocksdb.a" ] && echo "$d"; done | head -1)
+# An archive named by ROCKSDB_LIB_DIR (e.g. a worktree building against another checkout's) wins.
+lib=${ROCKSDB_LIB_DIR:-}
+[ -n "$lib" ] && [ -f "$lib/librocksdb.a" ] || lib=$(ls -d "$CARGO_TARGET_DIR"/release/build/librocksdb-sys-*/out 2>/dev/null | while read -r d; do [ -f "$d/librocksdb.a" ] && echo "$d"; done | head -1)
 if [ -z "$lib" ]; then
     echo "==> building the release profile once for its RocksDB archive" >&2
     cargo build --release

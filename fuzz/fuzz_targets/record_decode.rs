@@ -1,15 +1,9 @@
-//! Segment framing decoders on arbitrary bytes: never panic; a scan stays inside its buffer.
-//! Proptest mirror: `store::format::tests::decoders_never_panic`.
+//! Arbitrary bytes as a segment file, through what recovery and reads run: the file header,
+//! trailer and record decoders, `scan_tail`, `find_record_after` (against a byte-by-byte
+//! search, with small chunks) and `verify_record`. Never a panic; the scan stays in the file.
+//! Proptest mirror: `store::segment::scan_check::tests::arbitrary_segment_bytes`.
 #![no_main]
-use attachd::store::format::{FileHeader, RecordHeader, Trailer, scan_records};
+use attachd::store::segment::scan_check::arbitrary_bytes;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = FileHeader::decode(data);
-    let _ = Trailer::decode(data);
-    if let Ok(h) = RecordHeader::decode(data) {
-        let _ = h.check_payload(data.get(72..).unwrap_or(&[]));
-    }
-    let s = scan_records(data, 64);
-    assert!(s.end >= 64 && s.end <= 64 + data.len() as u64);
-});
+fuzz_target!(|data: &[u8]| arbitrary_bytes(data));

@@ -2,8 +2,9 @@
 //!
 //! Every structure starts with a magic and a version and ends its header with a CRC-32C, so a
 //! decoder can tell "not written yet", "torn" and "corrupt" apart without trusting anything it
-//! read. Decoders never panic on arbitrary bytes (fuzzed by `fuzz/fuzz_targets/record_decode.rs`,
-//! mirrored by the proptests below). Byte tables: docs/FORMAT.md.
+//! read. Decoders never panic on arbitrary bytes (fuzzed by `fuzz/fuzz_targets/record_decode.rs`
+//! through the scans of `store::segment::scan`, which recovery and reads run; the proptest
+//! mirrors are in `store::segment::scan_check`). Byte tables: docs/FORMAT.md.
 
 use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
 
@@ -210,46 +211,6 @@ impl Trailer {
     }
 }
 
-/// Where scanning a segment's records stopped, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanEnd {
-    /// Offset just past the last complete, valid record.
-    pub end: u64,
-    /// Records found before `end`.
-    pub records: Vec<(u64, RecordHeader)>,
-    /// Why the scan stopped (`None` = the buffer ended exactly at a record boundary).
-    pub stopped_by: Option<DecodeError>,
-}
-
-/// Scans records in `body` (the bytes that follow the file header, at file offset `base`),
-/// stopping at the first one that is torn, corrupt or absent. Never panics.
-pub fn scan_records(body: &[u8], base: u64) -> ScanEnd {
-    let mut pos = 0usize;
-    let mut records = Vec::new();
-    let stopped_by = loop {
-        if pos == body.len() {
-            break None;
-        }
-        let header = match RecordHeader::decode(&body[pos..]) {
-            Ok(h) => h,
-            Err(e) => break Some(e),
-        };
-        let start = pos + RECORD_HEADER_LEN;
-        let Some(end) = usize::try_from(header.len).ok().and_then(|l| start.checked_add(l)) else {
-            break Some(DecodeError::Invalid("record length"));
-        };
-        let Some(payload) = body.get(start..end) else {
-            break Some(DecodeError::Truncated);
-        };
-        if let Err(e) = header.check_payload(payload) {
-            break Some(e);
-        }
-        records.push((base + pos as u64, header));
-        pos = end;
-    };
-    ScanEnd { end: base + pos as u64, records, stopped_by }
-}
-
 fn check_crc(b: &[u8], at: usize) -> Result<(), DecodeError> {
     if crc32c::crc32c(&b[..at]) == le_u32(&b[at..at + 4]) { Ok(()) } else { Err(DecodeError::HeaderChecksum) }
 }
@@ -269,7 +230,6 @@ fn le_u64(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn record(id: [u8; 16], payload: &[u8]) -> Vec<u8> {
         let h = RecordHeader {
@@ -294,7 +254,6 @@ mod tests {
     #[test]
     fn zeros_are_not_a_record() {
         assert_eq!(RecordHeader::decode(&[0u8; 100]), Err(DecodeError::BadMagic));
-        assert_eq!(scan_records(&[0u8; 200], 64).end, 64);
     }
 
     #[test]
@@ -302,53 +261,8 @@ mod tests {
         let mut r = record([1; 16], b"hello bytes");
         let last = r.len() - 1;
         r[last] ^= 1;
-        let s = scan_records(&r, 64);
-        assert_eq!(s.end, 64);
-        assert_eq!(s.stopped_by, Some(DecodeError::PayloadChecksum));
-    }
-
-    #[test]
-    fn scan_stops_at_a_torn_tail() {
-        let mut body = record([1; 16], b"first");
-        let first_len = body.len() as u64;
-        let second = record([2; 16], b"second record");
-        body.extend_from_slice(&second[..second.len() - 3]);
-        let s = scan_records(&body, 64);
-        assert_eq!(s.end, 64 + first_len);
-        assert_eq!(s.records.len(), 1);
-        assert_eq!(s.stopped_by, Some(DecodeError::Truncated));
-    }
-
-    proptest! {
-        // Mirror of fuzz target `record_decode`: arbitrary bytes never panic any decoder.
-        #[test]
-        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-            let _ = FileHeader::decode(&bytes);
-            let _ = RecordHeader::decode(&bytes);
-            let _ = Trailer::decode(&bytes);
-            let s = scan_records(&bytes, 64);
-            prop_assert!(s.end >= 64 && s.end <= 64 + bytes.len() as u64);
-        }
-
-        // Mirror of fuzz target `segment_tail`: valid records followed by any garbage scan back
-        // to at least the valid prefix, and every record found decodes to what was written.
-        #[test]
-        fn valid_prefix_survives_garbage_tail(
-            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
-            tail in proptest::collection::vec(any::<u8>(), 0..200),
-        ) {
-            let mut body = Vec::new();
-            for (i, p) in payloads.iter().enumerate() {
-                body.extend_from_slice(&record([i as u8; 16], p));
-            }
-            let prefix = body.len() as u64;
-            body.extend_from_slice(&tail);
-            let s = scan_records(&body, 64);
-            prop_assert!(s.end >= 64 + prefix);
-            for (i, p) in payloads.iter().enumerate() {
-                prop_assert_eq!(s.records[i].1.len, p.len() as u64);
-                prop_assert_eq!(s.records[i].1.id, AttachmentId::from_bytes([i as u8; 16]));
-            }
-        }
+        let h = RecordHeader::decode(&r).unwrap();
+        assert_eq!(h.check_payload(&r[RECORD_HEADER_LEN..]), Err(DecodeError::PayloadChecksum));
+        assert_eq!(h.check_payload(&r[RECORD_HEADER_LEN + 1..]), Err(DecodeError::Truncated));
     }
 }

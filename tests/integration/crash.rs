@@ -1,10 +1,11 @@
 //! The crash loop: the real daemon under concurrent mixed load (reserves, small and large PUTs,
 //! deletes, cleanup with compaction) is `kill -9`ed at random moments, restarted, and checked
 //! against what clients were told:
-//! * every upload that got a 200 is present and its bytes hash to its SHA-256;
+//! * every upload that got a 200 is present and its bytes hash to its SHA-256 — every one of
+//!   them, after every restart (downloaded [`VERIFY_CONCURRENCY`] at a time), not a sample;
 //! * an upload refused with a definite error is not visible as uploaded;
 //! * an upload whose answer was lost may go either way, but if visible its bytes are right;
-//! * a soft delete that got a 200 stays deleted;
+//! * every soft delete that got a 200 stays deleted;
 //! * fsck finds every record's bytes, rows and counters consistent (usage equals the sums
 //!   recomputed from the records);
 //! and at the end, after everything is deleted and cleanup has run, nothing is left: no usage,
@@ -143,85 +144,136 @@ async fn worker(
     }
 }
 
-/// Checks the restarted daemon against the oracle; resolves the unknowns.
-async fn verify(d: &Daemon, oracle: &Mutex<Oracle>, rng: &mut Rng) -> u64 {
-    let agent = d.agent_key();
-    let state = |id: &str| {
-        let (http, url, agent) = (d.http.clone(), d.url(&format!("/v1/attachments/{id}")), agent.clone());
-        async move {
-            let r = http.get(url).bearer_auth(agent).send().await.unwrap();
-            let s = r.status().as_u16();
-            (s, r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
-    let fetch_sha = |v: &Value| {
-        let url = v["download_url"]["url"].as_str().expect("uploaded attachments have a download URL").to_string();
-        let http = d.http.clone();
-        async move {
-            let r = http.get(url).send().await.unwrap();
-            assert_eq!(r.status(), 200);
-            hex::encode(Sha256::digest(r.bytes().await.unwrap()))
-        }
-    };
+/// Requests in flight while verifying after a restart.
+const VERIFY_CONCURRENCY: usize = 20;
+
+/// What one verification after a restart checked.
+#[derive(Default, Clone, Copy)]
+struct Checked {
+    /// Uploads downloaded and found intact: every acknowledged one, every restart, and each
+    /// upload whose lost answer turned out to be a success.
+    uploads: u64,
+    /// Acknowledged deletes found still deleted.
+    deletes: u64,
+}
+
+/// The attachment's metadata as the agent key sees it: (status, body).
+async fn state(http: reqwest::Client, base: String, agent: String, id: String) -> (u16, Value) {
+    let r = http.get(format!("{base}/v1/attachments/{id}")).bearer_auth(agent).send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+/// Downloads through the signed URL in `v` and hashes the bytes.
+async fn fetch_sha(http: &reqwest::Client, v: &Value) -> String {
+    let url = v["download_url"]["url"].as_str().expect("uploaded attachments have a download URL");
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "download {url}");
+    hex::encode(Sha256::digest(r.bytes().await.unwrap()))
+}
+
+/// What one id turned out to be after the restart.
+enum Seen {
+    /// An acknowledged upload, present with the right bytes.
+    Intact,
+    /// An acknowledged delete, still deleted; or one whose answer was lost, now resolved.
+    Deleted(bool),
+    /// Nothing to record: a refused upload not visible as uploaded, or a delete whose answer
+    /// was lost and which did not take effect (the upload stays acknowledged).
+    Nothing,
+    /// An upload whose answer was lost: uploaded with the right bytes (true) or not.
+    Resolved(bool),
+}
+
+/// Checks the restarted daemon against the oracle: EVERY acknowledged upload is downloaded
+/// and hashed, every acknowledged delete is looked up, every refused upload too; resolves the
+/// unknowns. Runs [`VERIFY_CONCURRENCY`] requests at a time.
+async fn verify(d: &Daemon, oracle: &Mutex<Oracle>) -> Checked {
+    use futures_util::StreamExt;
     let (acked, deleted, refused, unknown, delete_unknown) = {
         let o = oracle.lock().unwrap();
         (o.acked.clone(), o.deleted.clone(), o.refused.clone(), o.unknown.clone(), o.delete_unknown.clone())
     };
-    // Every acknowledged upload (a sample of 40 of the older ones, all of the newest): present
-    // and intact, unless its delete's answer was lost.
-    let mut verified = 0;
-    let ids: Vec<&String> = acked.keys().collect();
-    for (i, id) in ids.iter().enumerate() {
-        if ids.len() > 60 && rng.below(ids.len() as u64) > 40 && i + 20 < ids.len() {
-            continue;
+    let delete_unknown = Arc::new(delete_unknown);
+    // (kind, id, sha): 0 acked, 1 deleted, 2 refused, 3 unknown upload, 4 unknown delete.
+    let mut work: Vec<(u8, String, String)> = Vec::new();
+    work.extend(acked.into_iter().map(|(id, sha)| (0, id, sha)));
+    work.extend(deleted.into_iter().map(|id| (1, id, String::new())));
+    work.extend(refused.into_iter().map(|id| (2, id, String::new())));
+    work.extend(unknown.into_iter().map(|(id, sha)| (3, id, sha)));
+    work.extend(delete_unknown.iter().map(|id| (4, id.clone(), String::new())));
+    let (base, agent) = (format!("http://{}", d.addr), d.agent_key());
+    let results: Vec<(String, String, Seen)> = futures_util::stream::iter(work)
+        .map(|(kind, id, sha)| {
+            let (http, base, agent, delete_unknown) =
+                (d.http.clone(), base.clone(), agent.clone(), delete_unknown.clone());
+            async move {
+                let (s, v) = state(http.clone(), base, agent, id.clone()).await;
+                let seen = match kind {
+                    0 if s == 404 && delete_unknown.contains(&id) => Seen::Deleted(true),
+                    0 => {
+                        assert_eq!(s, 200, "acknowledged upload {id} is missing: {v}");
+                        assert!(!v["uploaded_at"].is_null(), "acknowledged upload {id} is not uploaded");
+                        assert_eq!(fetch_sha(&http, &v).await, sha, "acknowledged upload {id} has wrong bytes");
+                        Seen::Intact
+                    }
+                    1 => {
+                        assert_eq!(s, 404, "deleted {id} came back: {v}");
+                        Seen::Deleted(false)
+                    }
+                    2 => {
+                        assert!(s == 404 || v["uploaded_at"].is_null(), "refused upload {id} is visible as uploaded");
+                        Seen::Nothing
+                    }
+                    3 if s == 200 && !v["uploaded_at"].is_null() => {
+                        assert_eq!(
+                            fetch_sha(&http, &v).await,
+                            sha,
+                            "upload {id} (answer lost) is visible with wrong bytes"
+                        );
+                        Seen::Resolved(true)
+                    }
+                    3 => Seen::Resolved(false),
+                    _ if s == 404 => Seen::Deleted(true),
+                    _ => Seen::Nothing,
+                };
+                (id, sha, seen)
+            }
+        })
+        .buffer_unordered(VERIFY_CONCURRENCY)
+        .collect()
+        .await;
+    let mut checked = Checked::default();
+    {
+        let mut o = oracle.lock().unwrap();
+        for (id, sha, seen) in results {
+            match seen {
+                Seen::Intact => checked.uploads += 1,
+                Seen::Deleted(false) => checked.deletes += 1,
+                Seen::Deleted(true) => {
+                    // A delete whose answer was lost took effect.
+                    o.delete_unknown.remove(&id);
+                    o.acked.remove(&id);
+                    o.deleted.insert(id);
+                }
+                Seen::Nothing => {}
+                Seen::Resolved(uploaded) => {
+                    // Uploaded despite the lost answer: its bytes were checked like an ack's.
+                    checked.uploads += u64::from(uploaded);
+                    o.unknown.remove(&id);
+                    if uploaded {
+                        o.acked.insert(id, sha);
+                    }
+                }
+            }
         }
-        let (s, v) = state(id).await;
-        if s == 404 && delete_unknown.contains(*id) {
-            continue;
-        }
-        assert_eq!(s, 200, "acknowledged upload {id} is missing: {v}");
-        assert!(!v["uploaded_at"].is_null(), "acknowledged upload {id} is not uploaded");
-        assert_eq!(fetch_sha(&v).await, acked[*id], "acknowledged upload {id} has wrong bytes");
-        verified += 1;
+        // Every lost delete answer is resolved now, one way or the other.
+        o.delete_unknown.clear();
     }
-    for id in &deleted {
-        assert_eq!(state(id).await.0, 404, "deleted {id} came back");
-    }
-    for id in &refused {
-        let (s, v) = state(id).await;
-        assert!(s == 404 || v["uploaded_at"].is_null(), "refused upload {id} is visible as uploaded");
-    }
-    let mut o = oracle.lock().unwrap();
-    for (id, sha) in unknown {
-        let (s, v) = {
-            drop(o);
-            let r = state(&id).await;
-            o = oracle.lock().unwrap();
-            r
-        };
-        o.unknown.remove(&id);
-        if s == 200 && !v["uploaded_at"].is_null() {
-            drop(o);
-            assert_eq!(fetch_sha(&v).await, sha, "upload {id} (answer lost) is visible with wrong bytes");
-            o = oracle.lock().unwrap();
-            o.acked.insert(id, sha);
-        }
-    }
-    for id in delete_unknown {
-        o.delete_unknown.remove(&id);
-        drop(o);
-        let gone = state(&id).await.0 == 404;
-        o = oracle.lock().unwrap();
-        if gone {
-            o.acked.remove(&id);
-            o.deleted.insert(id);
-        }
-    }
-    drop(o);
     let (s, f) = d.admin(reqwest::Method::POST, "fsck", None).await;
     assert_eq!(s, 200);
     assert_eq!(f["ok"], true, "fsck after restart: {f}");
-    verified
+    checked
 }
 
 async fn run_crash_loop(cycles: u64) {
@@ -230,7 +282,8 @@ async fn run_crash_loop(cycles: u64) {
     let mut rng = Rng(seed | 1);
     let mut d = Daemon::start_with(opts()).await;
     let oracle = Arc::new(Mutex::new(Oracle::default()));
-    let mut verified = 0u64;
+    let (mut verified, mut deletes_checked, mut most, mut verify_time) = (0u64, 0u64, 0u64, Duration::ZERO);
+    let started = Instant::now();
     for cycle in 0..cycles {
         let ctx = Arc::new((d.addr.clone(), d.client_key(), d.admin_token(), reqwest::Client::new()));
         let run_for = Duration::from_millis(150 + rng.below(500));
@@ -243,15 +296,21 @@ async fn run_crash_loop(cycles: u64) {
             w.await.unwrap();
         }
         d.restart_after_stop().await;
-        verified += verify(&d, &oracle, &mut rng).await;
+        let t = Instant::now();
+        let checked = verify(&d, &oracle).await;
+        verify_time += t.elapsed();
+        (verified, deletes_checked, most) =
+            (verified + checked.uploads, deletes_checked + checked.deletes, most.max(checked.uploads));
         if cycle % 10 == 9 {
             let o = oracle.lock().unwrap();
             eprintln!(
-                "cycle {}: {} ops, {} acknowledged, {} deleted, {verified} verifications",
+                "cycle {}: {} ops, {} acknowledged (all {} verified after this restart), {} deleted, {verified} verifications, {:.1} s verifying",
                 cycle + 1,
                 o.ops,
                 o.acked.len(),
-                o.deleted.len()
+                checked.uploads,
+                o.deleted.len(),
+                verify_time.as_secs_f64()
             );
         }
     }
@@ -281,7 +340,11 @@ async fn run_crash_loop(cycles: u64) {
     assert!(segments <= 1, "{segments} segment files left after everything was reclaimed");
     let o = oracle.lock().unwrap();
     eprintln!(
-        "crash loop done: {cycles} kill -9 cycles, {} operations, {} uploads acknowledged and verified {verified} times, {} deletes",
+        "crash loop done: {cycles} kill -9 cycles in {:.0} s ({:.0} s verifying), {} operations, {} uploads acknowledged; \
+         {verified} downloads of acknowledged uploads verified (every one after every restart, at most {most} at once), \
+         {} deletes, {deletes_checked} checks that a delete held",
+        started.elapsed().as_secs_f64(),
+        verify_time.as_secs_f64(),
         o.ops,
         o.acked.len() + o.deleted.len(),
         o.deleted.len()

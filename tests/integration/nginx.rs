@@ -1,7 +1,12 @@
 //! nginx in front of attachd, with the shipped `docs/nginx/attachd.conf`: uploads through
 //! nginx, downloads of small (served by attachd) and large (X-Accel-Redirect) attachments
 //! byte for byte, their headers, Range, and refusal of a deleted attachment's old URL.
+//!
+//! nginx runs in its own process group (master and workers); stopping it ends the whole group
+//! (SIGTERM, then SIGKILL after a deadline) and the test asserts that no process of the group
+//! is left, so no `nginx: worker process` outlives a test run.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,23 +15,71 @@ use serde_json::json;
 
 use crate::harness::{Daemon, Opts, data, reserve_body, sha_hex};
 
-/// A private nginx (own prefix, config and logs) on a loopback port.
+/// A private nginx (own prefix, config and logs) on a loopback port, leading its own process
+/// group (its id is the master's pid).
 struct Nginx {
     child: Child,
     prefix: PathBuf,
+    stopped: bool,
+}
+
+impl Nginx {
+    fn pgid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Ends every process of the group: SIGTERM (the master stops its workers), SIGKILL to the
+    /// group after five seconds, then reaps the master. Returns the processes of the group that
+    /// are still there afterwards (should be none).
+    fn stop(&mut self) -> Vec<String> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return group_members(self.pgid());
+        }
+        let pgid = self.pgid();
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !group_members(pgid).is_empty() {
+            let _ = self.child.try_wait();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !group_members(pgid).is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        group_members(pgid)
+    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let left = self.stop();
         if std::thread::panicking() {
             eprintln!(
                 "---- nginx error.log ----\n{}",
                 std::fs::read_to_string(self.prefix.join("error.log")).unwrap_or_default()
             );
+        } else {
+            assert!(left.is_empty(), "nginx processes outlived the test: {left:?}");
         }
     }
+}
+
+/// `pid (comm) state` of every process in group `pgid`, zombies not yet reaped included (from
+/// /proc: field 5 of `/proc/<pid>/stat` is the process group).
+fn group_members(pgid: i32) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // `pid (comm) state ppid pgrp …`; comm may hold spaces, so split after its `)`.
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            after.split_whitespace().nth(2).and_then(|g| g.parse::<i32>().ok()) == Some(pgid)
+        })
+        .map(|stat| stat.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 fn nginx_binary() -> Option<PathBuf> {
@@ -78,23 +131,28 @@ fn start_nginx(bin: &Path, prefix: &Path, port: u16, upstream: &str, blobs: &Pat
         .output()
         .unwrap();
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(prefix)
-        .arg("-c")
-        .arg(prefix.join("nginx.conf"))
-        .arg("-e")
-        .arg(prefix.join("error.log"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p").arg(prefix).arg("-c").arg(prefix.join("nginx.conf")).arg("-e").arg(prefix.join("error.log"));
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // Its own process group, so the whole of it (workers too) can be signalled and checked.
+    cmd.process_group(0);
+    // If the test process dies, the master is told to stop (and it stops its workers).
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let mut nginx = Nginx { child, prefix: prefix.to_path_buf(), stopped: false };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nginx did not start");
+        assert!(nginx.child.try_wait().unwrap().is_none(), "nginx exited during startup");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Nginx { child, prefix: prefix.to_path_buf() }
+    nginx
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +171,9 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
     .await;
     let prefix = d.dir.path().join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
-    let _nginx = start_nginx(&bin, &prefix, port, &d.addr, &d.data.join("blobs"));
+    let mut nginx = start_nginx(&bin, &prefix, port, &d.addr, &d.data.join("blobs"));
+    let workers = group_members(nginx.pgid()).len();
+    assert!(workers >= 2, "nginx runs a master and a worker in its group: {:?}", group_members(nginx.pgid()));
     let via = |p: &str| format!("{nginx_url}{p}");
     let http = &d.http;
 
@@ -174,6 +234,9 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
         let r = http.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 404, "len {len}");
     }
+    // Everything the test started ends with it: no worker outlives its master.
+    let left = nginx.stop();
+    assert!(left.is_empty(), "nginx processes left after stopping ({workers} were running): {left:?}");
 }
 
 fn time_month() -> String {

@@ -1,5 +1,8 @@
 //! PUT /v1/ingest/attachment/:id: streaming, verification, failures that keep or discard the
 //! reservation, concurrency, expiry, both storage paths and both io engines.
+//!
+//! No fixed sleep stands in for "the daemon got there": tests wait for an observable state
+//! (an `Expect: 100-continue` answer, a metric, a probe request) with a deadline.
 
 use std::time::Duration;
 
@@ -20,6 +23,26 @@ async fn raw_put(d: &Daemon, id: &str, content_length: usize, body: &[u8]) -> Tc
     s.write_all(body).await.unwrap();
     s.flush().await.unwrap();
     s
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, panicking with `what` after 10 s.
+async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of `attachd_uploads_total{outcome="…"}` on the ops listener.
+async fn uploads_with_outcome(d: &Daemon, outcome: &str) -> u64 {
+    let ops = d.ops_addr.as_ref().expect("ops listener");
+    let text = d.http.get(format!("http://{ops}/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("attachd_uploads_total{{outcome=\"{outcome}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 async fn read_status(s: &mut TcpStream) -> u16 {
@@ -142,12 +165,17 @@ async fn mismatches_discard_the_reservation_and_release_quota() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_goes_away_leaves_the_reservation_retryable() {
     let d = Daemon::start_with(Opts::default().set("storage", "standalone_threshold_bytes = 4096")).await;
-    for len in [2000usize, 100_000] {
+    for (i, len) in [2000usize, 100_000].into_iter().enumerate() {
         let bytes = data(len, 9);
         let id = d.reserve(&bytes, None).await;
         let s = raw_put(&d, &id, len, &bytes[..len / 2]).await;
         drop(s); // disconnect mid-body
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The daemon has seen the upload end as aborted (and so released its claim).
+        let aborted = i as u64 + 1;
+        wait_for("the abandoned upload to be counted as aborted", || async {
+            (uploads_with_outcome(&d, "aborted").await >= aborted).then_some(())
+        })
+        .await;
         let (_, g) = d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await;
         assert_eq!(g["uploaded_at"], serde_json::Value::Null, "still pending");
         let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
@@ -172,8 +200,17 @@ async fn two_concurrent_puts_one_wins_the_other_gets_409() {
     let d = Daemon::start().await;
     let bytes = data(10_000, 11);
     let id = d.reserve(&bytes, None).await;
-    let mut first = raw_put(&d, &id, bytes.len(), &bytes[..5000]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first PUT asks `Expect: 100-continue`; the daemon claims the upload before it reads
+    // the body, so once `100 Continue` arrives the claim is held.
+    let mut first = TcpStream::connect(&d.addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/ingest/attachment/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        d.client_key(),
+        bytes.len()
+    );
+    first.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(read_status(&mut first).await, 100, "the first PUT is told to send its body");
+    first.write_all(&bytes[..5000]).await.unwrap();
     let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
     assert_eq!((s, v["code"].as_str().unwrap()), (409, "upload_in_progress"));
     first.write_all(&bytes[5000..]).await.unwrap();
@@ -193,22 +230,43 @@ async fn reservations_expire_and_release_their_quota() {
     let bytes = data(100, 12);
     let id = d.reserve(&bytes, Some("u")).await;
     assert_eq!(d.usage(None).await["used_bytes"], 100);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The sweeper releases the reservation once it has lapsed (1 s TTL, 1 s sweeps).
+    wait_for("the sweeper to release the lapsed reservation's quota", || async {
+        (d.usage(None).await["used_bytes"] == 0).then_some(())
+    })
+    .await;
+    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
     let (s, v) = d.put(&d.client_key(), &id, bytes).await;
-    assert!(s == 410 || s == 404, "{s} {v}");
+    assert!(s == 410 || s == 404, "a PUT after expiry is refused: {s} {v}");
     if s == 410 {
         assert_eq!(v["code"], "reservation_expired");
     }
-    let mut released = false;
-    for _ in 0..50 {
-        if d.usage(None).await["used_bytes"] == 0 {
-            released = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(released, "the sweeper released the lapsed reservation's quota");
-    assert_eq!(d.get(&d.agent_key(), &format!("/v1/attachments/{id}")).await.0, 404);
+}
+
+/// A PUT after the reservation's own `expires_at` (and before any sweep) is 410
+/// `reservation_expired`, not a 404: the sweeper runs hourly here, so only the clock decides.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_after_the_reservation_lapsed_is_410() {
+    let d = Daemon::start_with(
+        Opts::default()
+            .set("uploads", "reservation_ttl_secs = 1")
+            .set("uploads", "reservation_sweep_interval_secs = 3600"),
+    )
+    .await;
+    let bytes = data(100, 14);
+    let (s, v) = d.reserve_json(&d.client_key(), crate::harness::reserve_body(&bytes, None)).await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["attachment_id"].as_str().unwrap().to_string();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let expires = time::OffsetDateTime::parse(v["expires_at"].as_str().unwrap(), rfc3339).unwrap();
+    // The answer's own deadline (to the millisecond) is the condition; wait until it has passed.
+    let lapsed = expires + time::Duration::milliseconds(2);
+    wait_for("the reservation's expires_at to pass", || async {
+        (time::OffsetDateTime::now_utc() > lapsed).then_some(())
+    })
+    .await;
+    let (s, v) = d.put(&d.client_key(), &id, bytes.clone()).await;
+    assert_eq!((s, v["code"].as_str().unwrap_or("")), (410, "reservation_expired"), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

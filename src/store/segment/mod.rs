@@ -6,10 +6,14 @@
 //! visible through the index, which points at them after they are durable, so bytes past the
 //! last durable record are never read. Methods are split by operation: `write.rs` (append,
 //! seal), `read.rs` (verified reads, header scans), `recovery.rs` (open, cut torn tails).
+//! `scan.rs` holds the record scans recovery and reads run, over a read trait, so
+//! `scan_check.rs` fuzzes them on plain bytes.
 
 pub mod model;
 mod read;
 mod recovery;
+pub mod scan;
+pub mod scan_check;
 mod write;
 
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@ use crate::store::StoreError;
 use crate::store::format::{FILE_HEADER_LEN, RECORD_HEADER_LEN, RecordHeader};
 
 use super::Segments;
+use super::scan::{RecordMismatch, verify_record};
 
 impl Segments {
     /// Reads and verifies the payload of the record at `offset`, which must belong to `id` and
@@ -24,18 +25,16 @@ impl Segments {
         seg.file
             .read_exact_at(&mut buf, offset)
             .map_err(|e| StoreError::io(format!("read record at {offset} in segment {segment}"), e))?;
-        let header = RecordHeader::decode(&buf)
-            .map_err(|e| StoreError::Corrupt(format!("record header at {offset} in segment {segment}: {e}")))?;
-        if header.id != id || header.len != len {
-            return Err(StoreError::Corrupt(format!(
-                "record at {offset} in segment {segment} is {} ({} bytes), expected {id} ({len} bytes)",
-                header.id, header.len
-            )));
+        if let Err(e) = verify_record(&buf, id, len) {
+            return Err(StoreError::Corrupt(match e {
+                RecordMismatch::Other { id: found, len: found_len } => format!(
+                    "record at {offset} in segment {segment} is {found} ({found_len} bytes), expected {id} ({len} bytes)"
+                ),
+                RecordMismatch::Header(e) => format!("record header at {offset} in segment {segment}: {e}"),
+                RecordMismatch::Payload(e) => format!("payload of {id} in segment {segment}: {e}"),
+            }));
         }
         let payload = buf.freeze().slice(RECORD_HEADER_LEN..);
-        header
-            .check_payload(&payload)
-            .map_err(|e| StoreError::Corrupt(format!("payload of {id} in segment {segment}: {e}")))?;
         Ok(payload)
     }
 

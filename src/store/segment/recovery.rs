@@ -6,22 +6,21 @@
 //! segment is sealed there (trailer written, preallocated tail truncated). Bytes past that
 //! point were never acknowledged, because the index is written only after a record is synced.
 //! A file whose header never made it to disk is removed; one with a damaged header is renamed
-//! `*.corrupt` and left for an operator. New appends always start a fresh segment.
+//! `*.corrupt` and left for an operator. New appends always start a fresh segment. The scans
+//! themselves live in `scan.rs`, over a read trait, so they are fuzzed on plain bytes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::ids::SegmentId;
-use crate::store::format::{
-    DecodeError, FILE_HEADER_LEN, FileHeader, RECORD_HEADER_LEN, RecordHeader, TRAILER_LEN, Trailer,
-};
+use crate::store::format::{DecodeError, FILE_HEADER_LEN, FileHeader, TRAILER_LEN, Trailer};
 use crate::store::io::IoEngine;
 use crate::store::{StoreError, create_dir_durable};
 
+use super::scan::{find_record_after, scan_tail};
 use super::write::seal_file;
 use super::{SegmentFile, SegmentInfo, SegmentState, Segments};
 
@@ -127,70 +126,4 @@ fn read_high_water(dir: &Path) -> u64 {
         .and_then(|s| s.trim().parse().ok())
         .filter(|&n| n < u64::MAX / 2)
         .unwrap_or(0)
-}
-
-/// Offset of the first valid record (header and payload checksums) that starts after `from`,
-/// if any. Reads the rest of the file once; an unwritten preallocated tail is zeros and holds
-/// no candidate.
-fn find_record_after(file: &File, from: u64, len: u64) -> std::io::Result<Option<u64>> {
-    const CHUNK: usize = 4 << 20;
-    let mut buf = vec![0u8; CHUNK];
-    let mut base = from + 1;
-    while base < len {
-        let n = ((len - base) as usize).min(CHUNK);
-        file.read_exact_at(&mut buf[..n], base)?;
-        for i in 0..n.saturating_sub(3) {
-            if &buf[i..i + 4] == b"ATDR" && record_at(file, base + i as u64, len)?.is_some() {
-                return Ok(Some(base + i as u64));
-            }
-        }
-        // Overlap by three bytes so a magic split across chunks is still seen.
-        base += (n as u64).saturating_sub(3).max(1);
-    }
-    Ok(None)
-}
-
-/// The length of the valid record at `at`, if there is one.
-fn record_at(file: &File, at: u64, len: u64) -> std::io::Result<Option<u64>> {
-    let mut hb = [0u8; RECORD_HEADER_LEN];
-    if at + RECORD_HEADER_LEN as u64 > len {
-        return Ok(None);
-    }
-    file.read_exact_at(&mut hb, at)?;
-    let Ok(h) = RecordHeader::decode(&hb) else { return Ok(None) };
-    if at.checked_add(h.record_len()).is_none_or(|end| end > len) {
-        return Ok(None);
-    }
-    let mut payload = vec![0u8; h.len as usize];
-    file.read_exact_at(&mut payload, at + RECORD_HEADER_LEN as u64)?;
-    Ok(h.check_payload(&payload).is_ok().then(|| h.record_len()))
-}
-
-/// Walks records from the file header; returns (end of the last valid record, record count).
-fn scan_tail(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
-    let mut reader = BufReader::with_capacity(4 << 20, file);
-    let mut skip = [0u8; FILE_HEADER_LEN];
-    reader.read_exact(&mut skip)?;
-    let mut at = FILE_HEADER_LEN as u64;
-    let mut records = 0u64;
-    let mut hb = [0u8; RECORD_HEADER_LEN];
-    let mut payload = Vec::new();
-    loop {
-        if at + RECORD_HEADER_LEN as u64 > len || reader.read_exact(&mut hb).is_err() {
-            break;
-        }
-        let Ok(h) = RecordHeader::decode(&hb) else {
-            break;
-        };
-        if at.checked_add(h.record_len()).is_none_or(|end| end > len) {
-            break;
-        }
-        payload.resize(h.len as usize, 0);
-        if reader.read_exact(&mut payload).is_err() || h.check_payload(&payload).is_err() {
-            break;
-        }
-        at += h.record_len();
-        records += 1;
-    }
-    Ok((at, records))
 }
