@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::{IoEngine, WriteOp};
@@ -120,6 +121,35 @@ impl IoEngine for FaultyEngine {
     fn sync(&self, file: &File) -> io::Result<()> {
         self.failed_sync(file)?;
         self.inner.sync(file)
+    }
+
+    fn sync_all(&self, file: &File) -> io::Result<()> {
+        self.failed_sync(file)?;
+        self.inner.sync_all(file)
+    }
+
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        self.inner.set_len(file, len)
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<File> {
+        self.inner.create_new(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
     }
 }
 
