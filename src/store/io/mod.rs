@@ -11,9 +11,11 @@
 //! Every other change the store makes to its files and directories — creating a file,
 //! truncating it, renaming, removing, creating directories and fsyncing them — also goes
 //! through the engine, as hooks whose default implementations are the plain syscalls. The
-//! real engines keep the defaults; [`fault::FaultyEngine`] passes them to the engine it wraps.
+//! real engines keep the defaults; [`powercut::PowerCutEngine`] overrides them to remember what
+//! a power cut would lose, and [`fault::FaultyEngine`] passes them to the engine it wraps.
 
 pub mod fault;
+pub mod powercut;
 pub mod sync;
 pub mod uring;
 
