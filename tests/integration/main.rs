@@ -12,6 +12,7 @@ mod lifecycle;
 mod listing;
 mod nginx;
 mod ops;
+mod powercut;
 mod reliability;
 mod reserve;
 mod uploads;
