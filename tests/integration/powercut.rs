@@ -133,6 +133,42 @@ async fn worker(
     }
 }
 
+/// A large upload streamed slowly (about 2.4 s), so one standalone file is being written when
+/// the power goes.
+async fn slow_upload(d: Arc<(String, String, String, reqwest::Client)>, oracle: Arc<Mutex<Oracle>>, seed: u64) {
+    let (addr, key, http) = (&d.0, &d.1, &d.3);
+    let bytes = data(600_000, seed);
+    let sha = sha_hex(&bytes);
+    let url = format!("http://{addr}/v1/ingest/attachment");
+    let r = http.post(url).bearer_auth(key).json(&reserve_body(&bytes, Some("u"))).send().await.unwrap();
+    let id = r.json::<Value>().await.unwrap()["attachment_id"].as_str().unwrap().to_string();
+    let chunks: Vec<Vec<u8>> = bytes.chunks(20_000).map(<[u8]>::to_vec).collect();
+    let stream = futures_util::stream::unfold(chunks.into_iter(), |mut it| async move {
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        it.next().map(|c| (Ok::<_, std::io::Error>(c), it))
+    });
+    let put = http
+        .put(format!("http://{addr}/v1/ingest/attachment/{id}"))
+        .bearer_auth(key)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", bytes.len().to_string())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await;
+    let mut o = oracle.lock().unwrap();
+    match put.map(|r| r.status().as_u16()) {
+        Ok(200) => {
+            o.acked.insert(id, sha);
+        }
+        Ok(_) => {
+            o.refused.insert(id);
+        }
+        Err(_) => {
+            o.unknown.insert(id, sha);
+        }
+    }
+}
+
 /// Checks the daemon restarted on the post-cut state against what clients were told.
 async fn verify(d: &Daemon, o: &mut Oracle, cycle: usize) -> usize {
     let agent = d.agent_key();
@@ -215,9 +251,12 @@ async fn power_cuts_lose_nothing_acknowledged() {
         let shared = Arc::new((p.d.addr.clone(), p.d.client_key(), p.d.admin_token(), p.d.http.clone()));
         let oracle = Arc::new(Mutex::new(std::mem::take(&mut o)));
         let (stop, tail) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let workers: Vec<_> = (0..4)
+        let mut workers: Vec<_> = (0..4)
             .map(|_| tokio::spawn(worker(shared.clone(), oracle.clone(), rng.next(), stop.clone(), tail.clone())))
             .collect();
+        if cycle % 2 == 0 {
+            workers.push(tokio::spawn(slow_upload(shared.clone(), oracle.clone(), rng.next())));
+        }
         tokio::time::sleep(Duration::from_millis(400 + rng.below(1600))).await;
         if cycle % 2 == 1 {
             tail.store(true, Ordering::SeqCst);
@@ -259,5 +298,7 @@ async fn power_cuts_lose_nothing_acknowledged() {
     }
     assert!(o.acked.len() + o.deleted.len() > 50, "the load did something");
     eprintln!("in all: {rolled_back} files rolled back, {undone} directory changes undone, {lost} index batches lost");
-    assert!(undone > 0 && lost > 0, "the cuts had unsynced work to forget");
+    // Lost index batches depend on timing (a synced commit usually lands just before the cut),
+    // so they are reported, not required; the slow upload guarantees a file to roll back.
+    assert!(rolled_back > 0 && undone > 0, "the cuts had unsynced work to forget");
 }
