@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn a_failed_write_tears_inside_its_one_op() {
         let dir = tempfile::tempdir().unwrap();
-        let f = File::options().read(true).write(true).create(true).open(dir.path().join("f")).unwrap();
+        let f = File::options().read(true).write(true).create_new(true).open(dir.path().join("f")).unwrap();
         let e = FaultyEngine::new(Arc::new(SyncEngine));
         e.plan(FaultPlan { fail_writes: 1, ..Default::default() });
         let op = WriteOp { offset: 0, bufs: vec![Bytes::from_static(b"0123456789"), Bytes::from_static(b"abcdef")] };

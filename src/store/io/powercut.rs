@@ -16,6 +16,7 @@
 //! `index::replay`). Used by `tests/integration/powercut.rs`; production never builds one.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -172,12 +173,13 @@ impl PowerCutEngine {
 
     /// The log of `file`, started now (everything there now counts as durable) if it is new.
     fn log<'a>(st: &'a mut State, file: &File) -> io::Result<&'a mut FileLog> {
-        let k = key(file)?;
-        if !st.files.contains_key(&k) {
-            let durable_len = file.metadata()?.len();
-            st.files.insert(k, FileLog { file: file.try_clone()?, durable_len, undo: Vec::new() });
-        }
-        Ok(st.files.get_mut(&k).expect("just inserted"))
+        Ok(match st.files.entry(key(file)?) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let durable_len = file.metadata()?.len();
+                v.insert(FileLog { file: file.try_clone()?, durable_len, undo: Vec::new() })
+            }
+        })
     }
 
     /// Saves the bytes in `[off, off + len)` that are inside the durable length.
