@@ -80,6 +80,8 @@ pub struct RunOptions {
     pub on_bound: Option<tokio::sync::mpsc::UnboundedSender<SocketAddr>>,
     /// Write engine to use instead of the configured one (fault-injection tests).
     pub engine: Option<Arc<dyn crate::store::io::IoEngine>>,
+    /// Hook that sees every index commit (the power-loss test).
+    pub index_hook: Option<Arc<dyn crate::index::CommitHook>>,
 }
 
 /// An exclusive lock on the data directory, held while the daemon runs.
@@ -136,10 +138,20 @@ pub fn open_service(
     public_url: String,
     engine: Option<Arc<dyn crate::store::io::IoEngine>>,
 ) -> Result<Arc<Service>, DaemonError> {
+    open_service_with(cfg, public_url, engine, None)
+}
+
+/// [`open_service`] with a hook on every index commit (the power-loss test).
+pub fn open_service_with(
+    cfg: &Config,
+    public_url: String,
+    engine: Option<Arc<dyn crate::store::io::IoEngine>>,
+    index_hook: Option<Arc<dyn crate::index::CommitHook>>,
+) -> Result<Arc<Service>, DaemonError> {
     let data_dir = &cfg.storage.data_dir;
     let secrets = load_secrets(cfg)?;
     tracing::info!(path = %data_dir.join("index").display(), "opening index");
-    let index = Arc::new(Index::open(&data_dir.join("index"))?);
+    let index = Arc::new(Index::open_with_hook(&data_dir.join("index"), index_hook)?);
     tracing::info!("opening store (recovering unsealed segments)");
     let store = Arc::new(match engine {
         Some(e) => Store::open_with_engine(data_dir, e, cfg.storage.segment_bytes)?,
@@ -207,7 +219,9 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     } else {
         cfg.server.public_url.trim_end_matches('/').to_string()
     };
-    let service = tokio::task::block_in_place(|| open_service(&cfg, public_url.clone(), opts.engine.clone()))?;
+    let service = tokio::task::block_in_place(|| {
+        open_service_with(&cfg, public_url.clone(), opts.engine.clone(), opts.index_hook.clone())
+    })?;
     service.refuse_if_repair_interrupted().map_err(|e| DaemonError::Other(e.to_string()))?;
     if let Some(path) = service.bootstrap_if_empty(&data_dir).map_err(|e| DaemonError::Other(e.to_string()))? {
         println!("attachd: first start: admin token and API keys written to {}", path.display());

@@ -1,11 +1,26 @@
 //! A batch of index changes that commits atomically.
 //!
 //! Column-family modules add their typed `put_…`/`delete_…` methods to [`Batch`] in their own
-//! files, so each key layout is encoded in exactly one place.
+//! files, so each key layout is encoded in exactly one place. Every commit passes through an
+//! optional [`CommitHook`] (none in production) so the power-loss test can tell batches that
+//! reached a synced WAL from those that did not.
 
 use rocksdb::{WriteBatch, WriteOptions};
 
 use super::{Index, IndexError};
+
+/// Sees every batch commit. Production installs none; the power-loss simulation
+/// ([`super::replay::CommitLog`]) records each batch and whether its WAL was synced.
+pub trait CommitHook: Send + Sync + 'static {
+    /// Wraps one commit: `write` performs it. The hook may refuse (returning an error without
+    /// calling `write`) or record the batch (`data`, its serialized form) once `write` succeeded.
+    fn commit(
+        &self,
+        data: &[u8],
+        sync: bool,
+        write: &mut dyn FnMut() -> Result<(), IndexError>,
+    ) -> Result<(), IndexError>;
+}
 
 /// Index changes that commit together or not at all.
 pub struct Batch<'a> {
@@ -56,7 +71,14 @@ impl<'a> Batch<'a> {
     pub fn commit(self, sync: bool) -> Result<(), IndexError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
-        self.index.db.write_opt(self.wb, &wo)?;
+        match self.index.hook.as_ref() {
+            None => self.index.db.write_opt(self.wb, &wo)?,
+            Some(hook) => {
+                let data = self.wb.data().to_vec();
+                let (db, mut wb) = (&self.index.db, Some(self.wb));
+                hook.commit(&data, sync, &mut || Ok(db.write_opt(wb.take().expect("a batch is written once"), &wo)?))?;
+            }
+        }
         if self.pending_reset {
             self.index.pending.reset();
         }

@@ -19,6 +19,7 @@ pub mod links;
 pub mod listing;
 pub mod pending;
 pub mod records;
+pub mod replay;
 pub mod segments;
 pub mod usage;
 
@@ -26,7 +27,7 @@ use std::path::Path;
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
 
-pub use batch::Batch;
+pub use batch::{Batch, CommitHook};
 pub use records::{AttachmentRecord, Location};
 
 /// The read traits, for `use crate::index::prelude::*`.
@@ -83,17 +84,26 @@ pub enum IndexError {
         /// What failed.
         what: String,
     },
+    /// The commit hook refused the write (the simulated power is off).
+    #[error("commit refused: {0}")]
+    Refused(String),
 }
 
 /// The open index.
 pub struct Index {
     db: DB,
     pending: pending::PendingTracker,
+    hook: Option<std::sync::Arc<dyn CommitHook>>,
 }
 
 impl Index {
     /// Opens (creating if needed) the index at `path`.
     pub fn open(path: &Path) -> Result<Self, IndexError> {
+        Self::open_with_hook(path, None)
+    }
+
+    /// Opens the index with a hook that sees every commit (the power-loss test).
+    pub fn open_with_hook(path: &Path, hook: Option<std::sync::Arc<dyn CommitHook>>) -> Result<Self, IndexError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -115,7 +125,7 @@ impl Index {
             ColumnFamilyDescriptor::new(*name, o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let index = Self { db, pending: Default::default() };
+        let index = Self { db, pending: Default::default(), hook };
         index.pending.apply(&index.pending_rows()?);
         Ok(index)
     }

@@ -64,7 +64,7 @@ impl Blobs {
     /// Opens (creating if needed) the blob area under `root`.
     pub fn open(root: &Path, engine: Arc<dyn IoEngine>) -> Result<Self, StoreError> {
         let tmp = root.join(".tmp");
-        create_dir_durable(&tmp)?;
+        create_dir_durable(engine.as_ref(), &tmp)?;
         Ok(Self { root: root.to_path_buf(), tmp, engine })
     }
 
@@ -77,11 +77,9 @@ impl Blobs {
     pub fn create(&self, target: StoredBlob, declared: u64) -> Result<BlobWriter, StoreError> {
         let nonce: u64 = rand_nonce();
         let tmp_path = self.tmp.join(format!("{}.{nonce:016x}", target.id));
-        let file = File::options()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&tmp_path)
+        let file = self
+            .engine
+            .create_new(&tmp_path)
             .map_err(|e| StoreError::io(format!("create temporary file for {}", target.id), e))?;
         let mut w = BlobWriter {
             file,
@@ -109,7 +107,7 @@ impl Blobs {
     /// Removes a committed blob (after the index stopped pointing at it). Missing is fine.
     pub fn remove(&self, blob: &StoredBlob) -> Result<(), StoreError> {
         let path = self.root.join(blob.rel_path());
-        match std::fs::remove_file(&path) {
+        match self.engine.remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(StoreError::io(format!("remove blob {}", blob.id), e)),
@@ -117,7 +115,7 @@ impl Blobs {
         // The month directory stays even when empty: removing it could race an upload that
         // is about to rename its file into it.
         if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
+            sync_dir(self.engine.as_ref(), dir)?;
         }
         Ok(())
     }
@@ -159,7 +157,7 @@ impl Blobs {
         if !path.starts_with(&self.root) {
             return Err(StoreError::NotFound(format!("{} is outside the blob area", path.display())));
         }
-        match std::fs::remove_file(path) {
+        match self.engine.remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(StoreError::io(format!("remove {}", path.display()), e))
             }
@@ -215,15 +213,16 @@ impl BlobWriter {
     pub fn commit(mut self) -> Result<StoredBlob, StoreError> {
         let id = self.target.id;
         // Preallocation may have reserved more than was written (never on success, but be exact).
-        self.file.set_len(self.written).map_err(|e| StoreError::io(format!("truncate blob {id}"), e))?;
+        self.engine.set_len(&self.file, self.written).map_err(|e| StoreError::io(format!("truncate blob {id}"), e))?;
         self.engine.sync(&self.file).map_err(|e| StoreError::io(format!("sync blob {id}"), e))?;
         let dest = self.root.join(self.target.rel_path());
         let dir = dest.parent().expect("a blob path has a parent");
-        create_dir_durable(dir)?;
-        std::fs::rename(&self.tmp_path, &dest)
+        create_dir_durable(self.engine.as_ref(), dir)?;
+        self.engine
+            .rename(&self.tmp_path, &dest)
             .map_err(|e| StoreError::io(format!("rename blob {id} into place"), e))?;
         self.committed = true;
-        sync_dir(dir)?;
+        sync_dir(self.engine.as_ref(), dir)?;
         Ok(self.target)
     }
 }
@@ -231,7 +230,7 @@ impl BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp_path);
+            let _ = self.engine.remove_file(&self.tmp_path);
         }
     }
 }

@@ -124,18 +124,18 @@ pub fn snapshot_tree(src: &Path, dest: &Path, copy_always: &dyn Fn(&Path) -> boo
 /// ancestor already known durable. The fsyncs are not skipped just because the directory
 /// exists: a concurrent caller may have created it and not yet synced its parent, and an upload
 /// that renamed its file in and answered 200 must not depend on that other caller's fsync.
-pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_dir_durable(engine: &dyn IoEngine, dir: &Path) -> Result<(), StoreError> {
     static DURABLE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
         std::sync::LazyLock::new(Default::default);
     let mut durable = DURABLE.lock().unwrap_or_else(|e| e.into_inner());
     if durable.contains(dir) && dir.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
+    engine.create_dir_all(dir).map_err(|e| StoreError::io(format!("create directory {}", dir.display()), e))?;
     let mut made_durable = vec![dir.to_path_buf()];
     let mut cur = dir;
     while let Some(parent) = cur.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
+        sync_dir(engine, parent)?;
         if durable.contains(parent) {
             break;
         }
@@ -147,10 +147,8 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
 }
 
 /// fsyncs a directory (after creating, renaming or removing an entry in it).
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StoreError::io(format!("sync directory {}", dir.display()), e))
+pub(crate) fn sync_dir(engine: &dyn IoEngine, dir: &Path) -> Result<(), StoreError> {
+    engine.sync_dir(dir).map_err(|e| StoreError::io(format!("sync directory {}", dir.display()), e))
 }
 
 /// Free bytes (available to unprivileged users) on the filesystem holding `path`; 0 if it
@@ -189,16 +187,17 @@ pub(crate) fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::create_dir_durable;
+    use crate::store::io::sync::SyncEngine;
 
     #[test]
     fn durable_directories_are_created_and_recreated_if_removed() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("blobs/project/202611");
-        create_dir_durable(&dir).unwrap();
+        create_dir_durable(&SyncEngine, &dir).unwrap();
         assert!(dir.is_dir());
-        create_dir_durable(&dir).unwrap(); // known now: no work, still fine
+        create_dir_durable(&SyncEngine, &dir).unwrap(); // known now: no work, still fine
         std::fs::remove_dir_all(root.path().join("blobs")).unwrap();
-        create_dir_durable(&dir).unwrap();
+        create_dir_durable(&SyncEngine, &dir).unwrap();
         assert!(dir.is_dir(), "a known directory that disappeared is created again");
     }
 }

@@ -378,6 +378,15 @@ pub struct InProcess {
 
 impl InProcess {
     pub async fn start(opts: Opts, engine: std::sync::Arc<dyn attachd::store::io::IoEngine>) -> Self {
+        Self::start_hooked(opts, engine, None).await
+    }
+
+    /// [`InProcess::start`] with a hook on every index commit (the power-loss test).
+    pub async fn start_hooked(
+        opts: Opts,
+        engine: std::sync::Arc<dyn attachd::store::io::IoEngine>,
+        index_hook: Option<std::sync::Arc<dyn attachd::index::CommitHook>>,
+    ) -> Self {
         let mut d = Daemon::unstarted(opts);
         d.starts = 1;
         let text = d.config_text();
@@ -389,7 +398,12 @@ impl InProcess {
         let cfg = attachd::config::Config::load(Some(&cfg_path)).unwrap();
         let (bound_tx, mut bound_rx) = tokio::sync::mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let opts = attachd::daemon::RunOptions { on_bound: Some(bound_tx), engine: Some(engine), ..Default::default() };
+        let opts = attachd::daemon::RunOptions {
+            on_bound: Some(bound_tx),
+            engine: Some(engine),
+            index_hook,
+            ..Default::default()
+        };
         let task = tokio::spawn(attachd::daemon::run(cfg, opts, async move {
             let _ = stop_rx.await;
         }));

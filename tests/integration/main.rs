@@ -15,6 +15,7 @@ mod limits;
 mod listing;
 mod nginx;
 mod ops;
+mod powercut;
 mod reliability;
 mod repair;
 mod reserve;

@@ -6,11 +6,14 @@
 //! with garbage), and a *later* sync of the same file succeeds. Code that retries a failed
 //! sync and then trusts the data (fsyncgate) is caught by this: the bytes are gone. Used by the
 //! fault tests (`tests/integration/faults.rs`) and the store's unit tests; production never
-//! builds one.
+//! builds one. A failed write is torn: the ops before the middle one land whole, the middle one
+//! only as a strict prefix of its bytes (a write cut inside one operation, as a crash mid-`pwritev`
+//! leaves it), and nothing after it.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::{IoEngine, WriteOp};
@@ -18,7 +21,7 @@ use super::{IoEngine, WriteOp};
 /// What to break next.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FaultPlan {
-    /// Fail this many `write_batch` calls with EIO (after writing half the ops: a torn write).
+    /// Fail this many `write_batch` calls with EIO after a torn write (see the module doc).
     pub fail_writes: u32,
     /// Fail this many syncs with EIO, dropping the unsynced bytes.
     pub fail_syncs: u32,
@@ -105,8 +108,7 @@ impl IoEngine for FaultyEngine {
             if Self::take(&mut s.0.fail_writes) {
                 s.1.writes_failed += 1;
                 drop(s);
-                let half = &ops[..ops.len() / 2];
-                self.inner.write_batch(file, half, false)?;
+                self.inner.write_batch(file, &torn(ops), false)?;
                 return Err(io::Error::from_raw_os_error(libc::EIO));
             }
             for op in ops {
@@ -121,6 +123,56 @@ impl IoEngine for FaultyEngine {
         self.failed_sync(file)?;
         self.inner.sync(file)
     }
+
+    fn sync_all(&self, file: &File) -> io::Result<()> {
+        self.failed_sync(file)?;
+        self.inner.sync_all(file)
+    }
+
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        self.inner.set_len(file, len)
+    }
+
+    fn create_new(&self, path: &Path) -> io::Result<File> {
+        self.inner.create_new(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+}
+
+/// What a torn write leaves: the ops before the middle one whole, then a strict prefix of the
+/// middle one (half its bytes; at least one when it has two or more).
+fn torn(ops: &[WriteOp]) -> Vec<WriteOp> {
+    let mid = ops.len() / 2;
+    let mut out = ops[..mid].to_vec();
+    let Some(op) = ops.get(mid) else { return out };
+    let len = op.len();
+    let mut keep = if len >= 2 { (len / 2).max(1) } else { 0 };
+    let mut bufs = Vec::new();
+    for b in &op.bufs {
+        if keep == 0 {
+            break;
+        }
+        let n = keep.min(b.len() as u64) as usize;
+        bufs.push(b.slice(..n));
+        keep -= n as u64;
+    }
+    out.push(WriteOp { offset: op.offset, bufs });
+    out
 }
 
 #[cfg(test)]
@@ -142,5 +194,57 @@ mod tests {
         f.read_exact_at(&mut back, 0).unwrap();
         assert_ne!(&back, b"precious", "the data is gone");
         assert_eq!(e.stats().syncs_failed, 1);
+    }
+
+    #[test]
+    fn a_failed_write_tears_inside_its_one_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = File::options().read(true).write(true).create_new(true).open(dir.path().join("f")).unwrap();
+        let e = FaultyEngine::new(Arc::new(SyncEngine));
+        e.plan(FaultPlan { fail_writes: 1, ..Default::default() });
+        let op = WriteOp { offset: 0, bufs: vec![Bytes::from_static(b"0123456789"), Bytes::from_static(b"abcdef")] };
+        assert!(e.write_batch(&f, std::slice::from_ref(&op), true).is_err());
+        assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"01234567", "a strict prefix of the op landed");
+        assert_eq!(e.stats().writes_failed, 1);
+    }
+
+    /// The torn bytes of a failed append really reach the segment file, and recovery cuts them
+    /// while keeping the record synced before.
+    #[test]
+    fn recovery_cuts_what_a_torn_append_left() {
+        use crate::ids::{AttachmentId, Sha256Digest};
+        use crate::store::format::{RECORD_HEADER_LEN, TRAILER_LEN};
+        use crate::store::{AppendItem, SegmentState, Segments};
+        let item = |n: u8| {
+            let data: Vec<u8> = (0..5000u32).map(|i| (i as u8).wrapping_mul(n) ^ 0x5a).collect();
+            AppendItem {
+                id: AttachmentId::from_bytes([n; 16]),
+                sha256: Sha256Digest([n; 32]),
+                crc: crc32c::crc32c(&data),
+                payload: data.chunks(700).map(Bytes::copy_from_slice).collect(),
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let e = Arc::new(FaultyEngine::new(Arc::new(SyncEngine)));
+        let segs = Segments::open(dir.path(), e.clone(), 1 << 20).unwrap();
+        let good = segs.append_batch(&[item(1)]).unwrap()[0];
+        let end = good.offset + RECORD_HEADER_LEN as u64 + good.len;
+        e.plan(FaultPlan { fail_writes: 1, ..Default::default() });
+        assert!(segs.append_batch(&[item(2)]).is_err());
+        let path = segs.path_of(good.segment);
+        drop(segs);
+        let raw = std::fs::read(&path).unwrap();
+        let torn_len = (RECORD_HEADER_LEN + 5000) / 2;
+        let torn = &raw[end as usize..end as usize + torn_len];
+        assert!(torn.starts_with(b"ATDR"), "the torn record's header is on disk");
+        assert!(torn.iter().skip(RECORD_HEADER_LEN).any(|&b| b != 0), "and part of its payload");
+        assert!(raw[end as usize + torn_len..].iter().take(64).all(|&b| b == 0), "but not the rest");
+
+        let segs = Segments::open(dir.path(), Arc::new(SyncEngine), 1 << 20).unwrap();
+        let info = segs.list()[0];
+        assert_eq!((info.state, info.used), (SegmentState::Sealed, end), "cut right after the good record");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end + TRAILER_LEN as u64);
+        let back = segs.read(good.segment, good.offset, AttachmentId::from_bytes([1; 16]), good.len).unwrap();
+        assert_eq!(back.len(), 5000);
     }
 }

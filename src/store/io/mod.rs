@@ -7,13 +7,21 @@
 //! a dedicated thread. Contract for both: when `write_batch` returns `Ok` with `sync = true`,
 //! every byte of every op is on stable storage; on `Err`, nothing about the batch may be assumed
 //! (the caller treats the whole batch as failed and never retries the sync as if it had worked).
+//!
+//! Every other change the store makes to its files and directories — creating a file,
+//! truncating it, renaming, removing, creating directories and fsyncing them — also goes
+//! through the engine, as hooks whose default implementations are the plain syscalls. The
+//! real engines keep the defaults; [`powercut::PowerCutEngine`] overrides them to remember what
+//! a power cut would lose, and [`fault::FaultyEngine`] passes them to the engine it wraps.
 
 pub mod fault;
+pub mod powercut;
 pub mod sync;
 pub mod uring;
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -50,6 +58,35 @@ pub trait IoEngine: Send + Sync + 'static {
     /// Makes everything written to `file` so far durable (fdatasync).
     fn sync(&self, file: &File) -> io::Result<()> {
         file.sync_data()
+    }
+    /// Makes data and metadata of `file` durable (fsync).
+    fn sync_all(&self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+    /// Sets the length of `file` (ftruncate); durable after the next sync of the file.
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        file.set_len(len)
+    }
+    /// Creates a new file (read + write, failing if it exists); its directory entry is durable
+    /// after the next [`IoEngine::sync_dir`] of its directory.
+    fn create_new(&self, path: &Path) -> io::Result<File> {
+        File::options().read(true).write(true).create_new(true).open(path)
+    }
+    /// Renames `from` to `to` (replacing `to`); durable after `to`'s directory is synced.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    /// Removes a file; durable after its directory is synced.
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    /// Creates `dir` and any missing ancestors; each is durable once its parent is synced.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+    /// fsyncs a directory, making the entries created, renamed or removed in it durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
     }
 }
 

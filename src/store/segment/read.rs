@@ -65,8 +65,8 @@ impl Segments {
         }
         let seg = self.files.write().unwrap_or_else(|e| e.into_inner()).remove(&segment);
         if let Some(seg) = seg {
-            std::fs::remove_file(&seg.path).map_err(|e| StoreError::io(format!("remove segment {segment}"), e))?;
-            crate::store::sync_dir(&self.dir)?;
+            self.engine.remove_file(&seg.path).map_err(|e| StoreError::io(format!("remove segment {segment}"), e))?;
+            crate::store::sync_dir(self.engine.as_ref(), &self.dir)?;
         }
         Ok(())
     }

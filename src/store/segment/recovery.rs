@@ -27,7 +27,7 @@ use super::{SegmentFile, SegmentInfo, SegmentState, Segments};
 impl Segments {
     /// Opens every segment in `dir`, sealing any that a crash left open.
     pub fn open(dir: &Path, engine: Arc<dyn IoEngine>, capacity: u64) -> Result<Self, StoreError> {
-        create_dir_durable(dir)?;
+        create_dir_durable(engine.as_ref(), dir)?;
         let mut files = BTreeMap::new();
         let mut max_id = 0u64;
         let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("list {}", dir.display()), e))?;
@@ -79,13 +79,13 @@ fn open_one(path: &Path, id: SegmentId, engine: &Arc<dyn IoEngine>) -> Result<Op
             // Created but the header never reached the disk, and no record either: nothing can
             // point into it. (A zeroed header in front of records is damage: moved aside below.)
             tracing::info!(segment = %id, "removing a segment whose creation did not complete");
-            std::fs::remove_file(path).map_err(|e| StoreError::io(ctx("remove"), e))?;
+            engine.remove_file(path).map_err(|e| StoreError::io(ctx("remove"), e))?;
             return Ok(None);
         }
         other => {
             let corrupt = path.with_extension("corrupt");
             tracing::error!(segment = %id, header = ?other, "segment header is damaged; moved aside as {}", corrupt.display());
-            std::fs::rename(path, &corrupt).map_err(|e| StoreError::io(ctx("move aside"), e))?;
+            engine.rename(path, &corrupt).map_err(|e| StoreError::io(ctx("move aside"), e))?;
             return Ok(None);
         }
     }

@@ -7,7 +7,6 @@
 //! write or sync retires the segment: it takes no further appends, so no later batch can be
 //! acknowledged on top of pages whose write-back failed.
 
-use std::fs::File;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use bytes::Bytes;
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
 use crate::store::format::{FILE_HEADER_LEN, FileHeader, RECORD_HEADER_LEN, RecordHeader, TRAILER_LEN, Trailer};
-use crate::store::io::WriteOp;
+use crate::store::io::{IoEngine, WriteOp};
 use crate::store::{StoreError, create_dir_durable, preallocate, sync_dir};
 
 use super::{Active, SegmentFile, SegmentInfo, SegmentState, Segments};
@@ -120,32 +119,27 @@ impl Segments {
 
     /// Creates, preallocates and registers the next segment.
     fn create(&self) -> Result<Active, StoreError> {
-        create_dir_durable(&self.dir)?;
+        create_dir_durable(self.engine.as_ref(), &self.dir)?;
         let id = {
             let mut next = self.next_id.lock().unwrap_or_else(|e| e.into_inner());
             let id = SegmentId(*next);
             *next += 1;
             id
         };
-        write_high_water(&self.dir, id)?;
+        write_high_water(self.engine.as_ref(), &self.dir, id)?;
         let path = self.path_of(id);
         let ctx = |what: &str| format!("{what} segment {id}");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(ctx("create"), e))?;
+        let file = self.engine.create_new(&path).map_err(|e| StoreError::io(ctx("create"), e))?;
         let setup = || -> Result<(), StoreError> {
             preallocate(&file, self.capacity).map_err(|e| StoreError::io(ctx("preallocate"), e))?;
             let header = FileHeader { segment: id, capacity: self.capacity, created_at: Timestamp::now().0 };
             let op = WriteOp { offset: 0, bufs: vec![Bytes::copy_from_slice(&header.encode())] };
             self.engine.write_batch(&file, &[op], true).map_err(|e| StoreError::io(ctx("write the header of"), e))?;
-            sync_dir(&self.dir)
+            sync_dir(self.engine.as_ref(), &self.dir)
         };
         if let Err(e) = setup() {
             drop(file);
-            let _ = std::fs::remove_file(&path);
+            let _ = self.engine.remove_file(&path);
             return Err(e);
         }
         let info = SegmentInfo { id, used: FILE_HEADER_LEN as u64, state: SegmentState::Active };
@@ -180,13 +174,18 @@ impl Segments {
 }
 
 /// Records `id` as the highest segment number used (temp file, fsync, rename, dir fsync).
-fn write_high_water(dir: &std::path::Path, id: SegmentId) -> Result<(), StoreError> {
+fn write_high_water(engine: &dyn IoEngine, dir: &std::path::Path, id: SegmentId) -> Result<(), StoreError> {
     let tmp = dir.join("HIGHWATER.tmp");
     let ctx = |e| StoreError::io(format!("record segment number {id}"), e);
-    std::fs::write(&tmp, format!("{}\n", id.0)).map_err(ctx)?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(ctx)?;
-    std::fs::rename(&tmp, dir.join("HIGHWATER")).map_err(ctx)?;
-    sync_dir(dir)
+    match engine.remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ctx(e)),
+        _ => {}
+    }
+    let f = engine.create_new(&tmp).map_err(ctx)?;
+    let op = WriteOp { offset: 0, bufs: vec![Bytes::from(format!("{}\n", id.0))] };
+    engine.write_batch(&f, &[op], true).map_err(ctx)?;
+    engine.rename(&tmp, &dir.join("HIGHWATER")).map_err(ctx)?;
+    sync_dir(engine, dir)
 }
 
 /// Seals `seg` at `used` (shared with recovery).
@@ -200,8 +199,8 @@ pub(super) fn seal_file(
     let ctx = |what: &str| format!("{what} segment {}", seg.id);
     let op = WriteOp { offset: used, bufs: vec![Bytes::copy_from_slice(&trailer.encode())] };
     engine.write_batch(&seg.file, &[op], true).map_err(|e| StoreError::io(ctx("write the trailer of"), e))?;
-    seg.file.set_len(used + TRAILER_LEN as u64).map_err(|e| StoreError::io(ctx("truncate"), e))?;
-    seg.file.sync_all().map_err(|e| StoreError::io(ctx("sync"), e))?;
+    engine.set_len(&seg.file, used + TRAILER_LEN as u64).map_err(|e| StoreError::io(ctx("truncate"), e))?;
+    engine.sync_all(&seg.file).map_err(|e| StoreError::io(ctx("sync"), e))?;
     let mut info = seg.info.lock().unwrap_or_else(|e| e.into_inner());
     info.used = used;
     info.state = SegmentState::Sealed;
