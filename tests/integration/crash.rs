@@ -64,12 +64,12 @@ fn opts() -> Opts {
 }
 
 async fn worker(
-    d: Arc<(String, String, String, reqwest::Client)>,
+    d: Arc<(String, String, String, reqwest::Client, String)>,
     oracle: Arc<Mutex<Oracle>>,
     seed: u64,
     until: Instant,
 ) {
-    let (addr, client_key, admin, http) = (&d.0, &d.1, &d.2, &d.3);
+    let (addr, client_key, admin, http, admin_base) = (&d.0, &d.1, &d.2, &d.3, &d.4);
     let mut rng = Rng(seed | 1);
     while Instant::now() < until {
         let roll = rng.below(100);
@@ -135,7 +135,7 @@ async fn worker(
                 }
             }
         } else {
-            let r = http.post(format!("http://{addr}/admin/v1/cleanup")).bearer_auth(admin).send().await;
+            let r = http.post(format!("{admin_base}/admin/v1/cleanup")).bearer_auth(admin).send().await;
             oracle.lock().unwrap().ops += 1;
             if r.is_err() {
                 return;
@@ -285,7 +285,7 @@ async fn run_crash_loop(cycles: u64) {
     let (mut verified, mut deletes_checked, mut most, mut verify_time) = (0u64, 0u64, 0u64, Duration::ZERO);
     let started = Instant::now();
     for cycle in 0..cycles {
-        let ctx = Arc::new((d.addr.clone(), d.client_key(), d.admin_token(), reqwest::Client::new()));
+        let ctx = Arc::new((d.addr.clone(), d.client_key(), d.admin_token(), reqwest::Client::new(), d.admin_base()));
         let run_for = Duration::from_millis(150 + rng.below(500));
         let until = Instant::now() + run_for + Duration::from_secs(5);
         let workers: Vec<_> =
