@@ -118,6 +118,21 @@ pub async fn start(
         }));
     }
     let mut conn = Conn::new(authority);
+    // The attachment the unread downloads ask for, uploaded before the stalled uploads take
+    // the upload budget.
+    let mut download_path = None;
+    if args.hostile_unread_downloads > 0 {
+        let big = Bytes::from(vec![0xa5u8; args.hostile_download_size]);
+        let sha = hex::encode(Sha256::digest(&big));
+        let id = super::targets::reserve(&mut conn, "", client_auth, big.len(), &sha).await?;
+        let hdr = [("authorization", client_auth), ("content-type", "application/octet-stream")];
+        let r = conn.send(Method::PUT, &format!("/v1/ingest/attachment/{id}"), &hdr, big).await?;
+        if r.status != 200 {
+            return Err(format!("upload for the unread downloads: {}", r.status));
+        }
+        let path = super::targets::signed_path(&mut conn, "", agent_auth, &id).await?;
+        download_path = Some(path);
+    }
     // Stalled uploads: reserve, then send all but the last byte in small chunks.
     let body = Bytes::from(vec![0x5au8; args.hostile_upload_size]);
     let sha = hex::encode(Sha256::digest(&body));
@@ -149,17 +164,8 @@ pub async fn start(
             held.lock().await.push(s);
         }));
     }
-    // Unread downloads of one large attachment.
-    if args.hostile_unread_downloads > 0 {
-        let big = Bytes::from(vec![0xa5u8; args.hostile_download_size]);
-        let sha = hex::encode(Sha256::digest(&big));
-        let id = super::targets::reserve(&mut conn, "", client_auth, big.len(), &sha).await?;
-        let hdr = [("authorization", client_auth), ("content-type", "application/octet-stream")];
-        let r = conn.send(Method::PUT, &format!("/v1/ingest/attachment/{id}"), &hdr, big).await?;
-        if r.status != 200 {
-            return Err(format!("upload for the unread downloads: {}", r.status));
-        }
-        let path = super::targets::signed_path(&mut conn, "", agent_auth, &id).await?;
+    // Unread downloads of that attachment.
+    if let Some(path) = download_path {
         let addr: std::net::SocketAddr = authority.parse().map_err(|e| format!("{authority}: {e}"))?;
         for _ in 0..args.hostile_unread_downloads {
             let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
