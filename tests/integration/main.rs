@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod compaction;
 mod crash;
+mod deployment;
 mod downloads;
 mod faults;
 mod hardening;

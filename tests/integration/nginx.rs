@@ -17,21 +17,21 @@ use crate::harness::{Daemon, Opts, data, reserve_body, sha_hex};
 
 /// A private nginx (own prefix, config and logs) on a loopback port, leading its own process
 /// group (its id is the master's pid).
-struct Nginx {
+pub struct Nginx {
     child: Child,
     prefix: PathBuf,
     stopped: bool,
 }
 
 impl Nginx {
-    fn pgid(&self) -> i32 {
+    pub fn pgid(&self) -> i32 {
         self.child.id() as i32
     }
 
     /// Ends every process of the group: SIGTERM (the master stops its workers), SIGKILL to the
     /// group after five seconds, then reaps the master. Returns the processes of the group that
     /// are still there afterwards (should be none).
-    fn stop(&mut self) -> Vec<String> {
+    pub fn stop(&mut self) -> Vec<String> {
         if std::mem::replace(&mut self.stopped, true) {
             return group_members(self.pgid());
         }
@@ -68,7 +68,7 @@ impl Drop for Nginx {
 
 /// `pid (comm) state` of every process in group `pgid`, zombies not yet reaped included (from
 /// /proc: field 5 of `/proc/<pid>/stat` is the process group).
-fn group_members(pgid: i32) -> Vec<String> {
+pub fn group_members(pgid: i32) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
     rd.flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
@@ -82,7 +82,7 @@ fn group_members(pgid: i32) -> Vec<String> {
         .collect()
 }
 
-fn nginx_binary() -> Option<PathBuf> {
+pub fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
         // Install Debian's nginx when we can (the test command does this too).
         let root = unsafe { libc::geteuid() } == 0;
@@ -96,19 +96,20 @@ fn nginx_binary() -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_nginx(bin: &Path, prefix: &Path, port: u16, upstream: &str, blobs: &Path) -> Nginx {
-    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx/attachd.conf")).unwrap();
-    for needle in ["server 127.0.0.1:7380;", "listen 80;", "alias /var/lib/attachd/blobs/;"] {
-        assert!(shipped.contains(needle), "the shipped config lost `{needle}`");
+/// Runs the shipped `docs/nginx/<conf>` with each `(needle, replacement)` substituted (every
+/// needle must be in the file, so the config cannot drift from what is tested).
+pub fn start_nginx(bin: &Path, prefix: &Path, port: u16, conf: &str, subst: &[(&str, String)]) -> Nginx {
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nginx").join(conf)).unwrap();
+    let mut rendered = shipped.clone();
+    for (needle, with) in subst {
+        assert!(shipped.contains(needle), "the shipped {conf} lost `{needle}`");
+        rendered = rendered.replace(needle, with);
     }
-    let rendered = shipped
-        .replace("server 127.0.0.1:7380;", &format!("server {upstream};"))
-        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-        .replace("alias /var/lib/attachd/blobs/;", &format!("alias {}/;", blobs.display()));
+    assert!(!rendered.contains("listen 80;"), "{conf}: the listen address must be substituted (port {port})");
     std::fs::write(prefix.join("attachd.conf"), rendered).unwrap();
     let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
     let p = prefix.display();
@@ -171,7 +172,17 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
     .await;
     let prefix = d.dir.path().join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
-    let mut nginx = start_nginx(&bin, &prefix, port, &d.addr, &d.data.join("blobs"));
+    let mut nginx = start_nginx(
+        &bin,
+        &prefix,
+        port,
+        "attachd.conf",
+        &[
+            ("server 127.0.0.1:7380;", format!("server {};", d.addr)),
+            ("listen 80;", format!("listen 127.0.0.1:{port};")),
+            ("alias /var/lib/attachd/blobs/;", format!("alias {}/;", d.data.join("blobs").display())),
+        ],
+    );
     let workers = group_members(nginx.pgid()).len();
     assert!(workers >= 2, "nginx runs a master and a worker in its group: {:?}", group_members(nginx.pgid()));
     let via = |p: &str| format!("{nginx_url}{p}");
