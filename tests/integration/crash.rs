@@ -14,7 +14,6 @@
 //! `cargo test --release --test integration crash_loop` runs 20 cycles; the long mode runs
 //! `ATTACHD_CRASH_CYCLES` (default 300): `cargo test --release --test integration -- --ignored crash_loop_long`.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,35 +21,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::harness::{Daemon, Opts, data, reserve_body, sha_hex};
-
-#[derive(Default)]
-struct Oracle {
-    /// Uploads that got 200 and were not deleted: id → sha256.
-    acked: HashMap<String, String>,
-    /// Deletes that got 200.
-    deleted: HashSet<String>,
-    /// Uploads refused with a definite answer (not 200): never visible as uploaded.
-    refused: HashSet<String>,
-    /// Uploads whose answer was lost: id → sha256.
-    unknown: HashMap<String, String>,
-    /// Deletes whose answer was lost.
-    delete_unknown: HashSet<String>,
-    ops: u64,
-}
-
-/// Random numbers for the load (xorshift; the seed is printed so a failure can be replayed).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use crate::oracle::{Oracle, Rng};
 
 fn opts() -> Opts {
     Opts::default()

@@ -9,7 +9,8 @@ use attachd::store::io::fault::{FaultPlan, FaultyEngine};
 use attachd::store::io::{IoEngine, sync::SyncEngine, uring::UringEngine};
 use serde_json::Value;
 
-use crate::harness::{InProcess, Opts, data};
+use crate::harness::{Opts, data};
+use crate::inprocess::InProcess;
 
 fn inner_engines() -> Vec<Arc<dyn IoEngine>> {
     let mut v: Vec<Arc<dyn IoEngine>> = vec![Arc::new(SyncEngine)];

@@ -35,7 +35,7 @@ pub struct Daemon {
     pub boot: Value,
     opts: Opts,
     pub http: reqwest::Client,
-    starts: u32,
+    pub starts: u32,
 }
 
 pub const JWT_SECRET: &str = "integration-test-jwt-secret";
@@ -52,7 +52,7 @@ impl Daemon {
     }
 
     /// A daemon description with its own temporary directory, not running yet.
-    fn unstarted(opts: Opts) -> Self {
+    pub fn unstarted(opts: Opts) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
         Daemon {
@@ -68,7 +68,7 @@ impl Daemon {
         }
     }
 
-    fn config_text(&self) -> String {
+    pub fn config_text(&self) -> String {
         let mut sections: Vec<(&str, Vec<String>)> = vec![
             ("server", vec!["listen = \"127.0.0.1:0\"".into(), "shutdown_grace_secs = 10".into()]),
             (
@@ -366,62 +366,4 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-/// attachd run inside the test process (`attachd::daemon::run`), for tests that inject a
-/// write engine; answers the same HTTP helpers through [`Daemon`]'s fields.
-pub struct InProcess {
-    pub d: Daemon,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), attachd::daemon::DaemonError>>>,
-}
-
-impl InProcess {
-    pub async fn start(opts: Opts, engine: std::sync::Arc<dyn attachd::store::io::IoEngine>) -> Self {
-        Self::start_hooked(opts, engine, None).await
-    }
-
-    /// [`InProcess::start`] with a hook on every index commit (the power-loss test).
-    pub async fn start_hooked(
-        opts: Opts,
-        engine: std::sync::Arc<dyn attachd::store::io::IoEngine>,
-        index_hook: Option<std::sync::Arc<dyn attachd::index::CommitHook>>,
-    ) -> Self {
-        let mut d = Daemon::unstarted(opts);
-        d.starts = 1;
-        let text = d.config_text();
-        let cfg_path = d.dir.path().join("config.toml");
-        let text = text
-            .replace("[metrics]\nlisten = \"127.0.0.1:0\"", "[metrics]\nlisten = \"\"")
-            .replace("[server]\n", "[server]\nadmin_api = \"public\"\n");
-        std::fs::write(&cfg_path, text).unwrap();
-        let cfg = attachd::config::Config::load(Some(&cfg_path)).unwrap();
-        let (bound_tx, mut bound_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let opts = attachd::daemon::RunOptions {
-            on_bound: Some(bound_tx),
-            engine: Some(engine),
-            index_hook,
-            ..Default::default()
-        };
-        let task = tokio::spawn(attachd::daemon::run(cfg, opts, async move {
-            let _ = stop_rx.await;
-        }));
-        let addr = tokio::time::timeout(Duration::from_secs(30), bound_rx.recv())
-            .await
-            .expect("bound in time")
-            .expect("bound");
-        d.addr = addr.to_string();
-        d.boot = serde_json::from_slice(&std::fs::read(d.data.join("bootstrap.json")).unwrap()).unwrap();
-        Self { d, stop: Some(stop_tx), task: Some(task) }
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap().unwrap();
-        }
-    }
 }

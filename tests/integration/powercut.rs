@@ -7,7 +7,6 @@
 //! Unlike `kill -9` (the page cache survives it), this fails when an fsync is missing: the
 //! break-checks listed in docs/RELIABILITY.md were each run and each made it fail.
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,35 +17,11 @@ use attachd::store::io::powercut::PowerCutEngine;
 use attachd::store::io::{IoEngine, sync::SyncEngine, uring::UringEngine};
 use serde_json::Value;
 
-use crate::harness::{Daemon, InProcess, Opts, data, reserve_body, sha_hex};
+use crate::harness::{Daemon, Opts, data, reserve_body, sha_hex};
+use crate::inprocess::InProcess;
+use crate::oracle::{Oracle, Rng};
 
 /// What the clients were told.
-#[derive(Default)]
-struct Oracle {
-    /// Uploads answered 200 and not deleted since: id → SHA-256.
-    acked: HashMap<String, String>,
-    /// Deletes answered 200.
-    deleted: HashSet<String>,
-    /// Uploads refused with a status: never visible as uploaded.
-    refused: HashSet<String>,
-    /// Uploads or deletes whose answer never arrived: either outcome, bytes intact.
-    unknown: HashMap<String, String>,
-    delete_unknown: HashSet<String>,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 fn opts(data_dir: &Path) -> Opts {
     let mut o = Opts::default()
         .set("storage", "standalone_threshold_bytes = 8192")

@@ -1,0 +1,37 @@
+//! What the crash and power-loss loops remember of their clients' answers, and the seeded
+//! random numbers both draw their timing from.
+
+use std::collections::{HashMap, HashSet};
+
+/// What the clients were told.
+#[derive(Default)]
+pub struct Oracle {
+    /// Uploads answered 200 and not deleted since: id → SHA-256.
+    pub acked: HashMap<String, String>,
+    /// Deletes answered 200.
+    pub deleted: HashSet<String>,
+    /// Uploads refused with a definite answer (not 200): never visible as uploaded.
+    pub refused: HashSet<String>,
+    /// Uploads whose answer never arrived: either outcome, bytes intact. id → SHA-256.
+    pub unknown: HashMap<String, String>,
+    /// Deletes whose answer never arrived.
+    pub delete_unknown: HashSet<String>,
+    /// Operations attempted.
+    pub ops: u64,
+}
+
+/// xorshift64: cheap, seeded, reproducible.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
