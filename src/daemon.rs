@@ -113,6 +113,13 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
             return Err(DaemonError::Other(format!("read {}: {e}", path.display())));
         }
         Err(_) => {
+            if cfg.storage.data_dir.join("index").exists() {
+                tracing::warn!(
+                    "secrets.json is missing from an existing data directory (a restored backup?): \
+                     generating new signing secrets; outstanding download URLs and JWTs minted by \
+                     this daemon stop working unless auth.jwt_secret / auth.download_signing_secret are configured"
+                );
+            }
             let s = Secrets {
                 jwt_secret: crate::service::admin::random_secret(),
                 download_signing_secret: crate::service::admin::random_secret(),
@@ -124,6 +131,12 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
     };
     if !cfg.auth.jwt_secret.is_empty() {
         s.jwt_secret = cfg.auth.jwt_secret.clone();
+        if cfg.auth.jwt_audience.is_empty() && cfg.auth.jwt_issuer.is_empty() {
+            tracing::warn!(
+                "auth.jwt_audience and auth.jwt_issuer are unset: any unexpired token the identity provider \
+                 signs with this secret is accepted, including tokens meant for other services"
+            );
+        }
     }
     if !cfg.auth.download_signing_secret.is_empty() {
         s.download_signing_secret = cfg.auth.download_signing_secret.clone();

@@ -51,6 +51,7 @@ pub fn reply(e: &E) -> ErrorReply {
         E::NotJson => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", Plain),
         E::UserQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "user_quota_exhausted", Rejection),
         E::ProjectQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "quota_exhausted", Rejection),
+        E::AttachmentTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "attachment_too_large", Rejection),
         E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => (S::NOT_FOUND, "not_found", Plain),
         E::AttachmentDeleted => (S::GONE, "attachment_deleted", Plain),
         E::ReservationExpired => (S::GONE, "reservation_expired", Rejection),
@@ -163,6 +164,9 @@ mod tests {
             E::HashMismatch,
             E::InvalidDownloadToken,
             E::RangeNotSatisfiable { size: 3 },
+            E::NotJson,
+            E::TooManyPending { what: "count" },
+            E::AttachmentTooLarge { size: 2, max: 1 },
         ];
         for e in cases {
             let r = reply(&e);

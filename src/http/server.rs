@@ -35,6 +35,9 @@ pub struct ServerLimits {
     pub send_timeout: Duration,
 }
 
+/// Most connections answered "busy" at the same time.
+const REFUSING_AT_ONCE: usize = 256;
+
 /// What a connection beyond `max_connections` is told before it is closed.
 const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 retry-after: 1\r\nconnection: close\r\ncontent-length: 82\r\n\r\n\
@@ -50,6 +53,9 @@ pub async fn serve(
 ) -> bool {
     let graceful = GracefulShutdown::new();
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    // Connections being told "busy" hold a descriptor for up to a second each; past this many
+    // at once, further ones are closed without a word.
+    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -65,7 +71,12 @@ pub async fn serve(
                 };
                 let Ok(slot) = open.clone().try_acquire_owned() else {
                     crate::metrics::shed("connection");
-                    tokio::spawn(refuse(stream));
+                    if let Ok(r) = refusing.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            refuse(stream).await;
+                            drop(r);
+                        });
+                    }
                     continue;
                 };
                 let _ = stream.set_nodelay(true);

@@ -260,6 +260,8 @@ impl Service {
     /// read the index, never a cache). The last token cannot be revoked: that would leave no
     /// way in but the data directory.
     pub fn revoke_admin_token(&self, id: &str) -> Result<AdminTokenView> {
+        // One revocation at a time: two concurrent ones must not both see "not the last".
+        let _one_at_a_time = self.admin_token_lock.lock().unwrap_or_else(|e| e.into_inner());
         let all = self.index.admin_tokens()?;
         let (hash, t) =
             all.iter().find(|(h, t)| token_view(h, t).id == id).ok_or(ServiceError::EntityNotFound("Admin token"))?;

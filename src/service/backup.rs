@@ -62,11 +62,15 @@ impl Service {
             ));
         }
         let dest = &self.cfg.backup_dir.join(name);
-        if dest.exists() {
-            return Err(ServiceError::Conflict(format!("backup {name} already exists")));
-        }
         let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
-        std::fs::create_dir_all(dest).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dest.display())))?;
+        let made = std::fs::create_dir_all(&self.cfg.backup_dir).and_then(|()| std::fs::create_dir(dest));
+        match made {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ServiceError::Conflict(format!("backup {name} already exists")));
+            }
+            Err(e) => return Err(ServiceError::Internal(format!("create {}: {e}", dest.display()))),
+            Ok(()) => {}
+        }
         self.index.checkpoint(&dest.join("index"))?;
         let sealed: HashSet<String> = (self.store.segments.list().into_iter())
             .filter(|s| s.state == SegmentState::Sealed)

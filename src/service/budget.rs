@@ -18,7 +18,8 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What a large (standalone) upload holds at most: the batch being filled, two batches queued
-/// for the writer and the one it is writing (see `upload::BLOB_WRITE_BATCH`), plus one chunk.
+/// for the writer and the one it is writing (see `upload::BLOB_WRITE_BATCH`; each filled to
+/// exactly its capacity), plus the received chunk being copied.
 pub const LARGE_UPLOAD_CHARGE: u64 = 4 * (256 << 10) + (64 << 10);
 /// Fixed charge per small upload on top of its payload: the record, the queue entry, buffers.
 pub const UPLOAD_OVERHEAD: u64 = 4 << 10;

@@ -279,28 +279,12 @@ impl Ctx {
         }
     }
 
-    /// Removes a segment file and its counter if its live count is zero and no record points
-    /// into it. The counter is derived state (an interrupted `fsck --repair` leaves it at zero,
-    /// a bug could too), so it is never the only witness: every record in the file is looked
-    /// up, and one the index still points at keeps the file.
+    /// Removes a segment file and its counter if its live count is zero. Compaction has already
+    /// checked that no record points into it (`worker::compaction`); that walk is not done here,
+    /// where it would hold up every group commit.
     fn remove_segment(&self, segment: SegmentId) -> Result<bool> {
         if self.index.segment_live(segment)?.count > 0 || self.store.segments.active_id() == Some(segment) {
             return Ok(false);
-        }
-        let headers = match self.store.segments.record_headers(segment) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!(%segment, error = %e, "cannot list a segment's records; keeping it");
-                return Ok(false);
-            }
-        };
-        for (offset, h) in headers {
-            let here = Some(Location::Segment { segment, offset });
-            if self.index.record(h.id)?.is_some_and(|r| r.location == here) {
-                tracing::error!(%segment, attachment = %h.id, "segment counter says empty but a record points into it; \
-                    keeping the segment (run `attachd fsck --repair`)");
-                return Ok(false);
-            }
         }
         self.store.segments.remove(segment)?;
         let mut b = self.index.batch();

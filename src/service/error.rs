@@ -149,6 +149,14 @@ pub enum ServiceError {
     /// Admin API: something with that name/id already exists.
     #[error("{0}")]
     Conflict(String),
+    /// One attachment larger than a project may hold pending (uploads.max_pending_bytes_per_project).
+    #[error("Attachment of {size} bytes is larger than this server accepts ({max} bytes)")]
+    AttachmentTooLarge {
+        /// Declared size.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
     /// The project holds too many reservations not yet uploaded (count or bytes).
     #[error("Too many pending uploads in this project ({what}); upload or let reservations lapse first")]
     TooManyPending {

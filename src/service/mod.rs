@@ -107,6 +107,8 @@ pub struct Service {
     pub(crate) download_budget: budget::MemoryBudget,
     /// Held by cleanup/compaction and by backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
+    /// Serialises admin token revocations (the last token must survive).
+    pub(crate) admin_token_lock: Mutex<()>,
     draining: AtomicBool,
     me: Weak<Service>,
 }
@@ -143,6 +145,7 @@ impl Service {
             upload_budget,
             download_budget,
             maintenance: Mutex::new(()),
+            admin_token_lock: Mutex::new(()),
             draining: AtomicBool::new(false),
             me: me.clone(),
         }))

@@ -211,6 +211,14 @@ impl Service {
             if pending.count >= self.cfg.max_pending_per_project {
                 return Err(ServiceError::TooManyPending { what: "count" });
             }
+            // One file larger than the project may hold pending can never be admitted: a final
+            // 413, not a 429 the SDK would retry in vain.
+            if rec.size_bytes > self.cfg.max_pending_bytes_per_project {
+                return Err(ServiceError::AttachmentTooLarge {
+                    size: rec.size_bytes,
+                    max: self.cfg.max_pending_bytes_per_project,
+                });
+            }
             if pending.bytes.saturating_add(rec.size_bytes) > self.cfg.max_pending_bytes_per_project {
                 return Err(ServiceError::TooManyPending { what: "bytes" });
             }

@@ -226,16 +226,23 @@ impl Service {
         // hyper's read buffer, whatever its size).
         let mut pending = BytesMut::with_capacity(BLOB_WRITE_BATCH);
         let received: Result<()> = async {
-            while let Some(chunk) = next(body).await? {
+            'receive: while let Some(chunk) = next(body).await? {
                 got += chunk.len() as u64;
                 if got > declared {
                     return Err(ServiceError::SizeExceeded);
                 }
-                pending.extend_from_slice(&chunk);
-                if pending.len() >= BLOB_WRITE_BATCH {
-                    let full = std::mem::replace(&mut pending, BytesMut::with_capacity(BLOB_WRITE_BATCH));
-                    if tx.send(vec![full.freeze()]).await.is_err() {
-                        break; // the writer failed; its error is reported below
+                // Fill each batch exactly (never past its capacity, which would reallocate it
+                // at twice the size the upload budget charged for).
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    let take = (BLOB_WRITE_BATCH - pending.len()).min(rest.len());
+                    pending.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if pending.len() == BLOB_WRITE_BATCH {
+                        let full = std::mem::replace(&mut pending, BytesMut::with_capacity(BLOB_WRITE_BATCH));
+                        if tx.send(vec![full.freeze()]).await.is_err() {
+                            break 'receive; // the writer failed; its error is reported below
+                        }
                     }
                 }
             }

@@ -7,6 +7,8 @@
 //! adjusts both segments' counters. Uploads and downloads carry on meanwhile. The old file is
 //! removed by a job on the committer queue, after every batch that wrote into it has committed
 //! and only if its live count is zero; a reader that finds it gone follows the moved record.
+//! Before asking for the removal, every record in the file is looked up: a segment the index
+//! still points into is kept whatever its counter says (counters are derived state).
 //! Copying is throttled to `compaction_bytes_per_sec`. A record that does not verify is left
 //! where it is (so is its segment) and logged; the pass goes on with the others.
 
@@ -57,6 +59,11 @@ impl Compactor {
             if live.count > 0 {
                 report.records_moved += self.move_live_records(seg.id)?;
             }
+            // The live counter is derived state (an interrupted `fsck --repair` leaves it at
+            // zero, a bug could too), so it is never the only witness.
+            if self.still_referenced(seg.id)? {
+                continue;
+            }
             // Removal goes through the committer: it re-checks the live count after every batch
             // that could have written into this segment has committed.
             if svc.committer.remove_segment_blocking(seg.id)? {
@@ -68,6 +75,30 @@ impl Compactor {
         }
         crate::metrics::compaction(report.bytes_reclaimed, started.elapsed());
         Ok(report)
+    }
+
+    /// Whether a record still points into `seg`: every record in the file is looked up. Walked
+    /// here, on the compaction thread, not by the committer (it would hold up every group
+    /// commit); a sealed segment gains no records, so the answer holds until the removal job.
+    /// A segment whose records cannot be listed is kept.
+    fn still_referenced(&self, seg: crate::ids::SegmentId) -> Result<bool, ServiceError> {
+        let svc = &self.service;
+        let headers = match svc.store().segments.record_headers(seg) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(segment = %seg, error = %e, "cannot list a segment's records; keeping it");
+                return Ok(true);
+            }
+        };
+        for (offset, h) in headers {
+            if svc.index().record(h.id)?.is_some_and(|r| r.location == Some(Location::Segment { segment: seg, offset }))
+            {
+                tracing::error!(segment = %seg, attachment = %h.id, "segment counter says empty but a record points into it; \
+                    keeping the segment (run `attachd fsck --repair`)");
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn move_live_records(&self, seg: crate::ids::SegmentId) -> Result<u64, ServiceError> {

@@ -44,11 +44,19 @@ async fn pending_reservations_are_capped_per_project_by_count_and_bytes() {
     for (id, _) in &pending {
         assert_eq!(d.delete(&d.client_key(), id).await.0, 200);
     }
-    let mut big = reserve_body(b"x", None);
-    big["size_bytes"] = json!(200_000);
-    let (s, v) = d.reserve_json(&d.client_key(), big).await;
+    let sized = |n: u64| {
+        let mut b = reserve_body(b"x", None);
+        b["size_bytes"] = json!(n);
+        b
+    };
+    let (s, v) = d.reserve_json(&d.client_key(), sized(60_000)).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = d.reserve_json(&d.client_key(), sized(60_000)).await;
     assert_eq!((s, v["code"].as_str()), (429, Some("too_many_pending_uploads")), "{v}");
-    assert_eq!(d.usage(None).await["file_count"], 2, "one uploaded, one pending");
+    // One file larger than the cap can never be admitted: a final 413, not a 429 to retry.
+    let (s, v) = d.reserve_json(&d.client_key(), sized(200_000)).await;
+    assert_eq!((s, v["code"].as_str()), (413, Some("attachment_too_large")), "{v}");
+    assert_eq!(d.usage(None).await["file_count"], 3, "one uploaded, two pending");
 }
 
 #[tokio::test(flavor = "multi_thread")]
