@@ -22,7 +22,7 @@ use super::{AttachmentRecord, Batch, Index, IndexError};
 /// Column family name.
 pub const CF: &str = "expiry";
 
-fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
+pub(crate) fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
     let mut k = [0u8; 24];
     k[..8].copy_from_slice(&t.0.to_be_bytes());
     k[8..].copy_from_slice(id.as_bytes());

@@ -114,4 +114,17 @@ mod tests {
         b.commit(false).unwrap();
         assert_eq!(idx.pending().total(), Pending::default());
     }
+
+    #[test]
+    fn rows_written_before_the_value_carried_project_and_size_still_count() {
+        let (dir, idx) = temp_index();
+        let rec = sample();
+        let mut b = idx.batch();
+        b.put_record(&rec);
+        b.put(crate::index::expiry::CF, &crate::index::expiry::key(rec.expires_at, rec.id), &[]);
+        b.commit(false).unwrap();
+        drop(idx);
+        let idx = crate::index::Index::open(&dir.path().join("index")).unwrap();
+        assert_eq!(idx.pending().of(&rec.project_id), Pending { count: 1, bytes: rec.size_bytes });
+    }
 }
