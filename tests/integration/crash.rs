@@ -69,17 +69,8 @@ async fn worker(
                 .await;
             let mut o = oracle.lock().unwrap();
             o.ops += 1;
-            match put.map(|r| r.status().as_u16()) {
-                Ok(200) => {
-                    o.acked.insert(id, sha);
-                }
-                Ok(_) => {
-                    o.refused.insert(id);
-                }
-                Err(_) => {
-                    o.unknown.insert(id, sha);
-                    return;
-                }
+            if !o.put_answered(id, sha, put.ok().map(|r| r.status().as_u16())) {
+                return;
             }
         } else if roll < 92 {
             let victim = {

@@ -20,6 +20,24 @@ pub struct Oracle {
     pub ops: u64,
 }
 
+impl Oracle {
+    /// Records a PUT's answer (`None`: it never arrived); returns whether one arrived.
+    pub fn put_answered(&mut self, id: String, sha: String, status: Option<u16>) -> bool {
+        match status {
+            Some(200) => {
+                self.acked.insert(id, sha);
+            }
+            Some(_) => {
+                self.refused.insert(id);
+            }
+            None => {
+                self.unknown.insert(id, sha);
+            }
+        }
+        status.is_some()
+    }
+}
+
 /// xorshift64: cheap, seeded, reproducible.
 pub struct Rng(pub u64);
 

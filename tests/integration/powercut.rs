@@ -70,17 +70,7 @@ async fn worker(
                 .send()
                 .await;
             let mut o = oracle.lock().unwrap();
-            match put.map(|r| r.status().as_u16()) {
-                Ok(200) => {
-                    o.acked.insert(id, sha);
-                }
-                Ok(_) => {
-                    o.refused.insert(id);
-                }
-                Err(_) => {
-                    o.unknown.insert(id, sha);
-                }
-            }
+            o.put_answered(id, sha, put.ok().map(|r| r.status().as_u16()));
         } else if roll < 96 {
             let victim = {
                 let o = oracle.lock().unwrap();
@@ -134,17 +124,7 @@ async fn slow_upload(d: Arc<(String, String, String, reqwest::Client)>, oracle: 
         .send()
         .await;
     let mut o = oracle.lock().unwrap();
-    match put.map(|r| r.status().as_u16()) {
-        Ok(200) => {
-            o.acked.insert(id, sha);
-        }
-        Ok(_) => {
-            o.refused.insert(id);
-        }
-        Err(_) => {
-            o.unknown.insert(id, sha);
-        }
-    }
+    o.put_answered(id, sha, put.ok().map(|r| r.status().as_u16()));
 }
 
 /// Checks the daemon restarted on the post-cut state against what clients were told.
