@@ -77,6 +77,7 @@ pub struct ServerConfig {
     pub public_url: String,
     pub header_timeout_secs: u64,
     pub body_idle_timeout_secs: u64,
+    pub body_min_rate_bytes_per_sec: u64,
     pub max_header_bytes: usize,
     pub max_json_body_bytes: usize,
     pub shutdown_grace_secs: u64,

@@ -260,6 +260,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     });
     let http_cfg = HttpConfig {
         body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
+        body_min_rate: cfg.server.body_min_rate_bytes_per_sec,
         max_json_body: cfg.server.max_json_body_bytes,
         max_header_bytes: cfg.server.max_header_bytes,
         admin_on_public: cfg.server.admin_api == AdminApi::Public,

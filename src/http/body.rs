@@ -30,16 +30,29 @@ pub fn empty() -> RespBody {
     full(Bytes::new())
 }
 
-/// A hyper request body read with an idle timeout between chunks.
+/// A hyper request body read with an idle timeout between chunks and a minimum average rate.
 pub struct HyperBody {
     inner: Incoming,
     idle: Duration,
+    min_rate: u64,
+    started: std::time::Instant,
+    got: u64,
 }
 
 impl HyperBody {
-    /// Wraps `inner`; a pause longer than `idle` ends the body with `TimedOut`.
-    pub fn new(inner: Incoming, idle: Duration) -> Self {
-        Self { inner, idle }
+    /// Wraps `inner` with the limits of `cfg`: a pause longer than the idle timeout, or — once
+    /// the body has run for that long — an average below `body_min_rate_bytes_per_sec` since,
+    /// ends it with `TimedOut`. The rate closes what the idle timeout alone leaves open: a
+    /// client that trickles a byte just inside every idle period would otherwise hold its
+    /// upload (and its memory budget) for as long as it likes.
+    pub fn new(inner: Incoming, cfg: &HttpConfig) -> Self {
+        let (idle, min_rate) = (cfg.body_idle_timeout, cfg.body_min_rate);
+        Self { inner, idle, min_rate, started: std::time::Instant::now(), got: 0 }
+    }
+
+    fn too_slow(&self) -> bool {
+        let past_grace = self.started.elapsed().saturating_sub(self.idle);
+        self.min_rate > 0 && (self.got as f64) < self.min_rate as f64 * past_grace.as_secs_f64()
     }
 }
 
@@ -54,6 +67,10 @@ impl BodySource for HyperBody {
             };
             if let Ok(data) = frame.into_data() {
                 if !data.is_empty() {
+                    self.got += data.len() as u64;
+                    if self.too_slow() {
+                        return Err(BodyError::TimedOut);
+                    }
                     return Ok(Some(data));
                 }
             }
@@ -70,7 +87,7 @@ pub async fn read_json_request(req: Request<Incoming>, cfg: &HttpConfig) -> Resu
     if has_body && !is_json(req.headers()) {
         return Err(ServiceError::NotJson);
     }
-    let mut body = HyperBody::new(req.into_body(), cfg.body_idle_timeout);
+    let mut body = HyperBody::new(req.into_body(), cfg);
     read_json(&mut body, cfg.max_json_body).await
 }
 

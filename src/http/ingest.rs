@@ -39,7 +39,7 @@ pub async fn upload(
         content_type: headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string),
         content_length: headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()),
     };
-    let body = HyperBody::new(req.into_body(), state.cfg.body_idle_timeout);
+    let body = HyperBody::new(req.into_body(), &state.cfg);
     let r = state.service.upload(&who, id, info, body).await?;
     Ok(json(StatusCode::OK, &r))
 }

@@ -38,6 +38,8 @@ use route::Route;
 pub struct HttpConfig {
     /// Longest pause inside a request body.
     pub body_idle_timeout: Duration,
+    /// Least average bytes per second of a body once it has run for `body_idle_timeout`.
+    pub body_min_rate: u64,
     /// Largest JSON body.
     pub max_json_body: usize,
     /// Largest request head (header names and values).

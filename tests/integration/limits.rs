@@ -285,3 +285,36 @@ async fn connections_beyond_the_cap_get_a_clean_503_and_the_rest_are_served() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_trickled_inside_every_idle_period_is_cut_off_by_the_minimum_rate() {
+    let d = Daemon::start_with(
+        Opts::default().set("server", "body_idle_timeout_secs = 1").set("server", "body_min_rate_bytes_per_sec = 1000"),
+    )
+    .await;
+    let payload = data(10_000, 5);
+    let id = d.reserve(&payload, None).await;
+    let mut s = TcpStream::connect(&d.addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/ingest/attachment/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        d.client_key()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    // One byte every 300 ms: never idle for a second, far below 1,000 bytes per second.
+    let started = Instant::now();
+    let mut answer = [0u8; 12];
+    for b in &payload {
+        if s.write_all(&[b'1', b'\r', b'\n', *b, b'\r', b'\n']).await.is_err() {
+            break;
+        }
+        tokio::select! {
+            r = s.read_exact(&mut answer) => { r.unwrap(); break; }
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the trickle was never cut off");
+    }
+    assert_eq!(&answer[9..12], b"408", "{}", String::from_utf8_lossy(&answer));
+    // The reservation stays retryable: a client at a normal pace completes it.
+    assert_eq!(d.put(&d.client_key(), &id, payload).await.0, 200);
+}

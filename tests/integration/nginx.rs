@@ -183,8 +183,17 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
             ("alias /var/lib/attachd/blobs/;", format!("alias {}/;", d.data.join("blobs").display())),
         ],
     );
+    // The master listens before it forks its worker: wait for the worker to appear.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while group_members(nginx.pgid()).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nginx runs a master and a worker in its group: {:?}",
+            group_members(nginx.pgid())
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let workers = group_members(nginx.pgid()).len();
-    assert!(workers >= 2, "nginx runs a master and a worker in its group: {:?}", group_members(nginx.pgid()));
     let via = |p: &str| format!("{nginx_url}{p}");
     let http = &d.http;
 
