@@ -23,28 +23,32 @@ use super::{HttpState, query_params};
 pub async fn download(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
     let q = query_params(&req);
     let head = req.method() == Method::HEAD;
-    let dl = state.service.open_download(q.get("t").map(String::as_str), head).await.map_err(|e| match e {
-        ServiceError::Internal(detail) => ServiceError::ReadFailed(detail),
-        other => other,
-    })?;
-    let rec = &dl.record;
-    let etag = format!("\"{}\"", rec.sha256.to_hex());
+    let token = q.get("t").map(String::as_str);
+    let open = |bytes: bool| async move {
+        state.service.open_download(token, !bytes).await.map_err(|e| match e {
+            ServiceError::Internal(detail) => ServiceError::ReadFailed(detail),
+            other => other,
+        })
+    };
+    let if_none_match = req.headers().get(IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    // A conditional GET is answered from the record alone when it matches: no bytes are read
+    // (nor charged to the download budget) for a 304.
+    let mut dl = open(!head && if_none_match.is_none()).await?;
+    let etag = format!("\"{}\"", dl.record.sha256.to_hex());
     let mut headers = HeaderMap::new();
-    common_headers(&mut headers, rec, &etag);
+    common_headers(&mut headers, &dl.record, &etag);
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, empty()));
+    }
+    if if_none_match.is_some() && !head {
+        dl = open(true).await?;
+    }
     if let DownloadSource::XAccel(uri) = &dl.source {
         // nginx serves the file (and handles Range itself).
         headers.insert("x-accel-redirect", header_value(uri));
         return Ok(respond(StatusCode::OK, headers, empty()));
     }
-    if req
-        .headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
-        return Ok(respond(StatusCode::NOT_MODIFIED, headers, empty()));
-    }
-    let size = rec.size_bytes;
+    let size = dl.record.size_bytes;
     let (status, start, end) = match range::parse(req.headers().get(RANGE).and_then(|v| v.to_str().ok()), size) {
         RangeSpec::Full => (StatusCode::OK, 0, size),
         RangeSpec::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),

@@ -238,6 +238,10 @@ async fn downloads_that_are_never_read_are_bounded_and_cut_off() {
     let grown = rss(pid).saturating_sub(before);
     eprintln!("40 unread 32 MiB downloads: {} admitted, {refused} refused, RSS +{} KiB", idle.len(), grown >> 10);
     assert!(refused > 0, "the 2 MiB budget refuses some");
+    // A conditional GET that matches needs no bytes, so the spent budget does not refuse it.
+    let etag = format!("\"{}\"", sha_hex(&big));
+    let r = d.http.get(&url).header("if-none-match", etag).send().await.unwrap();
+    assert_eq!(r.status(), 304);
     assert!(grown < 24 << 20, "RSS grew by {} MiB", grown >> 20);
     // The stalled downloads are cut off after send_timeout_secs, which frees their budget.
     let deadline = Instant::now() + Duration::from_secs(30);
