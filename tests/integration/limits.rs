@@ -107,16 +107,20 @@ pub fn rss(pid: u32) -> u64 {
     kb * 1024
 }
 
+/// The request head of a chunked PUT of attachment `id` with the client key.
+fn chunked_put_head(d: &Daemon, id: &str) -> String {
+    format!(
+        "PUT /v1/ingest/attachment/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+         content-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        d.client_key()
+    )
+}
+
 /// Opens a chunked PUT of a reserved `declared`-byte body and sends all but its last byte in
 /// 1-byte chunks, then stalls. Returns the open connection.
 async fn stalled_chunked_put(d: &Daemon, id: &str, payload: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(&d.addr).await.unwrap();
-    let head = format!(
-        "PUT /v1/ingest/attachment/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
-         content-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n",
-        d.client_key()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(chunked_put_head(d, id).as_bytes()).await.unwrap();
     let mut body = Vec::with_capacity(payload.len() * 6);
     for b in &payload[..payload.len() - 1] {
         body.extend_from_slice(b"1\r\n");
@@ -299,12 +303,7 @@ async fn a_body_trickled_inside_every_idle_period_is_cut_off_by_the_minimum_rate
     let payload = data(10_000, 5);
     let id = d.reserve(&payload, None).await;
     let mut s = TcpStream::connect(&d.addr).await.unwrap();
-    let head = format!(
-        "PUT /v1/ingest/attachment/{id} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
-         content-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n",
-        d.client_key()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(chunked_put_head(&d, &id).as_bytes()).await.unwrap();
     // One byte every 300 ms: never idle for a second, far below 1,000 bytes per second.
     let started = Instant::now();
     let mut answer = [0u8; 12];
