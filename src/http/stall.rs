@@ -28,7 +28,16 @@ impl<S> StallGuard<S> {
         Self { inner, timeout, stalled: None }
     }
 
-    /// Called when a write could not make progress: arms the timer, or reports its expiry.
+    /// After a write attempt: progress (or an error) disarms the timer; no progress arms it, or
+    /// reports its expiry.
+    fn after_write(&mut self, cx: &mut Context<'_>, attempt: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if attempt.is_ready() {
+            self.stalled = None;
+            return attempt;
+        }
+        self.pending(cx)
+    }
+
     fn pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let timeout = self.timeout;
         let sleep = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
@@ -49,13 +58,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.pending(cx),
-            done => {
-                self.stalled = None;
-                done
-            }
-        }
+        let attempt = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.after_write(cx, attempt)
     }
 
     fn poll_write_vectored(
@@ -63,13 +67,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.pending(cx),
-            done => {
-                self.stalled = None;
-                done
-            }
-        }
+        let attempt = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, attempt)
     }
 
     fn is_write_vectored(&self) -> bool {

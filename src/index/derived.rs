@@ -69,7 +69,10 @@ pub trait DerivedReads: Reads {
 impl<T: Reads + ?Sized> DerivedReads for T {}
 
 impl Batch<'_> {
-    /// Deletes every row of the derived families and every counter (repair, before rewriting).
+    /// Deletes every row of the derived families and every counter (repair, before rewriting),
+    /// and restarts the in-memory pending totals from zero at commit. Only offline repair calls
+    /// it: with the daemon serving, a reservation committed between this batch and the rebuild
+    /// would be counted twice.
     pub fn clear_derived(&mut self) {
         for cf in ROW_FAMILIES.into_iter().chain([usage::CF, segments::CF]) {
             let h = self.index.cf(cf);
