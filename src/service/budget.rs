@@ -17,6 +17,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::ServiceError;
+
 /// What a large (standalone) upload holds at most: the batch being filled, two batches queued
 /// for the writer and the one it is writing (see `upload::BLOB_WRITE_BATCH`; each filled to
 /// exactly its capacity), plus the received chunk being copied.
@@ -29,6 +31,10 @@ pub const UPLOAD_OVERHEAD: u64 = 4 << 10;
 pub struct MemoryBudget {
     sem: Arc<Semaphore>,
     total: u64,
+    /// Metric label of refusals ("upload", "download").
+    what: &'static str,
+    /// The 503's message when the pool is spent.
+    busy: &'static str,
 }
 
 /// Bytes taken from a [`MemoryBudget`], returned on drop.
@@ -38,10 +44,19 @@ pub struct MemoryPermit {
 }
 
 impl MemoryBudget {
-    /// A budget of `total` bytes.
-    pub fn new(total: u64) -> Self {
+    /// A budget of `total` bytes; refusals are counted as `what` and answered with `busy`.
+    pub fn new(total: u64, what: &'static str, busy: &'static str) -> Self {
         let permits = usize::try_from(total).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
-        Self { sem: Arc::new(Semaphore::new(permits)), total }
+        Self { sem: Arc::new(Semaphore::new(permits)), total, what, busy }
+    }
+
+    /// Takes `bytes` now, or refuses the request: a retryable 503 `server_busy`, counted in
+    /// `attachd_shed_total`.
+    pub fn take_or_shed(&self, bytes: u64) -> Result<MemoryPermit, ServiceError> {
+        self.try_take(bytes).ok_or_else(|| {
+            crate::metrics::shed(self.what);
+            ServiceError::Busy(self.busy)
+        })
     }
 
     /// Takes `bytes` now, or `None` when the budget cannot cover them.
@@ -92,7 +107,7 @@ mod tests {
 
     #[test]
     fn permits_come_back_when_the_bytes_are_dropped() {
-        let b = MemoryBudget::new(1000);
+        let b = MemoryBudget::new(1000, "test", "test budget spent");
         let p = b.try_take(600).unwrap();
         assert_eq!(b.in_use(), 600);
         assert!(b.try_take(500).is_none(), "over budget");
@@ -110,7 +125,7 @@ mod tests {
 
     #[tokio::test]
     async fn take_waits_for_released_bytes() {
-        let b = MemoryBudget::new(100);
+        let b = MemoryBudget::new(100, "test", "test budget spent");
         let p = b.try_take(100).unwrap();
         let b2 = b.clone();
         let waiter = tokio::spawn(async move { b2.take(50).await });

@@ -127,11 +127,11 @@ impl Service {
                     Some(c) => Verify::Crc32c(c),
                     None => Verify::Sha256(rec.sha256),
                 };
-                let first = self.take_download_memory((STREAM_CHUNK as u64).min(rec.size_bytes))?;
+                let first = self.download_budget.take_or_shed((STREAM_CHUNK as u64).min(rec.size_bytes))?;
                 DownloadSource::File(FileStream { reader, verify, budget: self.download_budget.clone(), first })
             }
             Location::Segment { segment, offset } => {
-                let memory = self.take_download_memory(rec.size_bytes)?;
+                let memory = self.download_budget.take_or_shed(rec.size_bytes)?;
                 let svc = self.me();
                 let len = rec.size_bytes;
                 let bytes = tokio::task::spawn_blocking(move || svc.read_segment_record(id, segment, offset, len))
@@ -145,14 +145,6 @@ impl Service {
 }
 
 impl Service {
-    /// Takes `bytes` of the download budget, or refuses the download with a retryable 503.
-    fn take_download_memory(&self, bytes: u64) -> Result<MemoryPermit> {
-        self.download_budget.try_take(bytes).ok_or_else(|| {
-            crate::metrics::shed("download");
-            ServiceError::Busy("too many download bytes in flight")
-        })
-    }
-
     /// Reads a record's verified payload. If compaction moved the record and removed its old
     /// segment between the caller's index read and this read, the record is looked up again.
     fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {

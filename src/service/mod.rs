@@ -125,8 +125,10 @@ impl Service {
     ) -> std::io::Result<Arc<Self>> {
         let record_locks = Arc::new(Stripes::new(1024));
         let limiter = cfg.rate_limit.map(|(b, r)| ratelimit::RateLimiter::new(b, r));
-        let upload_budget = budget::MemoryBudget::new(cfg.upload_memory_bytes);
-        let download_budget = budget::MemoryBudget::new(cfg.download_memory_bytes);
+        let upload_budget =
+            budget::MemoryBudget::new(cfg.upload_memory_bytes, "upload", "too many upload bytes in flight");
+        let download_budget =
+            budget::MemoryBudget::new(cfg.download_memory_bytes, "download", "too many download bytes in flight");
         let committer =
             commit::Committer::start(index.clone(), store.clone(), record_locks.clone(), cfg.max_commit_batch_bytes)?;
         Ok(Arc::new_cyclic(|me| Self {

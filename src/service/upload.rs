@@ -136,10 +136,7 @@ impl Service {
         }
         let small = rec.size_bytes <= self.cfg.standalone_threshold;
         let charge = if small { rec.size_bytes + UPLOAD_OVERHEAD } else { LARGE_UPLOAD_CHARGE };
-        let memory = self.upload_budget.try_take(charge).ok_or_else(|| {
-            crate::metrics::shed("upload");
-            ServiceError::Busy("too many upload bytes in flight")
-        })?;
+        let memory = self.upload_budget.take_or_shed(charge)?;
         let stored =
             if small { self.receive_small(&rec, &mut body).await } else { self.receive_large(&rec, &mut body).await };
         let payload = match stored {
@@ -183,19 +180,17 @@ impl Service {
     /// Receives a small body into one buffer of the declared size, hashing as it comes.
     async fn receive_small<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
         let mut buf = BytesMut::with_capacity(rec.size_bytes as usize);
-        let mut got = 0u64;
         let mut sha = Sha256::new();
         let mut crc = 0u32;
         while let Some(chunk) = next(body).await? {
-            got += chunk.len() as u64;
-            if got > rec.size_bytes {
+            if (buf.len() + chunk.len()) as u64 > rec.size_bytes {
                 return Err(ServiceError::SizeExceeded);
             }
             sha.update(&chunk);
             crc = crc32c::crc32c_append(crc, &chunk);
             buf.extend_from_slice(&chunk);
         }
-        verify(rec, got, sha)?;
+        verify(rec, buf.len() as u64, sha)?;
         Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.sha256, crc, payload: vec![buf.freeze()] }))
     }
 
