@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::harness::{Daemon, Opts, data, reserve_body};
-use crate::nginx::{free_port, nginx_binary, start_nginx};
+use crate::harness::{data, reserve_body};
+use crate::nginx::behind_nginx;
 
 /// A stand-in event server: answers every request with `{"server":"events","method","path"}`
 /// and records `METHOD path` of each.
@@ -65,31 +65,9 @@ async fn event_server() -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_origin_sends_attachments_to_attachd_and_the_rest_to_the_event_server() {
-    let bin = nginx_binary().expect("nginx is not installed: run ./scripts/test.sh, which installs it");
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    let d = Daemon::start_with(
-        Opts::default()
-            .set("server", format!("public_url = {origin:?}"))
-            .set("downloads", "x_accel_prefix = \"/_attachments\"")
-            .set("storage", "standalone_threshold_bytes = 65536"),
-    )
-    .await;
     let (events_addr, seen) = event_server().await;
-    let prefix = d.dir.path().join("nginx-one-origin");
-    std::fs::create_dir_all(&prefix).unwrap();
-    let mut nginx = start_nginx(
-        &bin,
-        &prefix,
-        port,
-        "one-origin.conf",
-        &[
-            ("server 127.0.0.1:7380;", format!("server {};", d.addr)),
-            ("server 127.0.0.1:3000;", format!("server {events_addr};")),
-            ("listen 80;", format!("listen 127.0.0.1:{port};")),
-            ("alias /var/lib/attachd/blobs/;", format!("alias {}/;", d.data.join("blobs").display())),
-        ],
-    );
+    let (d, mut nginx, origin) =
+        behind_nginx("one-origin.conf", vec![("server 127.0.0.1:3000;", format!("server {events_addr};"))]).await;
     let http = &d.http;
     let at = |p: &str| format!("{origin}{p}");
 

@@ -68,7 +68,7 @@ impl Drop for Nginx {
 
 /// `pid (comm) state` of every process in group `pgid`, zombies not yet reaped included (from
 /// /proc: field 5 of `/proc/<pid>/stat` is the process group).
-pub fn group_members(pgid: i32) -> Vec<String> {
+fn group_members(pgid: i32) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
     rd.flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
@@ -82,7 +82,7 @@ pub fn group_members(pgid: i32) -> Vec<String> {
         .collect()
 }
 
-pub fn nginx_binary() -> Option<PathBuf> {
+fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).or_else(|| {
         // Install Debian's nginx when we can (the test command does this too).
         let root = unsafe { libc::geteuid() } == 0;
@@ -96,13 +96,13 @@ pub fn nginx_binary() -> Option<PathBuf> {
     })
 }
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs the shipped `docs/nginx/<conf>` with each `(needle, replacement)` substituted (every
 /// needle must be in the file, so the config cannot drift from what is tested).
-pub fn start_nginx(bin: &Path, prefix: &Path, port: u16, conf: &str, subst: &[(&str, String)]) -> Nginx {
+fn start_nginx(bin: &Path, prefix: &Path, port: u16, conf: &str, subst: &[(&str, String)]) -> Nginx {
     let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/nginx").join(conf)).unwrap();
     let mut rendered = shipped.clone();
     for (needle, with) in subst {
@@ -153,38 +153,7 @@ pub fn start_nginx(bin: &Path, prefix: &Path, port: u16, conf: &str, subst: &[(&
         assert!(nginx.child.try_wait().unwrap().is_none(), "nginx exited during startup");
         std::thread::sleep(Duration::from_millis(20));
     }
-    nginx
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn nginx_in_front_uploads_and_offloads_large_downloads() {
-    let Some(bin) = nginx_binary() else {
-        panic!("nginx is not installed and could not be installed: run ./scripts/test.sh, which installs it");
-    };
-    let port = free_port();
-    let nginx_url = format!("http://127.0.0.1:{port}");
-    let d = Daemon::start_with(
-        Opts::default()
-            .set("server", format!("public_url = {nginx_url:?}"))
-            .set("downloads", "x_accel_prefix = \"/_attachments\"")
-            .set("storage", "standalone_threshold_bytes = 65536"),
-    )
-    .await;
-    let prefix = d.dir.path().join("nginx");
-    std::fs::create_dir_all(&prefix).unwrap();
-    let mut nginx = start_nginx(
-        &bin,
-        &prefix,
-        port,
-        "attachd.conf",
-        &[
-            ("server 127.0.0.1:7380;", format!("server {};", d.addr)),
-            ("listen 80;", format!("listen 127.0.0.1:{port};")),
-            ("alias /var/lib/attachd/blobs/;", format!("alias {}/;", d.data.join("blobs").display())),
-        ],
-    );
     // The master listens before it forks its worker: wait for the worker to appear.
-    let deadline = Instant::now() + Duration::from_secs(10);
     while group_members(nginx.pgid()).len() < 2 {
         assert!(
             Instant::now() < deadline,
@@ -193,6 +162,38 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    nginx
+}
+
+/// attachd (X-Accel offload on, 64 KiB standalone threshold) behind the shipped `docs/nginx/<conf>`
+/// on a fresh loopback port, with `extra` substitutions besides attachd's address, the listen
+/// port and the blob path. Returns the daemon, nginx and the public origin.
+pub async fn behind_nginx(conf: &str, extra: Vec<(&str, String)>) -> (Daemon, Nginx, String) {
+    let bin = nginx_binary().expect("nginx is not installed and could not be installed: run ./scripts/test.sh");
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let d = Daemon::start_with(
+        Opts::default()
+            .set("server", format!("public_url = {origin:?}"))
+            .set("downloads", "x_accel_prefix = \"/_attachments\"")
+            .set("storage", "standalone_threshold_bytes = 65536"),
+    )
+    .await;
+    let prefix = d.dir.path().join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let mut subst = vec![
+        ("server 127.0.0.1:7380;", format!("server {};", d.addr)),
+        ("listen 80;", format!("listen 127.0.0.1:{port};")),
+        ("alias /var/lib/attachd/blobs/;", format!("alias {}/;", d.data.join("blobs").display())),
+    ];
+    subst.extend(extra);
+    let nginx = start_nginx(&bin, &prefix, port, conf, &subst);
+    (d, nginx, origin)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_in_front_uploads_and_offloads_large_downloads() {
+    let (d, mut nginx, nginx_url) = behind_nginx("attachd.conf", Vec::new()).await;
     let workers = group_members(nginx.pgid()).len();
     let via = |p: &str| format!("{nginx_url}{p}");
     let http = &d.http;
