@@ -1,29 +1,34 @@
-//! RocksDB index operations as attachd issues them: a reservation batch (record, listing,
-//! filters, expiry, usage merges; WAL not synced), an upload commit batch of N records with a
-//! synced WAL, and reading a page of 50 from a project with 100,000 attachments.
+//! RocksDB index operations as attachd issues them, each a record transition: a reservation
+//! batch (record, listing, filter, expiry, usage counters; WAL not synced), an upload commit
+//! batch of N records with a synced WAL, and reading a page of 50 from a project with 100,000 attachments.
 //! Set ATTACHD_BENCH_DIR to place the database (default: the system temp dir).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use attachd::clock::Timestamp;
 use attachd::ids::{AppId, AttachmentId, ClientEventId, EndUserId, ProjectId, SegmentId, Sha256Digest};
+use attachd::index::Index;
 use attachd::index::listing::After;
 use attachd::index::prelude::*;
-use attachd::index::{AttachmentRecord, Index, Location};
+use attachd::model::{Attachment, Digests, Location, Metadata, ParentKind, ParentRef, Retention, ScanState};
 
-fn record(project: ProjectId, created: u64) -> AttachmentRecord {
-    AttachmentRecord {
+fn record(project: ProjectId, created: u64) -> Attachment {
+    Attachment {
         id: AttachmentId::random(),
         project_id: project,
-        app_id: AppId::random(),
-        event_client_id: Some(ClientEventId::random()),
-        event_id: None,
-        issue_id: None,
-        user_id: Some(EndUserId("user_42".into())),
-        original_filename: "crash.log".into(),
-        content_type: "text/plain".into(),
+        app_id: Some(AppId::random()),
+        parents: vec![ParentRef::uuid(ParentKind::ClientEvent, ClientEventId::random().0)],
+        owner: Some(EndUserId("user_42".into())),
+        uploader: None,
+        meta: Metadata {
+            original_filename: "crash.log".into(),
+            content_type: "text/plain".into(),
+            ..Default::default()
+        },
         size_bytes: 4096,
-        sha256: Sha256Digest([7; 32]),
+        digests: Digests { sha256: Sha256Digest([7; 32]), md5: None },
+        scan: ScanState::NotScanned,
+        retention: Retention::Kept,
         is_dev: false,
         created_at: Timestamp(created),
         expires_at: Timestamp(created + 900_000_000),
@@ -47,11 +52,7 @@ fn bench(c: &mut Criterion) {
             t += 1;
             let rec = record(project, t);
             let mut batch = idx.batch();
-            batch.put_record(&rec);
-            batch.put_listing(&rec);
-            batch.put_filters(&rec);
-            batch.put_expiry(&rec);
-            batch.add_usage(&rec, 1).unwrap();
+            batch.transition(None, Some(&rec)).unwrap();
             batch.commit(false).unwrap();
         })
     });
@@ -62,12 +63,11 @@ fn bench(c: &mut Criterion) {
                 let mut batch = idx.batch();
                 for i in 0..n {
                     t += 1;
-                    let mut rec = record(project, t);
+                    let old = record(project, t);
+                    let mut rec = old.clone();
                     rec.uploaded_at = Some(Timestamp(t));
                     rec.location = Some(Location::Segment { segment: SegmentId(1), offset: i as u64 * 4168 });
-                    batch.put_record(&rec);
-                    batch.delete_expiry(&rec);
-                    batch.add_segment_live(SegmentId(1), 4168, 1);
+                    batch.transition(Some(&old), Some(&rec)).unwrap();
                 }
                 batch.commit(true).unwrap();
             })
@@ -78,8 +78,7 @@ fn bench(c: &mut Criterion) {
     let mut batch = idx.batch();
     for i in 0..100_000u64 {
         let rec = record(big, 10_000_000 + i);
-        batch.put_record(&rec);
-        batch.put_listing(&rec);
+        batch.transition(None, Some(&rec)).unwrap();
         if batch.len() > 20_000 {
             std::mem::replace(&mut batch, idx.batch()).commit(false).unwrap();
         }

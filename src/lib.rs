@@ -28,6 +28,8 @@ pub mod ids;
 pub mod index;
 pub mod loadgen;
 pub mod metrics;
+pub mod model;
 pub mod service;
 pub mod store;
 pub mod worker;
+pub mod xorshift;

@@ -93,7 +93,7 @@ pub async fn read_json_request(req: Request<Incoming>, cfg: &HttpConfig) -> Resu
 
 fn is_json(headers: &hyper::HeaderMap) -> bool {
     let Some(ct) = headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = crate::model::mime::essence(ct);
     base == "application/json" || (base.starts_with("application/") && base.ends_with("+json"))
 }
 

@@ -11,7 +11,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::index::AttachmentRecord;
+use crate::model::Attachment;
 use crate::service::ServiceError;
 use crate::service::download::{DownloadSource, stream_file};
 
@@ -34,7 +34,7 @@ pub async fn download(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<
     // A conditional GET is answered from the record alone when it matches: no bytes are read
     // (nor charged to the download budget) for a 304.
     let mut dl = open(!head && if_none_match.is_none()).await?;
-    let etag = format!("\"{}\"", dl.record.sha256.to_hex());
+    let etag = format!("\"{}\"", dl.record.digests.sha256.to_hex());
     let mut headers = HeaderMap::new();
     common_headers(&mut headers, &dl.record, &etag);
     if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
@@ -81,11 +81,11 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-fn common_headers(h: &mut HeaderMap, rec: &AttachmentRecord, etag: &str) {
-    let ct = HeaderValue::from_str(&rec.content_type)
+fn common_headers(h: &mut HeaderMap, rec: &Attachment, etag: &str) {
+    let ct = HeaderValue::from_str(&rec.meta.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     h.insert(CONTENT_TYPE, ct);
-    h.insert(CONTENT_DISPOSITION, header_value(&content_disposition(&rec.original_filename)));
+    h.insert(CONTENT_DISPOSITION, header_value(&content_disposition(&rec.meta.original_filename)));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     h.insert(ETAG, header_value(etag));

@@ -26,10 +26,10 @@ pub trait CommitHook: Send + Sync + 'static {
 pub struct Batch<'a> {
     pub(crate) index: &'a Index,
     pub(crate) wb: WriteBatch,
-    /// Every `put` as (family, key), in order: lets `derived.rs` ask the column-family modules
-    /// which rows a record implies without encoding any key layout twice.
-    /// Only `Some` for batches made with [`Batch::recording`]; never on the write paths.
-    pub(crate) recorded: Option<Vec<(&'static str, Vec<u8>)>>,
+    /// Every `put` as (family, key, value), in order: lets `derived.rs` ask the column-family
+    /// modules which rows a record implies without encoding any key layout twice.
+    /// Only `Some` for batches made with [`Batch::recording`]; never committed.
+    pub(crate) recorded: Option<Vec<super::derived::Row>>,
     /// Counter values this batch will write, so later changes in it build on them.
     pub(crate) staged: std::collections::HashMap<Vec<u8>, super::counter::Counter>,
     /// Changes to the pending-reservation totals, applied when the batch commits.
@@ -87,11 +87,12 @@ impl<'a> Batch<'a> {
     }
 
     pub(crate) fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        if let Some(r) = self.recorded.as_mut() {
+            r.push(super::derived::Row { cf, key: key.to_vec(), value: value.to_vec() });
+            return;
+        }
         let h = self.index.cf(cf);
         self.wb.put_cf(h, key, value);
-        if let Some(r) = self.recorded.as_mut() {
-            r.push((cf, key.to_vec()));
-        }
     }
 
     pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) {

@@ -110,7 +110,7 @@ pub struct AdminToken {
     pub created_at: Timestamp,
 }
 
-fn k(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
+fn control_key(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
     let mut key = vec![tag];
     for r in rest {
         key.extend_from_slice(r);
@@ -120,7 +120,7 @@ fn k(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
 
 fn user_team_key(user: &UserId, team: Option<&TeamId>) -> Vec<u8> {
     let len = (user.0.len() as u16).to_be_bytes();
-    k(b'U', &[&len, user.0.as_bytes(), team.map(|t| t.as_bytes().as_slice()).unwrap_or(&[])])
+    control_key(b'U', &[&len, user.0.as_bytes(), team.map(|t| t.as_bytes().as_slice()).unwrap_or(&[])])
 }
 
 impl Index {
@@ -146,7 +146,7 @@ impl Index {
 
     /// A team by id.
     pub fn team(&self, id: &TeamId) -> Result<Option<Team>, IndexError> {
-        self.get_json(&k(b'T', &[id.as_bytes()]))
+        self.get_json(&control_key(b'T', &[id.as_bytes()]))
     }
     /// All teams.
     pub fn teams(&self) -> Result<Vec<Team>, IndexError> {
@@ -154,7 +154,7 @@ impl Index {
     }
     /// A project by id (including soft-deleted ones).
     pub fn project(&self, id: &ProjectId) -> Result<Option<Project>, IndexError> {
-        self.get_json(&k(b'P', &[id.as_bytes()]))
+        self.get_json(&control_key(b'P', &[id.as_bytes()]))
     }
     /// All projects.
     pub fn projects(&self) -> Result<Vec<Project>, IndexError> {
@@ -162,7 +162,7 @@ impl Index {
     }
     /// An app by id.
     pub fn app(&self, id: &AppId) -> Result<Option<App>, IndexError> {
-        self.get_json(&k(b'A', &[id.as_bytes()]))
+        self.get_json(&control_key(b'A', &[id.as_bytes()]))
     }
     /// All apps.
     pub fn apps(&self) -> Result<Vec<App>, IndexError> {
@@ -170,7 +170,7 @@ impl Index {
     }
     /// A key by id.
     pub fn api_key(&self, id: &KeyId) -> Result<Option<ApiKey>, IndexError> {
-        self.get_json(&k(b'K', &[id.as_bytes()]))
+        self.get_json(&control_key(b'K', &[id.as_bytes()]))
     }
     /// All keys.
     pub fn api_keys(&self) -> Result<Vec<ApiKey>, IndexError> {
@@ -178,7 +178,7 @@ impl Index {
     }
     /// The key whose secret hashes to `sha256`.
     pub fn api_key_by_hash(&self, sha256: &[u8; 32]) -> Result<Option<ApiKey>, IndexError> {
-        match self.get_cf(CF, &k(b'H', &[sha256]))? {
+        match self.get_cf(CF, &control_key(b'H', &[sha256]))? {
             None => Ok(None),
             Some(v) => match KeyId::from_slice(&v) {
                 Some(id) => self.api_key(&id),
@@ -188,7 +188,7 @@ impl Index {
     }
     /// The admin token whose secret hashes to `sha256`.
     pub fn admin_token(&self, sha256: &[u8; 32]) -> Result<Option<AdminToken>, IndexError> {
-        self.get_json(&k(b'S', &[sha256]))
+        self.get_json(&control_key(b'S', &[sha256]))
     }
     /// Every admin token: the SHA-256 of its secret, and its name and creation time.
     pub fn admin_tokens(&self) -> Result<Vec<([u8; 32], AdminToken)>, IndexError> {
@@ -201,13 +201,13 @@ impl Index {
     }
     /// A marker (e.g. `bootstrapped`), if set.
     pub fn marker(&self, name: &str) -> Result<Option<serde_json::Value>, IndexError> {
-        self.get_json(&k(b'X', &[name.as_bytes()]))
+        self.get_json(&control_key(b'X', &[name.as_bytes()]))
     }
 
     /// Members of a team.
     pub fn members(&self, team: &TeamId) -> Result<Vec<(UserId, Role)>, IndexError> {
         Ok(self
-            .scan_json::<Role>(k(b'M', &[team.as_bytes()]))?
+            .scan_json::<Role>(control_key(b'M', &[team.as_bytes()]))?
             .into_iter()
             .map(|(key, role)| (UserId(String::from_utf8_lossy(&key[17..]).into_owned()), role))
             .collect())
@@ -234,50 +234,50 @@ impl Batch<'_> {
     }
     /// Writes a team.
     pub fn put_team(&mut self, t: &Team) {
-        self.put_json(&k(b'T', &[t.id.as_bytes()]), t);
+        self.put_json(&control_key(b'T', &[t.id.as_bytes()]), t);
     }
     /// Writes a project.
     pub fn put_project(&mut self, p: &Project) {
-        self.put_json(&k(b'P', &[p.id.as_bytes()]), p);
+        self.put_json(&control_key(b'P', &[p.id.as_bytes()]), p);
     }
     /// Writes an app.
     pub fn put_app(&mut self, a: &App) {
-        self.put_json(&k(b'A', &[a.id.as_bytes()]), a);
+        self.put_json(&control_key(b'A', &[a.id.as_bytes()]), a);
     }
     /// Writes a key and its hash lookup entry.
     pub fn put_api_key(&mut self, key: &ApiKey, secret_sha256: &[u8; 32]) {
-        self.put_json(&k(b'K', &[key.id.as_bytes()]), key);
-        self.put(CF, &k(b'H', &[secret_sha256]), key.id.as_bytes());
+        self.put_json(&control_key(b'K', &[key.id.as_bytes()]), key);
+        self.put(CF, &control_key(b'H', &[secret_sha256]), key.id.as_bytes());
     }
     /// Rewrites a key's record (revocation) without touching its hash entry.
     pub fn update_api_key(&mut self, key: &ApiKey) {
-        self.put_json(&k(b'K', &[key.id.as_bytes()]), key);
+        self.put_json(&control_key(b'K', &[key.id.as_bytes()]), key);
     }
     /// Stores an admin token by its hash.
     pub fn put_admin_token(&mut self, sha256: &[u8; 32], t: &AdminToken) {
-        self.put_json(&k(b'S', &[sha256]), t);
+        self.put_json(&control_key(b'S', &[sha256]), t);
     }
     /// Removes an admin token (revocation).
     pub fn delete_admin_token(&mut self, sha256: &[u8; 32]) {
-        self.delete(CF, &k(b'S', &[sha256]));
+        self.delete(CF, &control_key(b'S', &[sha256]));
     }
     /// Sets (or replaces) a member's role.
     pub fn put_member(&mut self, team: &TeamId, user: &UserId, role: Role) {
-        self.put_json(&k(b'M', &[team.as_bytes(), user.0.as_bytes()]), &role);
+        self.put_json(&control_key(b'M', &[team.as_bytes(), user.0.as_bytes()]), &role);
         self.put_json(&user_team_key(user, Some(team)), &role);
     }
     /// Sets a marker.
     pub fn put_marker(&mut self, name: &str, v: &serde_json::Value) {
-        self.put_json(&k(b'X', &[name.as_bytes()]), v);
+        self.put_json(&control_key(b'X', &[name.as_bytes()]), v);
     }
     /// Clears a marker.
     pub fn delete_marker(&mut self, name: &str) {
-        self.delete(CF, &k(b'X', &[name.as_bytes()]));
+        self.delete(CF, &control_key(b'X', &[name.as_bytes()]));
     }
 
     /// Removes a member.
     pub fn delete_member(&mut self, team: &TeamId, user: &UserId) {
-        self.delete(CF, &k(b'M', &[team.as_bytes(), user.0.as_bytes()]));
+        self.delete(CF, &control_key(b'M', &[team.as_bytes(), user.0.as_bytes()]));
         self.delete(CF, &user_team_key(user, Some(team)));
     }
 }

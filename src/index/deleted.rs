@@ -11,7 +11,8 @@ use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 
 use super::expiry::due;
-use super::{AttachmentRecord, Batch, Index, IndexError};
+use super::{Batch, Index, IndexError};
+use crate::model::Attachment;
 
 /// Column family name.
 pub const CF: &str = "deleted";
@@ -36,16 +37,9 @@ impl Index {
 
 impl Batch<'_> {
     /// Marks `rec` (which has `deleted_at`) as awaiting reclaim.
-    pub fn put_deleted(&mut self, rec: &AttachmentRecord) {
+    pub(super) fn put_deleted(&mut self, rec: &Attachment) {
         if let Some(t) = rec.deleted_at {
             self.put(CF, &key(t, rec.id), &[]);
-        }
-    }
-
-    /// Removes `rec`'s reclaim row.
-    pub fn delete_deleted(&mut self, rec: &AttachmentRecord) {
-        if let Some(t) = rec.deleted_at {
-            self.delete(CF, &key(t, rec.id));
         }
     }
 

@@ -1,25 +1,50 @@
-//! The rows a record implies in the other column families, for checking and rebuilding them.
+//! What a record implies elsewhere in the index: its rows in the derived families and its
+//! shares of the counters. Written once, here; [`super::transition`] writes the difference
+//! between two states of a record from it, and fsck checks and rebuilds from it.
 //!
 //! A record owns: a `listing` row and its `filters` rows while not soft-deleted; an `expiry`
-//! row while pending; a `deleted` row while soft-deleted; a share of the `usage` counters while
-//! not soft-deleted; a share of its segment's `segments` counter while it has a segment
-//! location. `fsck` checks these against the record; `fsck --repair` clears and rewrites them.
+//! row while pending; a `deleted` row while soft-deleted; a share of the `usage` counters
+//! (its declared size, and one file) while not soft-deleted; a share of its segment's
+//! `segments` counter (its stored length, and one record) while it has a segment location.
 
-use crate::ids::AttachmentId;
+use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId};
 
+use super::counter::Counter;
 use super::records::RecordReads;
-use super::{AttachmentRecord, Batch, Index, IndexError, Reads, deleted, expiry, filters, listing, segments, usage};
+use super::{Batch, Index, IndexError, Reads, deleted, expiry, filters, listing};
+use super::{segments, usage};
+use crate::model::{Attachment, Location};
 
 /// The column families whose rows are derived from records (key ends with the attachment id).
 pub const ROW_FAMILIES: [&str; 4] = [listing::CF, filters::CF, expiry::CF, deleted::CF];
 
-/// A record's rows in `listing`, `filters`, `expiry` and `deleted`, as (family, key).
-pub fn rows_of(index: &Index, rec: &AttachmentRecord) -> Vec<(&'static str, Vec<u8>)> {
+/// One derived row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Its column family.
+    pub cf: &'static str,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its value.
+    pub value: Vec<u8>,
+}
+
+/// A counter a record adds to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CounterKey {
+    /// A project's usage (`None`) or one end user's share of it.
+    Usage(ProjectId, Option<EndUserId>),
+    /// A segment's live bytes and records.
+    Segment(SegmentId),
+}
+
+/// A record's rows in `listing`, `filters`, `expiry` and `deleted`.
+pub fn rows_of(index: &Index, rec: &Attachment) -> Vec<Row> {
     let mut b = Batch::recording(index);
     if rec.deleted_at.is_none() {
         b.put_listing(rec);
         b.put_filters(rec);
-        if rec.uploaded_at.is_none() {
+        if rec.is_pending() {
             b.put_expiry(rec);
         }
     } else {
@@ -28,14 +53,35 @@ pub fn rows_of(index: &Index, rec: &AttachmentRecord) -> Vec<(&'static str, Vec<
     b.recorded.take().unwrap_or_default()
 }
 
+/// What a record adds to each counter it counts in.
+pub fn shares_of(rec: &Attachment) -> Vec<(CounterKey, Counter)> {
+    let mut out = Vec::with_capacity(3);
+    if rec.deleted_at.is_none() {
+        let size = Counter { bytes: clamp(rec.size_bytes), count: 1 };
+        out.push((CounterKey::Usage(rec.project_id, None), size));
+        if let Some(u) = &rec.owner {
+            out.push((CounterKey::Usage(rec.project_id, Some(u.clone())), size));
+        }
+    }
+    if let Some(Location::Segment { segment, .. }) = rec.location {
+        let stored = rec.size_bytes.saturating_add(segments::RECORD_OVERHEAD);
+        out.push((CounterKey::Segment(segment), Counter { bytes: clamp(stored), count: 1 }));
+    }
+    out
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Checks of the derived families against the records, live or on a [`super::Snapshot`].
 pub trait DerivedReads: Reads {
     /// The rows `rec` should have but the index lacks, as family names.
-    fn missing_rows(&self, rec: &AttachmentRecord) -> Result<Vec<&'static str>, IndexError> {
+    fn missing_rows(&self, rec: &Attachment) -> Result<Vec<&'static str>, IndexError> {
         let mut missing = Vec::new();
-        for (cf, key) in rows_of(self.index(), rec) {
-            if self.get_cf(cf, &key)?.is_none() {
-                missing.push(cf);
+        for row in rows_of(self.index(), rec) {
+            if self.get_cf(row.cf, &row.key)?.is_none() {
+                missing.push(row.cf);
             }
         }
         Ok(missing)
@@ -52,9 +98,7 @@ pub trait DerivedReads: Reads {
                     continue;
                 };
                 let owned = match self.record(id)? {
-                    Some(rec) => {
-                        rows_of(self.index(), &rec).iter().any(|(c, k)| *c == cf && k.as_slice() == key.as_ref())
-                    }
+                    Some(rec) => rows_of(self.index(), &rec).iter().any(|r| r.cf == cf && r.key == key.as_ref()),
                     None => false,
                 };
                 if !owned {
@@ -69,6 +113,21 @@ pub trait DerivedReads: Reads {
 impl<T: Reads + ?Sized> DerivedReads for T {}
 
 impl Batch<'_> {
+    /// Writes `rec`'s derived rows alone (no record, no counters): damage planted by the tests
+    /// that prove fsck and cleanup cope with rows no record accounts for.
+    pub fn plant_rows(&mut self, rec: &Attachment) {
+        for row in rows_of(self.index, rec) {
+            self.put(row.cf, &row.key, &row.value);
+        }
+    }
+
+    /// Removes `rec`'s rows in family `cf` alone: damage planted by the tests of fsck.
+    pub fn remove_rows(&mut self, cf: &str, rec: &Attachment) {
+        for row in rows_of(self.index, rec).into_iter().filter(|r| r.cf == cf) {
+            self.delete(row.cf, &row.key);
+        }
+    }
+
     /// Deletes every row of the derived families and every counter (repair, before rewriting),
     /// and restarts the in-memory pending totals from zero at commit. Only offline repair calls
     /// it: with the daemon serving, a reservation committed between this batch and the rebuild

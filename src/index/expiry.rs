@@ -17,7 +17,8 @@ use crate::ids::{AttachmentId, ProjectId};
 
 use super::pending::PendingDelta;
 use super::records::RecordReads;
-use super::{AttachmentRecord, Batch, Index, IndexError};
+use super::{Batch, Index, IndexError};
+use crate::model::Attachment;
 
 /// Column family name.
 pub const CF: &str = "expiry";
@@ -83,24 +84,17 @@ impl Index {
     }
 }
 
-fn delta(rec: &AttachmentRecord, sign: i64) -> PendingDelta {
+pub(super) fn delta(rec: &Attachment, sign: i64) -> PendingDelta {
     PendingDelta { project: rec.project_id, count: sign, bytes: sign as i128 * rec.size_bytes as i128 }
 }
 
 impl Batch<'_> {
-    /// Records that `rec` is pending until its `expires_at`.
-    pub fn put_expiry(&mut self, rec: &AttachmentRecord) {
+    /// Records that `rec` is pending until its `expires_at` (the pending totals are adjusted
+    /// by [`Batch::transition`], which writes this row).
+    pub(super) fn put_expiry(&mut self, rec: &Attachment) {
         let mut v = [0u8; 24];
         v[..16].copy_from_slice(rec.project_id.as_bytes());
         v[16..].copy_from_slice(&rec.size_bytes.to_be_bytes());
         self.put(CF, &key(rec.expires_at, rec.id), &v);
-        self.pending.push(delta(rec, 1));
-    }
-
-    /// Removes `rec`'s pending row (uploaded, deleted or released).
-    /// The caller has checked, under the record's lock, that `rec` is pending.
-    pub fn delete_expiry(&mut self, rec: &AttachmentRecord) {
-        self.delete(CF, &key(rec.expires_at, rec.id));
-        self.pending.push(delta(rec, -1));
     }
 }

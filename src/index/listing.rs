@@ -13,7 +13,8 @@
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ProjectId};
 
-use super::{AttachmentRecord, Batch, Index, IndexError};
+use super::{Batch, Index, IndexError};
+use crate::model::Attachment;
 
 /// Column family name.
 pub const CF: &str = "listing";
@@ -102,13 +103,8 @@ impl Index {
 
 impl Batch<'_> {
     /// Adds the record's listing row.
-    pub fn put_listing(&mut self, rec: &AttachmentRecord) {
+    pub(super) fn put_listing(&mut self, rec: &Attachment) {
         self.put(CF, &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id), &[]);
-    }
-
-    /// Removes the record's listing row.
-    pub fn delete_listing(&mut self, rec: &AttachmentRecord) {
-        self.delete(CF, &timeline_key(rec.project_id.as_bytes(), rec.created_at, rec.id));
     }
 }
 

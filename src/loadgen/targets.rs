@@ -15,15 +15,7 @@ use super::{BenchArgs, Target};
 
 /// Deterministic pseudo-random payload (incompressible enough for every peer).
 pub fn payload(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    crate::xorshift::XorShift64::new(1).bytes(len)
 }
 
 /// Everything workers share.

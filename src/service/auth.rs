@@ -79,6 +79,16 @@ impl Principal {
         }
     }
 
+    /// Whether an attachment of `team` (reserved by `app`, if it was) is visible: an
+    /// app-scoped key sees only its app's attachments.
+    pub fn can_see_app(&self, team: TeamId, app: Option<AppId>) -> bool {
+        match (self, app) {
+            (_, Some(app)) => self.can_see(team, app),
+            (Principal::Key(k), None) => k.team_id == team && k.app_id.is_none(),
+            (Principal::User { teams, .. }, None) => teams.iter().any(|(t, _)| *t == team),
+        }
+    }
+
     /// For users, that their role on `team` is at least `min`; keys pass (the reference skips
     /// role checks for keys; their permissions were checked already).
     pub fn require_role(&self, team: TeamId, min: Role) -> Result<()> {

@@ -8,8 +8,8 @@
 //!      already uploaded, gone) — their callers get the matching error;
 //!   3. append the segment payloads (one vectored write per segment) and **fdatasync** them
 //!      (standalone payloads were already synced and renamed by the uploader);
-//!   4. write one RocksDB batch — records marked uploaded with their location, expiry rows
-//!      removed, segment live counters raised — with a **synced WAL**;
+//!   4. write one RocksDB batch — each record's transition to uploaded at its location (its
+//!      expiry row removed, its segment's live counter raised) — with a **synced WAL**;
 //!   5. unlock, then answer every caller. Only now may a client hear 200.
 //! Compaction's relocations go through the same queue, so re-pointing a record can never race
 //! an upload or a delete of it.
@@ -22,12 +22,15 @@ use tokio::sync::oneshot;
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId};
+use crate::index::Index;
 use crate::index::prelude::*;
-use crate::index::{AttachmentRecord, Index, Location};
-use crate::store::format::RECORD_HEADER_LEN;
+use crate::model::{Attachment, Location};
 use crate::store::{AppendItem, Placement, Store, StoredBlob};
 
 use super::budget::MemoryPermit;
+
+// The index counts a segment record's stored length as its payload plus the store's header.
+const _: () = assert!(crate::store::format::RECORD_HEADER_LEN as u64 == crate::index::segments::RECORD_OVERHEAD);
 use super::{Result, ServiceError, Stripes, UploadClaim};
 
 /// The bytes of an upload, ready to commit.
@@ -38,7 +41,7 @@ pub enum Payload {
     Standalone(StoredBlob, u32),
 }
 
-enum Job {
+enum CommitJob {
     /// The claim rides along, so no retry of the same attachment can start before this commit
     /// has an outcome (even if the uploading client has gone away).
     /// So does the upload's memory permit: bytes waiting here stay counted against the upload
@@ -48,7 +51,7 @@ enum Job {
         payload: Payload,
         claim: UploadClaim,
         _memory: MemoryPermit,
-        reply: oneshot::Sender<Result<AttachmentRecord>>,
+        reply: oneshot::Sender<Result<Attachment>>,
     },
     Relocate {
         id: AttachmentId,
@@ -64,24 +67,24 @@ enum Job {
     },
 }
 
-impl Job {
+impl CommitJob {
     fn id(&self) -> Option<&AttachmentId> {
         match self {
-            Job::Upload { id, .. } | Job::Relocate { id, .. } => Some(id),
-            Job::RemoveSegment { .. } => None,
+            CommitJob::Upload { id, .. } | CommitJob::Relocate { id, .. } => Some(id),
+            CommitJob::RemoveSegment { .. } => None,
         }
     }
     fn bytes(&self) -> u64 {
         match self {
-            Job::Upload { payload: Payload::Segment(i), .. } | Job::Relocate { item: i, .. } => i.len(),
-            Job::Upload { .. } | Job::RemoveSegment { .. } => 0,
+            CommitJob::Upload { payload: Payload::Segment(i), .. } | CommitJob::Relocate { item: i, .. } => i.len(),
+            CommitJob::Upload { .. } | CommitJob::RemoveSegment { .. } => 0,
         }
     }
 }
 
 /// Handle to the committer thread.
 pub struct Committer {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<CommitJob>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -93,9 +96,9 @@ impl Committer {
         locks: Arc<Stripes>,
         max_batch_bytes: u64,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<CommitJob>();
         let thread = std::thread::Builder::new().name("attachd-commit".into()).spawn(move || {
-            let ctx = Ctx { index, store, locks };
+            let committer = BatchCommitter { index, store, locks };
             while let Ok(first) = rx.recv() {
                 let mut bytes = first.bytes();
                 let mut jobs = vec![first];
@@ -108,13 +111,13 @@ impl Committer {
                         Err(_) => break,
                     }
                 }
-                ctx.process(jobs);
+                committer.process(jobs);
             }
         })?;
         Ok(Self { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) })
     }
 
-    fn send(&self, job: Job) -> Result<()> {
+    fn send(&self, job: CommitJob) -> Result<()> {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         match tx.as_ref() {
             Some(tx) => tx.send(job).map_err(|_| ServiceError::Unavailable),
@@ -129,9 +132,9 @@ impl Committer {
         claim: UploadClaim,
         payload: Payload,
         memory: MemoryPermit,
-    ) -> Result<AttachmentRecord> {
+    ) -> Result<Attachment> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Upload { id: claim.id(), payload, claim, _memory: memory, reply })?;
+        self.send(CommitJob::Upload { id: claim.id(), payload, claim, _memory: memory, reply })?;
         rx.await.map_err(|_| ServiceError::Unavailable)?
     }
 
@@ -139,7 +142,7 @@ impl Committer {
     /// Returns whether it moved.
     pub fn relocate_blocking(&self, id: AttachmentId, from: (SegmentId, u64), item: AppendItem) -> Result<bool> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Relocate { id, from, item, reply })?;
+        self.send(CommitJob::Relocate { id, from, item, reply })?;
         rx.blocking_recv().map_err(|_| ServiceError::Unavailable)?
     }
 
@@ -147,7 +150,7 @@ impl Committer {
     /// whether it was removed.
     pub fn remove_segment_blocking(&self, segment: SegmentId) -> Result<bool> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::RemoveSegment { segment, reply })?;
+        self.send(CommitJob::RemoveSegment { segment, reply })?;
         rx.blocking_recv().map_err(|_| ServiceError::Unavailable)?
     }
 
@@ -160,7 +163,7 @@ impl Committer {
     }
 }
 
-struct Ctx {
+struct BatchCommitter {
     index: Arc<Index>,
     store: Arc<Store>,
     locks: Arc<Stripes>,
@@ -168,15 +171,15 @@ struct Ctx {
 
 /// A job that passed validation, with the record it will rewrite.
 struct Accepted {
-    job: Job,
-    rec: AttachmentRecord,
+    job: CommitJob,
+    rec: Attachment,
     placement: Option<Placement>,
 }
 
-impl Ctx {
-    fn process(&self, jobs: Vec<Job>) {
+impl BatchCommitter {
+    fn process(&self, jobs: Vec<CommitJob>) {
         let started = std::time::Instant::now();
-        let (removals, jobs): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.id().is_none());
+        let (removals, jobs): (Vec<CommitJob>, Vec<CommitJob>) = jobs.into_iter().partition(|j| j.id().is_none());
         let ids: Vec<AttachmentId> = jobs.iter().filter_map(|j| j.id().copied()).collect();
         let guards = self.locks.lock_many(ids.iter().map(|i| i.as_bytes()));
         // Step 2: validate against the current records (one job per attachment per batch).
@@ -225,15 +228,15 @@ impl Ctx {
         // Step 4: one synced index batch.
         let now = Timestamp::now();
         let mut batch = self.index.batch();
-        for a in accepted.iter_mut() {
-            apply(&mut batch, a, now);
+        let mut committed = accepted.iter_mut().try_for_each(|a| apply(&mut batch, a, now));
+        if committed.is_ok() && !batch.is_empty() {
+            committed = batch.commit(true);
         }
-        let committed = if batch.is_empty() { Ok(()) } else { batch.commit(true) };
         drop(guards);
         crate::metrics::group_commit(accepted.len(), seg_bytes, started.elapsed());
         // Segment removals run after this batch's commit, never inside it.
         for job in removals {
-            if let Job::RemoveSegment { segment, reply } = job {
+            if let CommitJob::RemoveSegment { segment, reply } = job {
                 let _ = reply.send(self.remove_segment(segment));
             }
         }
@@ -243,16 +246,16 @@ impl Ctx {
                 for a in accepted {
                     let rec = a.rec;
                     match a.job {
-                        Job::Upload { reply, claim, .. } => {
+                        CommitJob::Upload { reply, claim, .. } => {
                             // Release before answering, so a client that hears 200 and PUTs again
                             // is told `already_uploaded`, not `upload_in_progress`.
                             drop(claim);
                             let _ = reply.send(Ok(rec));
                         }
-                        Job::Relocate { reply, .. } => {
+                        CommitJob::Relocate { reply, .. } => {
                             let _ = reply.send(Ok(true));
                         }
-                        Job::RemoveSegment { .. } => {}
+                        CommitJob::RemoveSegment { .. } => {}
                     }
                 }
             }
@@ -268,8 +271,8 @@ impl Ctx {
     /// A standalone upload that will not be committed: remove its file, unless (checked under
     /// the record lock the caller holds) the record points at that very file. Only called for
     /// jobs refused before the index write, so the index can never point at a removed file.
-    fn discard_unused_blob(&self, job: &Job) {
-        let Job::Upload { id, payload: Payload::Standalone(blob, _), .. } = job else { return };
+    fn discard_unused_blob(&self, job: &CommitJob) {
+        let CommitJob::Upload { id, payload: Payload::Standalone(blob, _), .. } = job else { return };
         let referenced = matches!(self.index.record(*id), Ok(Some(r)) if r.project_id == blob.project
             && r.location.and_then(|l| l.standalone_month()) == Some(blob.month));
         if !referenced {
@@ -294,11 +297,11 @@ impl Ctx {
     }
 
     /// `Ok(Some(rec))`: go ahead; `Ok(None)`: nothing to do (relocation no longer needed).
-    fn validate(&self, job: &Job) -> Result<Option<AttachmentRecord>> {
+    fn validate(&self, job: &CommitJob) -> Result<Option<Attachment>> {
         let Some(id) = job.id() else { return Ok(None) };
         let rec = self.index.record(*id)?;
         match job {
-            Job::Upload { .. } => {
+            CommitJob::Upload { .. } => {
                 let rec = rec.ok_or(ServiceError::AttachmentNotFound)?;
                 if rec.deleted_at.is_some() {
                     return Err(ServiceError::AttachmentDeleted);
@@ -308,60 +311,58 @@ impl Ctx {
                 }
                 Ok(Some(rec))
             }
-            Job::Relocate { from, .. } => {
+            CommitJob::Relocate { from, .. } => {
                 Ok(rec.filter(|r| r.location == Some(Location::Segment { segment: from.0, offset: from.1 })))
             }
-            Job::RemoveSegment { .. } => Ok(None),
+            CommitJob::RemoveSegment { .. } => Ok(None),
         }
     }
 }
 
-fn segment_item(job: &Job) -> Option<&AppendItem> {
+fn segment_item(job: &CommitJob) -> Option<&AppendItem> {
     match job {
-        Job::Upload { payload: Payload::Segment(i), .. } | Job::Relocate { item: i, .. } => Some(i),
-        Job::Upload { payload: Payload::Standalone(..), .. } | Job::RemoveSegment { .. } => None,
+        CommitJob::Upload { payload: Payload::Segment(i), .. } | CommitJob::Relocate { item: i, .. } => Some(i),
+        CommitJob::Upload { payload: Payload::Standalone(..), .. } | CommitJob::RemoveSegment { .. } => None,
     }
 }
 
-fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted, now: Timestamp) {
+/// The record after the job (uploaded here, or moved), written as a transition from the
+/// record the job was validated against: the expiry row goes, the segment counters move.
+fn apply(
+    batch: &mut crate::index::Batch<'_>,
+    a: &mut Accepted,
+    now: Timestamp,
+) -> std::result::Result<(), crate::index::IndexError> {
+    let old = a.rec.clone();
     let rec = &mut a.rec;
-    let live = |p: &Placement| (RECORD_HEADER_LEN as u64 + p.len) as i64;
-    match &a.job {
-        Job::Upload { payload, .. } => {
-            rec.location = Some(match (payload, &a.placement) {
-                (Payload::Segment(_), Some(p)) => {
-                    batch.add_segment_live(p.segment, live(p), 1);
-                    Location::Segment { segment: p.segment, offset: p.offset }
-                }
-                (Payload::Standalone(b, crc), _) => Location::Standalone { month: b.month, crc32c: Some(*crc) },
-                (Payload::Segment(_), None) => {
-                    unreachable!("segment jobs without a placement were failed above")
-                }
-            });
-            rec.uploaded_at = Some(now);
-            batch.delete_expiry(rec);
-        }
-        Job::Relocate { from, .. } => {
-            let p = a.placement.expect("relocations always get a placement");
-            batch.add_segment_live(from.0, -live(&p), -1);
-            batch.add_segment_live(p.segment, live(&p), 1);
+    match (&a.job, &a.placement) {
+        (CommitJob::Upload { payload: Payload::Segment(_), .. }, Some(p)) | (CommitJob::Relocate { .. }, Some(p)) => {
             rec.location = Some(Location::Segment { segment: p.segment, offset: p.offset });
         }
-        Job::RemoveSegment { .. } => return,
+        (CommitJob::Upload { payload: Payload::Standalone(b, crc), .. }, _) => {
+            rec.location = Some(Location::Standalone { month: b.month, crc32c: Some(*crc) });
+        }
+        (CommitJob::Upload { .. } | CommitJob::Relocate { .. }, None) => {
+            unreachable!("segment jobs without a placement were failed above")
+        }
+        (CommitJob::RemoveSegment { .. }, _) => return Ok(()),
     }
-    batch.put_record(rec);
+    if matches!(a.job, CommitJob::Upload { .. }) {
+        rec.uploaded_at = Some(now);
+    }
+    batch.transition(Some(&old), Some(rec))
 }
 
-fn reply(job: Job, r: Result<Option<AttachmentRecord>>) {
+fn reply(job: CommitJob, r: Result<Option<Attachment>>) {
     match job {
-        Job::Upload { reply, claim, .. } => {
+        CommitJob::Upload { reply, claim, .. } => {
             drop(claim);
             let _ = reply.send(r.and_then(|o| o.ok_or(ServiceError::AttachmentNotFound)));
         }
-        Job::Relocate { reply, .. } => {
+        CommitJob::Relocate { reply, .. } => {
             let _ = reply.send(r.map(|o| o.is_some()));
         }
-        Job::RemoveSegment { reply, .. } => {
+        CommitJob::RemoveSegment { reply, .. } => {
             let _ = reply.send(r.map(|_| false));
         }
     }

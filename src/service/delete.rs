@@ -1,8 +1,8 @@
 //! Removing attachments: the soft delete of `DELETE /v1/attachments/:id`, the discard of a
 //! reservation whose upload failed verification, and the hard delete cleanup performs.
 //!
-//! Each holds the record's stripe lock and changes the record, its listing/filter/expiry rows
-//! and the usage counters in one batch. Soft delete releases quota at once (as the reference)
+//! Each holds the record's stripe lock and commits the record's transition (its rows and
+//! counters follow in the same batch, see `index::transition`). Soft delete releases quota at once (as the reference)
 //! and keeps the bytes for the grace period; hard delete commits the index change *before*
 //! removing bytes, so a crash in between leaves an orphan for the sweep, never a record
 //! pointing at nothing.
@@ -11,9 +11,8 @@ use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 use crate::index::control::Role;
 use crate::index::prelude::*;
-use crate::index::{AttachmentRecord, Location};
+use crate::model::{Attachment, Location};
 use crate::store::StoredBlob;
-use crate::store::format::RECORD_HEADER_LEN;
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -24,7 +23,7 @@ impl Service {
         principal.require(EVENTS_WRITE)?;
         let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
         let project = self.control.project(&self.index, &rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
-        if !principal.can_see(project.team_id, rec.app_id) {
+        if !principal.can_see_app(project.team_id, rec.app_id) {
             return Err(ServiceError::AttachmentNotFound);
         }
         principal.require_role(project.team_id, Role::Member)?;
@@ -36,19 +35,13 @@ impl Service {
     /// whether it was deleted now.
     pub(crate) fn soft_delete_blocking(&self, id: AttachmentId) -> Result<bool> {
         let _g = self.record_locks.lock(id.as_bytes());
-        let Some(mut rec) = self.index.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(false) };
-        let mut batch = self.index.batch();
-        batch.delete_listing(&rec);
-        batch.delete_filters(&rec);
-        if rec.uploaded_at.is_none() {
-            batch.delete_expiry(&rec);
-        }
+        let Some(old) = self.index.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(false) };
+        let mut rec = old.clone();
+        rec.deleted_at = Some(Timestamp::now());
         // Lock order: record stripe, then quota stripe (held until the counters commit).
         let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
-        batch.add_usage(&rec, -1)?;
-        rec.deleted_at = Some(Timestamp::now());
-        batch.put_deleted(&rec);
-        batch.put_record(&rec);
+        let mut batch = self.index.batch();
+        batch.transition(Some(&old), Some(&rec))?;
         // Synced: a delete that answered 200 stays deleted through power loss.
         batch.commit(true)?;
         Ok(true)
@@ -70,17 +63,15 @@ impl Service {
         self.discard_if(id, |rec| rec.expires_at < now && !self.uploads.contains(&id))
     }
 
-    fn discard_if(&self, id: AttachmentId, cond: impl Fn(&AttachmentRecord) -> bool) -> Result<bool> {
+    fn discard_if(&self, id: AttachmentId, cond: impl Fn(&Attachment) -> bool) -> Result<bool> {
         let _g = self.record_locks.lock(id.as_bytes());
-        let pending = |r: &AttachmentRecord| r.uploaded_at.is_none() && r.deleted_at.is_none() && cond(r);
+        let pending = |r: &Attachment| r.uploaded_at.is_none() && r.deleted_at.is_none() && cond(r);
         let Some(rec) = self.index.record(id)?.filter(pending) else {
             return Ok(false);
         };
-        let mut batch = self.index.batch();
-        remove_rows(&mut batch, &rec);
-        batch.delete_expiry(&rec);
         let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
-        batch.add_usage(&rec, -1)?;
+        let mut batch = self.index.batch();
+        batch.transition(Some(&rec), None)?;
         batch.commit(false)?;
         Ok(true)
     }
@@ -100,11 +91,7 @@ impl Service {
                 return Ok(None);
             };
             let mut batch = self.index.batch();
-            batch.delete_record(id);
-            batch.delete_deleted(&rec);
-            if let Some(Location::Segment { segment, .. }) = rec.location {
-                batch.add_segment_live(segment, -((RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64), -1);
-            }
+            batch.transition(Some(&rec), None)?;
             batch.commit(true)?;
             rec
         };
@@ -128,11 +115,4 @@ impl Service {
             .await
             .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))?
     }
-}
-
-/// Removes a record and its listing and filter rows (not usage, expiry or deleted rows).
-fn remove_rows(batch: &mut crate::index::Batch<'_>, rec: &AttachmentRecord) {
-    batch.delete_record(rec.id);
-    batch.delete_listing(rec);
-    batch.delete_filters(rec);
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
 use crate::index::prelude::*;
-use crate::index::{AttachmentRecord, Location};
+use crate::model::{Attachment, Location};
 use crate::store::{BlobReader, StoreError, StoredBlob};
 
 use super::auth::EVENTS_READ;
@@ -46,14 +46,14 @@ pub enum DownloadSource {
 /// A download ready to send.
 pub struct Download {
     /// The record being served.
-    pub record: AttachmentRecord,
+    pub record: Attachment,
     /// Its bytes.
     pub source: DownloadSource,
 }
 
 impl Service {
     /// A fresh signed download URL for an uploaded record, and its expiry.
-    pub fn download_url(&self, rec: &AttachmentRecord) -> (String, Timestamp) {
+    pub fn download_url(&self, rec: &Attachment) -> (String, Timestamp) {
         let expires = Timestamp::now().plus(self.cfg.download_ttl);
         // Truncate to whole seconds: the token carries seconds.
         let expires = Timestamp(expires.as_secs() * 1_000_000);
@@ -75,8 +75,8 @@ impl Service {
             DownloadUrl {
                 url,
                 expires_at: expires.to_iso(),
-                original_filename: rec.original_filename.clone(),
-                content_type: rec.content_type.clone(),
+                original_filename: rec.meta.original_filename.clone(),
+                content_type: rec.meta.content_type.clone(),
                 size_bytes: rec.size_bytes,
             }
         });
@@ -84,11 +84,11 @@ impl Service {
     }
 
     /// A live record the caller may see, or `AttachmentNotFound`.
-    pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<AttachmentRecord> {
+    pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<Attachment> {
         let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
         let project = self.control.project(&self.index, &rec.project_id)?.filter(|p| p.deleted_at.is_none());
         match project {
-            Some(p) if principal.can_see(p.team_id, rec.app_id) => Ok(rec),
+            Some(p) if principal.can_see_app(p.team_id, rec.app_id) => Ok(rec),
             _ => Err(ServiceError::AttachmentNotFound),
         }
     }
@@ -125,7 +125,7 @@ impl Service {
                 }
                 let verify = match crc32c {
                     Some(c) => Verify::Crc32c(c),
-                    None => Verify::Sha256(rec.sha256),
+                    None => Verify::Sha256(rec.digests.sha256),
                 };
                 let first = self.download_budget.take_or_shed((STREAM_CHUNK as u64).min(rec.size_bytes))?;
                 DownloadSource::File(FileStream { reader, verify, budget: self.download_budget.clone(), first })

@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest};
 use crate::index::counter::Counter;
+use crate::index::derived::{CounterKey, shares_of};
 use crate::index::prelude::*;
-use crate::index::{AttachmentRecord, Location};
-use crate::store::format::RECORD_HEADER_LEN;
+use crate::model::{Attachment, Location};
 use crate::store::{SegmentState, StoreError, StoredBlob};
 
 use super::{Result, Service, ServiceError};
@@ -75,11 +75,6 @@ struct Sums {
     segments: HashMap<SegmentId, Counter>,
 }
 
-fn add(c: &mut Counter, bytes: u64) {
-    c.bytes += bytes as i64;
-    c.count += 1;
-}
-
 impl Service {
     /// Whether an `fsck --repair` was interrupted (its rebuilt rows and counters are partial).
     pub fn repair_interrupted(&self) -> Result<bool> {
@@ -124,17 +119,16 @@ impl Service {
             if rec.uploaded_at.is_some() != rec.location.is_some() {
                 r.row_problems.push(format!("{}: uploaded_at and location disagree", rec.id));
             }
-            if rec.deleted_at.is_none() {
-                add(sums.usage.entry((rec.project_id, None)).or_default(), rec.size_bytes);
-                if let Some(u) = &rec.user_id {
-                    add(sums.usage.entry((rec.project_id, Some(u.clone()))).or_default(), rec.size_bytes);
-                }
+            for (key, share) in shares_of(&rec) {
+                let sum = match key {
+                    CounterKey::Usage(p, user) => sums.usage.entry((p, user)).or_default(),
+                    CounterKey::Segment(s) => sums.segments.entry(s).or_default(),
+                };
+                sum.bytes += share.bytes;
+                sum.count += share.count;
             }
             if let Some(loc) = rec.location {
                 r.uploaded += 1;
-                if let Location::Segment { segment, .. } = loc {
-                    add(sums.segments.entry(segment).or_default(), RECORD_HEADER_LEN as u64 + rec.size_bytes);
-                }
                 match self.verify_bytes(&rec, loc) {
                     Ok(()) => r.bytes_verified += rec.size_bytes,
                     Err(StoreError::Corrupt(what)) => {
@@ -166,7 +160,7 @@ impl Service {
     }
 
     /// Reads and hashes an uploaded record's bytes.
-    fn verify_bytes(&self, rec: &AttachmentRecord, loc: Location) -> std::result::Result<(), StoreError> {
+    fn verify_bytes(&self, rec: &Attachment, loc: Location) -> std::result::Result<(), StoreError> {
         let mut sha = Sha256::new();
         match loc {
             Location::Segment { segment, offset } => {
@@ -189,7 +183,7 @@ impl Service {
                 }
             }
         }
-        if Sha256Digest(sha.finalize().into()) != rec.sha256 {
+        if Sha256Digest(sha.finalize().into()) != rec.digests.sha256 {
             return Err(StoreError::Corrupt("SHA-256 of the stored bytes differs from the record".into()));
         }
         Ok(())
@@ -253,20 +247,7 @@ impl Service {
         let mut b = self.index.batch();
         let mut n = 0u64;
         for rec in self.index.all_records() {
-            let rec = rec?;
-            if rec.deleted_at.is_none() {
-                b.put_listing(&rec);
-                b.put_filters(&rec);
-                if rec.uploaded_at.is_none() {
-                    b.put_expiry(&rec);
-                }
-                b.add_usage(&rec, 1)?;
-            } else {
-                b.put_deleted(&rec);
-            }
-            if let Some(Location::Segment { segment, .. }) = rec.location {
-                b.add_segment_live(segment, (RECORD_HEADER_LEN as u64 + rec.size_bytes) as i64, 1);
-            }
+            b.add_implied(&rec?)?;
             n += 1;
             if b.len() > 10_000 {
                 std::mem::replace(&mut b, self.index.batch()).commit(true)?;

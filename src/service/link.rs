@@ -18,10 +18,10 @@ use serde_json::Value;
 
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
 use crate::index::control::Role;
-use crate::index::filters::Filter;
 use crate::index::links::EventLink;
 use crate::index::listing::After;
 use crate::index::prelude::*;
+use crate::model::{ParentKind, ParentRef};
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -109,37 +109,36 @@ impl Service {
         let _link_lock = self.link_locks.lock(input.ce.as_bytes());
         let rows: Vec<_> = self
             .index
-            .list_filter(Filter::EventClientId(input.ce.0), After::Start)
+            .list_filter(&ParentRef::uuid(ParentKind::ClientEvent, input.ce.0), After::Start)
             .collect::<std::result::Result<_, _>>()?;
         let mut linked = 0u64;
         let mut apps: BTreeSet<AppId> = named_app.into_iter().collect();
         for (row, _) in rows {
             let _g = self.record_locks.lock(row.id.as_bytes());
-            let Some(mut rec) = self.index.record(row.id)?.filter(|r| r.deleted_at.is_none()) else { continue };
-            if named_app.is_some_and(|a| a != rec.app_id) {
+            let Some(old) = self.index.record(row.id)?.filter(|r| r.deleted_at.is_none()) else { continue };
+            if named_app.is_some_and(|a| Some(a) != old.app_id) {
                 continue;
             }
-            let Some(project) = self.index.project(&rec.project_id)? else { continue };
-            if !principal.can_see(project.team_id, rec.app_id)
+            let Some(project) = self.index.project(&old.project_id)? else { continue };
+            if !principal.can_see_app(project.team_id, old.app_id)
                 || principal.require_role(project.team_id, Role::Member).is_err()
             {
                 continue;
             }
+            let mut rec = old.clone();
+            rec.set_parent(ParentKind::Event, Some(ParentRef::uuid(ParentKind::Event, input.event_id.0)));
+            if let Some(issue) = input.issue_id {
+                rec.set_parent(ParentKind::Issue, Some(ParentRef::uuid(ParentKind::Issue, issue.0)));
+            }
+            // An attachment reserved without a user takes the event's (and counts in its quota).
+            if rec.owner.is_none() {
+                rec.owner.clone_from(&input.user_id);
+            }
             let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
             let mut batch = self.index.batch();
-            batch.delete_filters(&rec);
-            rec.event_id = Some(input.event_id);
-            rec.issue_id = input.issue_id.or(rec.issue_id);
-            if rec.user_id.is_none() {
-                if let Some(u) = &input.user_id {
-                    rec.user_id = Some(u.clone());
-                    batch.add_user_usage(&rec.project_id, u, rec.size_bytes as i64, 1)?;
-                }
-            }
-            batch.put_filters(&rec);
-            batch.put_record(&rec);
+            batch.transition(Some(&old), Some(&rec))?;
             batch.commit(false)?;
-            apps.insert(rec.app_id);
+            apps.extend(rec.app_id);
             linked += 1;
         }
         if !apps.is_empty() {

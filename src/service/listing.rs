@@ -16,11 +16,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ProjectId};
 use crate::index::IndexError;
-use crate::index::filters::Filter;
 use crate::index::listing::{After, TimelineRow};
 use crate::index::prelude::*;
+use crate::model::{ParentKind, ParentRef};
 
 use super::auth::EVENTS_READ;
+use super::events::EventRefs;
 use super::views::{AttachmentPage, AttachmentSummary};
 use super::{Principal, Result, Service, ServiceError};
 
@@ -140,15 +141,15 @@ impl Service {
         let allowed: HashSet<ProjectId> = projects.iter().copied().collect();
         let rows: RowIter<'_> = match (event_client_id, event_id, issue_id) {
             (Some(u), _, _) | (None, Some(u), _) | (None, None, Some(u)) => {
-                let filter = if event_client_id.is_some() {
-                    Filter::EventClientId(u)
+                let kind = if event_client_id.is_some() {
+                    ParentKind::ClientEvent
                 } else if event_id.is_some() {
-                    Filter::EventId(u)
+                    ParentKind::Event
                 } else {
-                    Filter::IssueId(u)
+                    ParentKind::Issue
                 };
                 let allowed = allowed.clone();
-                Box::new(self.index.list_filter(filter, after).filter_map(move |r| match r {
+                Box::new(self.index.list_filter(&ParentRef::uuid(kind, u), after).filter_map(move |r| match r {
                     Ok((row, p)) if allowed.contains(&p) => Some(Ok(row)),
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
@@ -172,11 +173,11 @@ impl Service {
             };
             let matches = rec.deleted_at.is_none()
                 && allowed.contains(&rec.project_id)
-                && event_id.is_none_or(|e| rec.event_id.map(|x| x.0) == Some(e))
-                && issue_id.is_none_or(|i| rec.issue_id.map(|x| x.0) == Some(i))
-                && event_client_id.is_none_or(|c| rec.event_client_id.map(|x| x.0) == Some(c))
+                && event_id.is_none_or(|e| rec.event_id().map(|x| x.0) == Some(e))
+                && issue_id.is_none_or(|i| rec.issue_id().map(|x| x.0) == Some(i))
+                && event_client_id.is_none_or(|c| rec.client_event_id().map(|x| x.0) == Some(c))
                 && match principal {
-                    Principal::Key(k) => k.app_id.is_none_or(|a| a == rec.app_id),
+                    Principal::Key(k) => k.app_id.is_none_or(|a| Some(a) == rec.app_id),
                     Principal::User { .. } => true,
                 };
             if !matches {

@@ -19,6 +19,7 @@ pub mod commit;
 pub mod delete;
 pub mod download;
 pub mod error;
+pub mod events;
 pub mod fsck;
 pub mod jwt;
 pub mod link;

@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ClientEventId, EndUserId, Sha256Digest};
-use crate::index::AttachmentRecord;
 use crate::index::control::Project;
 use crate::index::prelude::*;
+use crate::model::{Attachment, Digests, Metadata, Retention, ScanState};
 
 use super::auth::EVENTS_WRITE;
+use super::events::event_parents;
 use super::views::Reservation;
 use super::{Principal, Result, Service, ServiceError};
 
@@ -137,7 +138,7 @@ impl ReserveInput {
 
 /// Lowercase, cut at `;`, trim, then exact-match against the denylist.
 pub fn is_denied(content_type: &str) -> bool {
-    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = crate::model::mime::essence(content_type);
     CONTENT_TYPE_DENYLIST.contains(&base.as_str())
 }
 
@@ -163,19 +164,27 @@ impl Service {
         // either is seen here or sees this record (see link.rs).
         let _link_lock = self.link_locks.lock(input.client_event_id.as_bytes());
         let link = self.index.event_link(&app.id, &input.client_event_id)?;
-        let rec = AttachmentRecord {
+        let rec = Attachment {
             id: AttachmentId::random(),
             project_id: app.project_id,
-            app_id: app.id,
-            event_client_id: Some(input.client_event_id),
-            event_id: link.as_ref().map(|l| l.event_id),
-            issue_id: link.as_ref().and_then(|l| l.issue_id),
+            app_id: Some(app.id),
+            parents: event_parents(
+                Some(input.client_event_id),
+                link.as_ref().map(|l| l.event_id),
+                link.as_ref().and_then(|l| l.issue_id),
+            ),
             // The reference falls back to the event's user when the SDK sent none.
-            user_id: input.user_id.or_else(|| link.as_ref().and_then(|l| l.user_id.clone())),
-            original_filename: input.original_filename,
-            content_type: input.content_type,
+            owner: input.user_id.or_else(|| link.as_ref().and_then(|l| l.user_id.clone())),
+            uploader: None,
+            meta: Metadata {
+                original_filename: input.original_filename,
+                content_type: input.content_type,
+                ..Default::default()
+            },
             size_bytes: input.size_bytes,
-            sha256: input.sha256,
+            digests: Digests { sha256: input.sha256, md5: None },
+            scan: ScanState::NotScanned,
+            retention: Retention::Kept,
             is_dev: input.is_dev,
             created_at: now,
             expires_at: now.plus(self.cfg.reservation_ttl),
@@ -194,7 +203,7 @@ impl Service {
                 .filter(|p| p.deleted_at.is_none())
                 .ok_or(ServiceError::ProjectGone)?;
             let (project_quota, user_quota) = self.effective_quotas(&project);
-            if let Some(user) = &rec.user_id {
+            if let Some(user) = &rec.owner {
                 let used = self.index.user_usage(&project.id, user)?.bytes_u64();
                 if used.saturating_add(rec.size_bytes) > user_quota {
                     crate::metrics::quota_rejected("user");
@@ -223,11 +232,7 @@ impl Service {
                 return Err(ServiceError::TooManyPending { what: "bytes" });
             }
             let mut batch = self.index.batch();
-            batch.put_record(&rec);
-            batch.put_listing(&rec);
-            batch.put_filters(&rec);
-            batch.put_expiry(&rec);
-            batch.add_usage(&rec, 1)?;
+            batch.transition(None, Some(&rec))?;
             // Not synced: a reservation survives a process crash (the WAL is written), and the
             // next synced commit persists it; only uploads promise power-loss durability.
             batch.commit(false)?;

@@ -26,8 +26,8 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, Sha256Digest};
-use crate::index::AttachmentRecord;
 use crate::index::prelude::*;
+use crate::model::Attachment;
 use crate::store::{AppendItem, StoredBlob};
 
 use super::auth::EVENTS_WRITE;
@@ -91,7 +91,7 @@ impl Service {
         self.rate_limit(principal)?;
         let (app_id, key) = principal.app_scope()?;
         let rec = self.index.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
-        if rec.app_id != app_id {
+        if rec.app_id != Some(app_id) {
             // The reference's 403 within the key's own team; another team's attachment does
             // not exist for this caller (404), so its existence never leaks across teams.
             let same_team =
@@ -111,8 +111,7 @@ impl Service {
         if Timestamp::now() > rec.expires_at {
             return Err(ServiceError::ReservationExpired);
         }
-        let base_type =
-            info.content_type.as_deref().map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let base_type = info.content_type.as_deref().map(crate::model::mime::essence);
         match base_type.as_deref() {
             Some("application/octet-stream") => {}
             // The reference parsed these and then refused them with 400; anything else was 415.
@@ -171,14 +170,14 @@ impl Service {
             uploaded: true,
             attachment_id: committed.id.to_string(),
             size_bytes: committed.size_bytes,
-            sha256: committed.sha256.to_hex(),
+            sha256: committed.digests.sha256.to_hex(),
             download_url: url,
             download_url_expires_at: expires.to_iso(),
         })
     }
 
     /// Receives a small body into one buffer of the declared size, hashing as it comes.
-    async fn receive_small<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
+    async fn receive_small<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Payload> {
         let mut buf = BytesMut::with_capacity(rec.size_bytes as usize);
         let mut sha = Sha256::new();
         let mut crc = 0u32;
@@ -191,11 +190,11 @@ impl Service {
             buf.extend_from_slice(&chunk);
         }
         verify(rec, buf.len() as u64, sha)?;
-        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.sha256, crc, payload: vec![buf.freeze()] }))
+        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.digests.sha256, crc, payload: vec![buf.freeze()] }))
     }
 
     /// Streams a large body to a standalone file; hashing happens on the writer thread.
-    async fn receive_large<B: BodySource>(&self, rec: &AttachmentRecord, body: &mut B) -> Result<Payload> {
+    async fn receive_large<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Payload> {
         let target = StoredBlob { project: rec.project_id, month: Timestamp::now().year_month(), id: rec.id };
         let store = self.store.clone();
         let declared = rec.size_bytes;
@@ -261,7 +260,7 @@ impl Service {
     }
 
     /// A size or hash mismatch: discard the reservation (quota released), report `e`.
-    async fn fail_mismatch<T>(&self, rec: &AttachmentRecord, e: ServiceError) -> Result<T> {
+    async fn fail_mismatch<T>(&self, rec: &Attachment, e: ServiceError) -> Result<T> {
         crate::metrics::upload_outcome(match e {
             ServiceError::HashMismatch => "hash_mismatch",
             _ => "size_mismatch",
@@ -278,11 +277,11 @@ async fn next<B: BodySource>(body: &mut B) -> Result<Option<Bytes>> {
     })
 }
 
-fn verify(rec: &AttachmentRecord, got: u64, sha: Sha256) -> Result<()> {
+fn verify(rec: &Attachment, got: u64, sha: Sha256) -> Result<()> {
     if got != rec.size_bytes {
         return Err(ServiceError::SizeShort { got, declared: rec.size_bytes });
     }
-    if Sha256Digest(sha.finalize().into()) != rec.sha256 {
+    if Sha256Digest(sha.finalize().into()) != rec.digests.sha256 {
         return Err(ServiceError::HashMismatch);
     }
     Ok(())

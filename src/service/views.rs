@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use crate::index::AttachmentRecord;
+use crate::model::Attachment;
+
+use super::events::EventRefs;
 
 /// One attachment in a list (and the body of the single GET, before `download_url`).
 #[derive(Debug, Clone, Serialize)]
@@ -37,20 +39,20 @@ pub struct AttachmentSummary {
     pub created_at: String,
 }
 
-impl From<&AttachmentRecord> for AttachmentSummary {
-    fn from(r: &AttachmentRecord) -> Self {
+impl From<&Attachment> for AttachmentSummary {
+    fn from(r: &Attachment) -> Self {
         Self {
             id: r.id.to_string(),
             project_id: r.project_id.to_string(),
-            app_id: r.app_id.to_string(),
-            event_client_id: r.event_client_id.map(|x| x.to_string()),
-            event_id: r.event_id.map(|x| x.to_string()),
-            issue_id: r.issue_id.map(|x| x.to_string()),
-            user_id: r.user_id.as_ref().map(|u| u.0.clone()),
-            original_filename: r.original_filename.clone(),
-            content_type: r.content_type.clone(),
+            app_id: r.app_id.map(|a| a.to_string()).unwrap_or_default(),
+            event_client_id: r.client_event_id().map(|x| x.to_string()),
+            event_id: r.event_id().map(|x| x.to_string()),
+            issue_id: r.issue_id().map(|x| x.to_string()),
+            user_id: r.owner.as_ref().map(|u| u.0.clone()),
+            original_filename: r.meta.original_filename.clone(),
+            content_type: r.meta.content_type.clone(),
             size_bytes: r.size_bytes,
-            sha256: r.sha256.to_hex(),
+            sha256: r.digests.sha256.to_hex(),
             is_dev: r.is_dev,
             uploaded_at: r.uploaded_at.map(|t| t.to_iso()),
             created_at: r.created_at.to_iso(),

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::index::Location;
 use crate::index::prelude::*;
+use crate::model::Location;
 use crate::service::{Service, ServiceError};
 use crate::store::format::FILE_HEADER_LEN;
 use crate::store::{AppendItem, SegmentState};

@@ -41,12 +41,12 @@ async fn worker(
     until: Instant,
 ) {
     let (addr, client_key, admin, http, admin_base) = (&d.0, &d.1, &d.2, &d.3, &d.4);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     while Instant::now() < until {
         let roll = rng.below(100);
         if roll < 70 {
             let len = if rng.below(4) == 0 { 20_000 + rng.below(200_000) } else { 1 + rng.below(20_000) } as usize;
-            let bytes = data(len, rng.next());
+            let bytes = data(len, rng.next_u64());
             let sha = sha_hex(&bytes);
             let r = http
                 .post(format!("http://{addr}/v1/ingest/attachment"))
@@ -241,7 +241,7 @@ async fn verify(d: &Daemon, oracle: &Mutex<Oracle>) -> Checked {
 async fn run_crash_loop(cycles: u64) {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("crash loop: {cycles} cycles, seed {seed}");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut d = Daemon::start_with(opts()).await;
     let oracle = Arc::new(Mutex::new(Oracle::default()));
     let (mut verified, mut deletes_checked, mut most, mut verify_time) = (0u64, 0u64, 0u64, Duration::ZERO);
@@ -251,7 +251,7 @@ async fn run_crash_loop(cycles: u64) {
         let run_for = Duration::from_millis(150 + rng.below(500));
         let until = Instant::now() + run_for + Duration::from_secs(5);
         let workers: Vec<_> =
-            (0..6).map(|_| tokio::spawn(worker(ctx.clone(), oracle.clone(), rng.next(), until))).collect();
+            (0..6).map(|_| tokio::spawn(worker(ctx.clone(), oracle.clone(), rng.next_u64(), until))).collect();
         tokio::time::sleep(run_for).await;
         d.kill9();
         for w in workers {

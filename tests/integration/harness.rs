@@ -40,6 +40,12 @@ pub struct Daemon {
 
 pub const JWT_SECRET: &str = "integration-test-jwt-secret";
 
+/// The binary under test: this build's, or the one `ATTACHD_TEST_BIN` names (an earlier
+/// release, to write the data directory fixture the upgrade test opens).
+pub fn daemon_binary() -> PathBuf {
+    std::env::var_os("ATTACHD_TEST_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_attachd").into())
+}
+
 impl Daemon {
     pub async fn start() -> Self {
         Self::start_with(Opts::default()).await
@@ -103,7 +109,7 @@ impl Daemon {
         let ready = self.dir.path().join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::options().create(true).append(true).open(self.log_path()).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
+        let mut cmd = Command::new(daemon_binary());
         cmd.arg("serve").arg("--config").arg(&cfg).arg("--ready-file").arg(&ready);
         cmd.stdout(log.try_clone().unwrap()).stderr(log).stdin(Stdio::null());
         for (k, v) in &self.opts.env {
@@ -357,13 +363,5 @@ pub fn reserve_body(data: &[u8], user: Option<&str>) -> Value {
 
 /// Deterministic pseudo-random bytes.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    attachd::xorshift::XorShift64::new(seed).bytes(len)
 }

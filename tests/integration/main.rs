@@ -22,4 +22,5 @@ mod powercut;
 mod reliability;
 mod repair;
 mod reserve;
+mod upgrade;
 mod uploads;

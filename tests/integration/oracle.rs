@@ -38,18 +38,5 @@ impl Oracle {
     }
 }
 
-/// xorshift64: cheap, seeded, reproducible.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+/// The seeded generator every schedule draws from.
+pub use attachd::xorshift::XorShift64 as Rng;

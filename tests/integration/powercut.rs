@@ -40,7 +40,7 @@ async fn worker(
     tail: Arc<AtomicBool>,
 ) {
     let (addr, key, admin, http) = (&d.0, &d.1, &d.2, &d.3);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     while !stop.load(Ordering::SeqCst) {
         let roll = rng.below(100);
         // The tail before some cuts: only reserves (unsynced) and deletes, so a delete's own
@@ -48,7 +48,7 @@ async fn worker(
         let tail = tail.load(Ordering::SeqCst);
         if roll < 78 {
             let len = if rng.below(4) == 0 { 9000 + rng.below(150_000) } else { 1 + rng.below(6000) } as usize;
-            let bytes = data(len, rng.next());
+            let bytes = data(len, rng.next_u64());
             let sha = sha_hex(&bytes);
             let url = format!("http://{addr}/v1/ingest/attachment");
             let Ok(r) = http.post(url).bearer_auth(key).json(&reserve_body(&bytes, Some("u"))).send().await else {
@@ -191,7 +191,7 @@ async fn power_cuts_lose_nothing_acknowledged() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
     });
     eprintln!("power-cut test: seed {seed} (ATTACHD_POWERCUT_SEED to replay the timing), {cycles} cuts");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let root = tempfile::tempdir().unwrap();
     let (data_dir, base, stash) = (root.path().join("data"), root.path().join("index-base"), root.path().join("stash"));
     let mut o = Oracle::default();
@@ -210,10 +210,10 @@ async fn power_cuts_lose_nothing_acknowledged() {
         let oracle = Arc::new(Mutex::new(std::mem::take(&mut o)));
         let (stop, tail) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let mut workers: Vec<_> = (0..4)
-            .map(|_| tokio::spawn(worker(shared.clone(), oracle.clone(), rng.next(), stop.clone(), tail.clone())))
+            .map(|_| tokio::spawn(worker(shared.clone(), oracle.clone(), rng.next_u64(), stop.clone(), tail.clone())))
             .collect();
         if cycle % 2 == 0 {
-            workers.push(tokio::spawn(slow_upload(shared.clone(), oracle.clone(), rng.next())));
+            workers.push(tokio::spawn(slow_upload(shared.clone(), oracle.clone(), rng.next_u64())));
         }
         tokio::time::sleep(Duration::from_millis(400 + rng.below(1600))).await;
         if cycle % 2 == 1 {

@@ -126,7 +126,7 @@ async fn cleanup_drops_stale_reclaim_rows_and_finishes() {
             let mut ghost = rec.clone();
             ghost.id = attachd::ids::AttachmentId::random();
             ghost.deleted_at = Some(attachd::clock::Timestamp(1_000_000 + i));
-            b.put_deleted(&ghost);
+            b.plant_rows(&ghost);
         }
         b.commit(true).unwrap();
     }
@@ -207,7 +207,7 @@ async fn repair_rebuilds_counters_and_rows_from_the_records() {
         let rec = attachd::index::prelude::RecordReads::record(&idx, a.parse().unwrap()).unwrap().unwrap();
         let mut b = idx.batch();
         b.set_usage(&project, None, attachd::index::counter::Counter::delta(12345, 99));
-        b.delete_listing(&rec);
+        b.remove_rows(attachd::index::listing::CF, &rec);
         b.commit(true).unwrap();
     }
     let (ok, v) = fsck_offline(&d, false);

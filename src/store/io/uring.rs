@@ -29,11 +29,11 @@ const TAG_SYNC: u64 = u32::MAX as u64;
 
 /// io_uring on a dedicated thread.
 pub struct UringEngine {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<RingBatch>,
 }
 
 /// A caller's batch, as seen by the ring thread.
-struct Job {
+struct RingBatch {
     fd: RawFd,
     ops: *const WriteOp,
     n_ops: usize,
@@ -43,7 +43,7 @@ struct Job {
 
 // SAFETY: `ops` points at a slice owned by a caller that blocks in `write_batch` until `done`
 // has been sent; the ring thread only reads it before sending.
-unsafe impl Send for Job {}
+unsafe impl Send for RingBatch {}
 
 /// One submitted `Writev`: which op, which buffers, where.
 struct Piece {
@@ -55,7 +55,7 @@ struct Piece {
 }
 
 struct InFlight {
-    job: Job,
+    job: RingBatch,
     pieces: Vec<Piece>,
     /// Completions still to come (writes, plus the sync once submitted).
     pending: usize,
@@ -81,7 +81,7 @@ impl UringEngine {
         if cqe.result() < 0 {
             return Err(io::Error::from_raw_os_error(-cqe.result()));
         }
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<RingBatch>();
         thread::Builder::new().name("attachd-uring".into()).spawn(move || ring_loop(ring, rx))?;
         Ok(Self { tx })
     }
@@ -97,14 +97,14 @@ impl IoEngine for UringEngine {
             return if sync && !ops.is_empty() { file.sync_data() } else { Ok(()) };
         }
         let (done, wait) = mpsc::sync_channel(1);
-        let job = Job { fd: file.as_raw_fd(), ops: ops.as_ptr(), n_ops: ops.len(), sync, done };
+        let job = RingBatch { fd: file.as_raw_fd(), ops: ops.as_ptr(), n_ops: ops.len(), sync, done };
         self.tx.send(job).map_err(|_| io::Error::other("io_uring thread has stopped"))?;
         // Blocking here is what keeps `ops` alive while the kernel reads from it.
         wait.recv().unwrap_or_else(|_| Err(io::Error::other("io_uring thread has stopped")))
     }
 }
 
-fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
+fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<RingBatch>) {
     let mut slots: Vec<Option<InFlight>> = Vec::new();
     // Groups of entries that must enter the submission queue together (a linked chain).
     let mut backlog: VecDeque<Vec<io_uring::squeue::Entry>> = VecDeque::new();
@@ -244,8 +244,8 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<Job>) {
 }
 
 /// Splits a job's ops into `Writev` pieces of at most `IOV_MAX` buffers.
-fn plan(job: Job) -> InFlight {
-    // SAFETY: see `Job`: the slice outlives the job.
+fn plan(job: RingBatch) -> InFlight {
+    // SAFETY: see `RingBatch`: the slice outlives the job.
     let ops = unsafe { std::slice::from_raw_parts(job.ops, job.n_ops) };
     let mut pieces = Vec::new();
     for (oi, op) in ops.iter().enumerate() {
@@ -271,7 +271,7 @@ fn finish_short_writes(flight: &mut InFlight) -> io::Result<()> {
     if flight.short.is_empty() {
         return Ok(());
     }
-    // SAFETY: see `Job`.
+    // SAFETY: see `RingBatch`.
     let ops = unsafe { std::slice::from_raw_parts(flight.job.ops, flight.job.n_ops) };
     // SAFETY: the caller's `File` is open for as long as it blocks in `write_batch`.
     let file = std::mem::ManuallyDrop::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd) });

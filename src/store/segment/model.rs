@@ -214,17 +214,7 @@ pub fn run(dir: &Path, capacity: u64, ops: &[Op]) -> Reached {
 /// The bytes `junk` puts at `used` (at most `room` of them), and the state and used bytes
 /// recovery must then report for the segment.
 fn lay_out(junk: &Junk, used: u64, room: u64) -> (Vec<u8>, (SegmentState, u64)) {
-    let garbage = |n: u16, seed: u64| -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let garbage = |n: u16, seed: u64| crate::xorshift::XorShift64::new(seed).bytes(n as usize);
     let mut next_junk_id = 0u8;
     let mut record = |len: u16, fill: u8| -> Vec<u8> {
         next_junk_id += 1;

@@ -1,0 +1,16 @@
+//! The neutral domain model: what attachd knows about an attachment, whichever API received
+//! it and whichever backend keeps it.
+//!
+//! Nothing here names a vendor's fields, a RocksDB type or an HTTP type. Each front end maps
+//! its wire fields onto these types (seed 000's `client_event_id`, `event_id` and `issue_id`
+//! are [`ParentRef`]s; its `user_id` is the [`Attachment::owner`]); each backend stores them.
+//! The lifecycle: *pending* (reserved, no bytes yet) → *uploaded* (bytes durable at a
+//! [`Location`]) → *deleted* (soft-deleted; bytes kept until reclaimed), with the record gone
+//! once reclaimed. Pending reservations that lapse are dropped whole.
+
+mod attachment;
+pub mod mime;
+mod parts;
+
+pub use attachment::{Attachment, Location};
+pub use parts::{Digests, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
