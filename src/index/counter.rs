@@ -7,31 +7,25 @@
 //!         | bytes  | count  |     i64 LE each
 //! ```
 
-/// A (bytes, count) pair.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counter {
-    /// Sum of sizes.
-    pub bytes: i64,
-    /// Number of items.
-    pub count: i64,
+pub use crate::model::Counter;
+
+/// The stored form of a counter.
+pub trait CounterCodec: Sized {
+    /// The 16-byte encoding.
+    fn encode(&self) -> [u8; 16];
+    /// Decodes; anything that is not exactly 16 bytes is `None`.
+    fn decode(b: &[u8]) -> Option<Self>;
 }
 
-impl Counter {
-    /// A delta of `bytes` and `count`.
-    pub fn delta(bytes: i64, count: i64) -> Self {
-        Self { bytes, count }
-    }
-
-    /// The 16-byte encoding.
-    pub fn encode(&self) -> [u8; 16] {
+impl CounterCodec for Counter {
+    fn encode(&self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&self.bytes.to_le_bytes());
         b[8..].copy_from_slice(&self.count.to_le_bytes());
         b
     }
 
-    /// Decodes; anything that is not exactly 16 bytes is `None`.
-    pub fn decode(b: &[u8]) -> Option<Self> {
+    fn decode(b: &[u8]) -> Option<Self> {
         if b.len() != 16 {
             return None;
         }
@@ -39,16 +33,6 @@ impl Counter {
             bytes: i64::from_le_bytes(b[..8].try_into().ok()?),
             count: i64::from_le_bytes(b[8..].try_into().ok()?),
         })
-    }
-
-    /// Bytes, clamped at zero (for display and quota arithmetic).
-    pub fn bytes_u64(&self) -> u64 {
-        self.bytes.max(0) as u64
-    }
-
-    /// Count, clamped at zero.
-    pub fn count_u64(&self) -> u64 {
-        self.count.max(0) as u64
     }
 }
 

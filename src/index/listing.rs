@@ -19,25 +19,7 @@ use crate::model::Attachment;
 /// Column family name.
 pub const CF: &str = "listing";
 
-/// Where a page starts, in newest-first order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum After {
-    /// From the newest.
-    Start,
-    /// Strictly after this row (our cursor: exact, with tie-breaker).
-    Row(Timestamp, AttachmentId),
-    /// Rows created strictly before this instant (the reference's ISO-timestamp cursor).
-    OlderThan(Timestamp),
-}
-
-/// A row of a timeline scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimelineRow {
-    /// Creation time of the attachment.
-    pub created_at: Timestamp,
-    /// The attachment.
-    pub id: AttachmentId,
-}
+pub use crate::model::{After, TimelineRow};
 
 pub(crate) fn timeline_key(prefix: &[u8], created: Timestamp, id: AttachmentId) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 24);

@@ -16,14 +16,7 @@ use std::sync::Mutex;
 
 use crate::ids::ProjectId;
 
-/// Pending reservations of one project (or of all).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
-    /// How many.
-    pub count: u64,
-    /// Their declared bytes.
-    pub bytes: u64,
-}
+pub use crate::model::Pending;
 
 /// One change to a project's pending totals.
 #[derive(Debug, Clone, Copy)]

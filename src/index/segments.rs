@@ -10,7 +10,7 @@
 
 use crate::ids::SegmentId;
 
-use super::counter::Counter;
+use super::counter::{Counter, CounterCodec};
 use super::{Batch, IndexError, Reads};
 
 /// Column family name.

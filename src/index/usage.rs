@@ -15,7 +15,7 @@
 
 use crate::ids::{EndUserId, ProjectId};
 
-use super::counter::Counter;
+use super::counter::{Counter, CounterCodec};
 use super::{Batch, IndexError, Reads};
 
 /// Column family name.

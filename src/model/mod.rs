@@ -9,8 +9,10 @@
 //! once reclaimed. Pending reservations that lapse are dropped whole.
 
 mod attachment;
+mod listing;
 pub mod mime;
 mod parts;
 
 pub use attachment::{Attachment, Location};
+pub use listing::{After, Counter, Pending, TimelineRow};
 pub use parts::{Digests, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
 use crate::index::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
-use crate::index::listing::After;
+use crate::model::After;
 
 use super::auth::{
     ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE, secret_hash,
@@ -94,14 +94,13 @@ impl Service {
         {
             // Reserves re-check the project under this lock, so none commits into the project
             // after this point unseen by the listing below.
-            let _quota = self.quota_locks.lock(id.as_bytes());
             let mut b = self.index.batch();
             b.put_project(&p);
-            self.commit_control(b)?;
+            self.local.with_quota_lock(&id, || self.commit_control(b))?;
         }
         // Its attachments are soft-deleted too, so cleanup reclaims their bytes after the grace
         // period like any other deleted attachment (the reference never did).
-        let rows: Vec<_> = self.index.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;
+        let rows: Vec<_> = self.catalog.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;
         for row in rows {
             self.soft_delete_blocking(row.id)?;
         }

@@ -31,7 +31,8 @@ use super::budget::MemoryPermit;
 
 // The index counts a segment record's stored length as its payload plus the store's header.
 const _: () = assert!(crate::store::format::RECORD_HEADER_LEN as u64 == crate::index::segments::RECORD_OVERHEAD);
-use super::{Result, ServiceError, Stripes, UploadClaim};
+use super::{Result, ServiceError, UploadClaim};
+use crate::local::Stripes;
 
 /// The bytes of an upload, ready to commit.
 pub enum Payload {

@@ -1,16 +1,17 @@
 //! Removing attachments: the soft delete of `DELETE /v1/attachments/:id`, the discard of a
 //! reservation whose upload failed verification, and the hard delete cleanup performs.
 //!
-//! Each holds the record's stripe lock and commits the record's transition (its rows and
-//! counters follow in the same batch, see `index::transition`). Soft delete releases quota at once (as the reference)
+//! Each is a compare-and-set transition through the catalog, retried from a fresh read when
+//! another change (an upload commit, another delete) won the race; rows and counters follow
+//! from the transition inside the catalog. Soft delete releases quota at once (as the reference)
 //! and keeps the bytes for the grace period; hard delete commits the index change *before*
 //! removing bytes, so a crash in between leaves an orphan for the sweep, never a record
 //! pointing at nothing.
 
 use crate::clock::Timestamp;
+use crate::engine::Durability;
 use crate::ids::AttachmentId;
 use crate::index::control::Role;
-use crate::index::prelude::*;
 use crate::model::{Attachment, Location};
 use crate::store::StoredBlob;
 
@@ -21,7 +22,8 @@ impl Service {
     /// Soft-deletes an attachment the caller can see.
     pub async fn soft_delete(&self, principal: &Principal, id: AttachmentId) -> Result<()> {
         principal.require(EVENTS_WRITE)?;
-        let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
+        let rec =
+            self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
         let project = self.control.project(&self.index, &rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if !principal.can_see_app(project.team_id, rec.app_id) {
             return Err(ServiceError::AttachmentNotFound);
@@ -34,17 +36,15 @@ impl Service {
     /// Soft-deletes `id` if it is not deleted yet (no scope check: callers did it). Returns
     /// whether it was deleted now.
     pub(crate) fn soft_delete_blocking(&self, id: AttachmentId) -> Result<bool> {
-        let _g = self.record_locks.lock(id.as_bytes());
-        let Some(old) = self.index.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(false) };
-        let mut rec = old.clone();
-        rec.deleted_at = Some(Timestamp::now());
-        // Lock order: record stripe, then quota stripe (held until the counters commit).
-        let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
-        let mut batch = self.index.batch();
-        batch.transition(Some(&old), Some(&rec))?;
-        // Synced: a delete that answered 200 stays deleted through power loss.
-        batch.commit(true)?;
-        Ok(true)
+        loop {
+            let Some(old) = self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(false) };
+            let mut rec = old.clone();
+            rec.deleted_at = Some(Timestamp::now());
+            // Synced: a delete that answered 200 stays deleted through power loss.
+            if self.catalog.update(&old, Some(&rec), Durability::Synced)? {
+                return Ok(true);
+            }
+        }
     }
 
     /// Drops a pending reservation entirely (failed verification or lapsed TTL): record and
@@ -64,36 +64,32 @@ impl Service {
     }
 
     fn discard_if(&self, id: AttachmentId, cond: impl Fn(&Attachment) -> bool) -> Result<bool> {
-        let _g = self.record_locks.lock(id.as_bytes());
-        let pending = |r: &Attachment| r.uploaded_at.is_none() && r.deleted_at.is_none() && cond(r);
-        let Some(rec) = self.index.record(id)?.filter(pending) else {
-            return Ok(false);
-        };
-        let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
-        let mut batch = self.index.batch();
-        batch.transition(Some(&rec), None)?;
-        batch.commit(false)?;
-        Ok(true)
+        loop {
+            let Some(rec) = self.catalog.record(id)?.filter(|r| r.is_pending() && cond(r)) else {
+                return Ok(false);
+            };
+            if self.catalog.update(&rec, None, Durability::Logged)? {
+                return Ok(true);
+            }
+        }
     }
 
-    /// Reclaims the attachment of the `deleted` row `(deleted_at, id)`: index first, then bytes.
-    /// Returns the bytes freed from standalone files (segment bytes are freed by compaction),
-    /// or `None` if the row was stale (its record is gone or not deleted at that time): the row
-    /// is removed then, so a sweep never meets it again.
+    /// Reclaims the attachment of the `deleted` entry `(deleted_at, id)`: record first, then
+    /// bytes. Returns the bytes freed from standalone files (segment bytes are freed by
+    /// compaction), or `None` if the entry was stale (its record is gone or not deleted at that
+    /// time): the entry is dropped then, so a sweep never meets it again.
     pub(crate) fn hard_delete_blocking(&self, deleted_at: Timestamp, id: AttachmentId) -> Result<Option<u64>> {
-        let rec = {
-            let _g = self.record_locks.lock(id.as_bytes());
-            let Some(rec) = self.index.record(id)?.filter(|r| r.deleted_at == Some(deleted_at)) else {
-                let mut batch = self.index.batch();
-                batch.delete_deleted_row(deleted_at, id);
-                batch.commit(false)?;
+        let rec = loop {
+            let Some(rec) = self.catalog.record(id)?.filter(|r| r.deleted_at == Some(deleted_at)) else {
+                self.catalog.forget_deleted(deleted_at, id)?;
                 tracing::warn!(attachment = %id, "removed a reclaim row its record does not account for");
                 return Ok(None);
             };
-            let mut batch = self.index.batch();
-            batch.transition(Some(&rec), None)?;
-            batch.commit(true)?;
-            rec
+            // Synced before the bytes go: a crash between leaves an orphan, never a record
+            // pointing at nothing.
+            if self.catalog.update(&rec, None, Durability::Synced)? {
+                break rec;
+            }
         };
         match rec.location {
             Some(Location::Standalone { month, .. }) => {

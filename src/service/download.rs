@@ -85,7 +85,8 @@ impl Service {
 
     /// A live record the caller may see, or `AttachmentNotFound`.
     pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<Attachment> {
-        let rec = self.index.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
+        let rec =
+            self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
         let project = self.control.project(&self.index, &rec.project_id)?.filter(|p| p.deleted_at.is_none());
         match project {
             Some(p) if principal.can_see_app(p.team_id, rec.app_id) => Ok(rec),
@@ -150,7 +151,7 @@ impl Service {
     fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {
         match self.store.segments.read(segment, offset, id, len) {
             Ok(b) => Ok(b),
-            Err(StoreError::NotFound(what)) => match self.index.record(id)?.and_then(|r| r.location) {
+            Err(StoreError::NotFound(what)) => match self.catalog.record(id)?.and_then(|r| r.location) {
                 Some(Location::Segment { segment: s2, offset: o2 }) if (s2, o2) != (segment, offset) => {
                     Ok(self.store.segments.read(s2, o2, id, len)?)
                 }

@@ -194,6 +194,20 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<crate::engine::CatalogError> for ServiceError {
+    /// Refusals a caller maps itself (quotas, caps: they need the request's size) arrive here
+    /// only from calls that cannot refuse; everything else is a failure of the backend.
+    fn from(e: crate::engine::CatalogError) -> Self {
+        use crate::engine::CatalogError as C;
+        match e {
+            C::ProjectGone => Self::ProjectGone,
+            C::TooManyPending { what } => Self::TooManyPending { what },
+            C::TooLarge { size, max } => Self::AttachmentTooLarge { size, max },
+            other => Self::Internal(format!("index: {other}")),
+        }
+    }
+}
+
 impl From<IndexError> for ServiceError {
     fn from(e: IndexError) -> Self {
         Self::Internal(format!("index: {e}"))

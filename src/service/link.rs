@@ -16,12 +16,11 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::Durability;
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
 use crate::index::control::Role;
 use crate::index::links::EventLink;
-use crate::index::listing::After;
-use crate::index::prelude::*;
-use crate::model::{ParentKind, ParentRef};
+use crate::model::{After, ParentKind, ParentRef};
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -108,37 +107,14 @@ impl Service {
     fn link_blocking(&self, principal: &Principal, named_app: Option<AppId>, input: LinkInput) -> Result<LinkResult> {
         let _link_lock = self.link_locks.lock(input.ce.as_bytes());
         let rows: Vec<_> = self
-            .index
-            .list_filter(&ParentRef::uuid(ParentKind::ClientEvent, input.ce.0), After::Start)
+            .catalog
+            .list_parent(&ParentRef::uuid(ParentKind::ClientEvent, input.ce.0), After::Start)
             .collect::<std::result::Result<_, _>>()?;
         let mut linked = 0u64;
         let mut apps: BTreeSet<AppId> = named_app.into_iter().collect();
         for (row, _) in rows {
-            let _g = self.record_locks.lock(row.id.as_bytes());
-            let Some(old) = self.index.record(row.id)?.filter(|r| r.deleted_at.is_none()) else { continue };
-            if named_app.is_some_and(|a| Some(a) != old.app_id) {
-                continue;
-            }
-            let Some(project) = self.index.project(&old.project_id)? else { continue };
-            if !principal.can_see_app(project.team_id, old.app_id)
-                || principal.require_role(project.team_id, Role::Member).is_err()
-            {
-                continue;
-            }
-            let mut rec = old.clone();
-            rec.set_parent(ParentKind::Event, Some(ParentRef::uuid(ParentKind::Event, input.event_id.0)));
-            if let Some(issue) = input.issue_id {
-                rec.set_parent(ParentKind::Issue, Some(ParentRef::uuid(ParentKind::Issue, issue.0)));
-            }
-            // An attachment reserved without a user takes the event's (and counts in its quota).
-            if rec.owner.is_none() {
-                rec.owner.clone_from(&input.user_id);
-            }
-            let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
-            let mut batch = self.index.batch();
-            batch.transition(Some(&old), Some(&rec))?;
-            batch.commit(false)?;
-            apps.extend(rec.app_id);
+            let Some(app) = self.link_one(principal, named_app, &input, row.id)? else { continue };
+            apps.extend(app);
             linked += 1;
         }
         if !apps.is_empty() {
@@ -150,5 +126,40 @@ impl Service {
             batch.commit(true)?;
         }
         Ok(LinkResult { linked })
+    }
+
+    /// Links one attachment (if the caller may), retrying when another change won the race.
+    /// Returns its app when it was linked.
+    fn link_one(
+        &self,
+        principal: &Principal,
+        named_app: Option<AppId>,
+        input: &LinkInput,
+        id: crate::ids::AttachmentId,
+    ) -> Result<Option<Option<AppId>>> {
+        loop {
+            let Some(old) = self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()) else { return Ok(None) };
+            if named_app.is_some_and(|a| Some(a) != old.app_id) {
+                return Ok(None);
+            }
+            let Some(project) = self.index.project(&old.project_id)? else { return Ok(None) };
+            if !principal.can_see_app(project.team_id, old.app_id)
+                || principal.require_role(project.team_id, Role::Member).is_err()
+            {
+                return Ok(None);
+            }
+            let mut rec = old.clone();
+            rec.set_parent(ParentKind::Event, Some(ParentRef::uuid(ParentKind::Event, input.event_id.0)));
+            if let Some(issue) = input.issue_id {
+                rec.set_parent(ParentKind::Issue, Some(ParentRef::uuid(ParentKind::Issue, issue.0)));
+            }
+            // An attachment reserved without a user takes the event's (and counts in its quota).
+            if rec.owner.is_none() {
+                rec.owner.clone_from(&input.user_id);
+            }
+            if self.catalog.update(&old, Some(&rec), Durability::Logged)? {
+                return Ok(Some(rec.app_id));
+            }
+        }
     }
 }

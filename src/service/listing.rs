@@ -14,11 +14,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock::Timestamp;
+use crate::engine::CatalogError;
 use crate::ids::{AttachmentId, ProjectId};
-use crate::index::IndexError;
-use crate::index::listing::{After, TimelineRow};
-use crate::index::prelude::*;
-use crate::model::{ParentKind, ParentRef};
+use crate::model::{After, ParentKind, ParentRef, TimelineRow};
 
 use super::auth::EVENTS_READ;
 use super::events::EventRefs;
@@ -87,7 +85,7 @@ fn uuid_param(name: &str, v: &Option<String>) -> Result<Option<uuid::Uuid>> {
     }
 }
 
-type RowIter<'a> = Box<dyn Iterator<Item = std::result::Result<TimelineRow, IndexError>> + 'a>;
+type RowIter<'a> = Box<dyn Iterator<Item = std::result::Result<TimelineRow, CatalogError>> + 'a>;
 
 /// Merges newest-first timelines into one newest-first stream (ties: smaller id first).
 struct Merge<'a> {
@@ -95,7 +93,7 @@ struct Merge<'a> {
 }
 
 impl Iterator for Merge<'_> {
-    type Item = std::result::Result<TimelineRow, IndexError>;
+    type Item = std::result::Result<TimelineRow, CatalogError>;
     fn next(&mut self) -> Option<Self::Item> {
         let mut best: Option<(usize, (Timestamp, std::cmp::Reverse<AttachmentId>))> = None;
         for (i, h) in self.heads.iter_mut().enumerate() {
@@ -149,7 +147,7 @@ impl Service {
                     ParentKind::Issue
                 };
                 let allowed = allowed.clone();
-                Box::new(self.index.list_filter(&ParentRef::uuid(kind, u), after).filter_map(move |r| match r {
+                Box::new(self.catalog.list_parent(&ParentRef::uuid(kind, u), after).filter_map(move |r| match r {
                     Ok((row, p)) if allowed.contains(&p) => Some(Ok(row)),
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
@@ -158,7 +156,7 @@ impl Service {
             (None, None, None) => {
                 let heads = projects
                     .iter()
-                    .map(|p| (Box::new(self.index.list_project(p, after)) as RowIter<'_>).peekable())
+                    .map(|p| (Box::new(self.catalog.list_project(p, after)) as RowIter<'_>).peekable())
                     .collect();
                 Box::new(Merge { heads })
             }
@@ -168,7 +166,7 @@ impl Service {
         let mut has_more = false;
         for row in rows {
             let row = row?;
-            let Some(rec) = self.index.record(row.id)? else {
+            let Some(rec) = self.catalog.record(row.id)? else {
                 continue;
             };
             let matches = rec.deleted_at.is_none()

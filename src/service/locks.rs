@@ -1,39 +1,9 @@
-//! The service's in-process locks: striped mutexes for quota checks and record changes, and
-//! the upload claims that allow one PUT per attachment at a time.
+//! The upload claims that allow one PUT per attachment at a time in this process.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ids::AttachmentId;
-
-/// Striped mutexes keyed by a 16-byte id: a small fixed table instead of one lock per id.
-pub struct Stripes(Vec<Mutex<()>>);
-
-impl Stripes {
-    /// `n` stripes.
-    pub fn new(n: usize) -> Self {
-        Self((0..n.max(1)).map(|_| Mutex::new(())).collect())
-    }
-
-    fn slot(&self, id: &[u8; 16]) -> usize {
-        let mut h = [0u8; 8];
-        h.copy_from_slice(&id[8..]);
-        (u64::from_le_bytes(h) % self.0.len() as u64) as usize
-    }
-
-    /// Locks the stripe of `id`.
-    pub fn lock(&self, id: &[u8; 16]) -> MutexGuard<'_, ()> {
-        self.0[self.slot(id)].lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks the stripes of all `ids` in a fixed order (no deadlock between batches).
-    pub fn lock_many<'a>(&'a self, ids: impl Iterator<Item = &'a [u8; 16]>) -> Vec<MutexGuard<'a, ()>> {
-        let mut slots: Vec<usize> = ids.map(|id| self.slot(id)).collect();
-        slots.sort_unstable();
-        slots.dedup();
-        slots.into_iter().map(|s| self.0[s].lock().unwrap_or_else(|e| e.into_inner())).collect()
-    }
-}
 
 /// Attachments with a PUT in progress in this process.
 #[derive(Default, Clone)]

@@ -2,12 +2,12 @@
 //!
 //! One file per operation (reserve, upload, listing, download, delete, usage, link, admin),
 //! sharing the [`Service`] state defined here. Nothing here imports hyper: request bodies
-//! arrive through the [`upload::BodySource`] trait and results are plain structs. Concurrency
-//! rules: a reserve holds its project's quota stripe while it checks and writes usage, so
-//! quota checks cannot race; every change to an existing record holds that record's stripe
-//! (see [`Stripes`]), including the group committer, so a delete and an upload commit can never
-//! interleave; every change to a usage counter holds its project's quota stripe until it
-//! commits. Lock order: link stripe → record stripe → quota stripe.
+//! arrive through the [`upload::BodySource`] trait and results are plain structs. Records,
+//! listings, usage and quotas are reached only through the [`Catalog`] (`crate::engine`): a
+//! reserve is one atomic quota-checked call, and every other change is a compare-and-set
+//! transition from the record as read, retried when another change won. The group committer
+//! and the control plane still reach the local index directly (moving into the local backend
+//! next). A reserve and a link of the same client event id are serialised by `link_locks`.
 
 pub mod admin;
 pub mod auth;
@@ -36,12 +36,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::engine::Catalog;
 use crate::index::Index;
+use crate::local::{LocalCatalog, Stripes};
 use crate::store::Store;
 
 pub use auth::Principal;
 pub use error::{Result, ServiceError};
-pub use locks::{InProgress, Stripes, UploadClaim};
+pub use locks::{InProgress, UploadClaim};
 
 /// Settings the service needs, resolved from the configuration at start.
 #[derive(Debug, Clone)]
@@ -92,14 +94,16 @@ pub struct ServiceConfig {
 pub struct Service {
     pub(crate) cfg: ServiceConfig,
     pub(crate) index: Arc<Index>,
+    /// Records, listings, usage and quotas.
+    pub(crate) catalog: Arc<dyn Catalog>,
+    /// The same catalog as the local backend (its quota stripes, for control-plane changes).
+    pub(crate) local: Arc<LocalCatalog>,
     pub(crate) store: Arc<Store>,
     pub(crate) committer: commit::Committer,
     pub(crate) signer: token::TokenSigner,
     pub(crate) jwt: jwt::JwtVerifier,
-    pub(crate) quota_locks: Stripes,
     /// Per client event id: serialises a reserve's link lookup with the link endpoint.
     pub(crate) link_locks: Stripes,
-    pub(crate) record_locks: Arc<Stripes>,
     pub(crate) uploads: InProgress,
     /// Keys, apps and projects, cached for the hot paths.
     pub(crate) control: cache::ControlCache,
@@ -124,24 +128,28 @@ impl Service {
         jwt_secret: &[u8],
         jwt_rules: jwt::JwtRules,
     ) -> std::io::Result<Arc<Self>> {
-        let record_locks = Arc::new(Stripes::new(1024));
+        let local = Arc::new(LocalCatalog::new(index.clone()));
         let limiter = cfg.rate_limit.map(|(b, r)| ratelimit::RateLimiter::new(b, r));
         let upload_budget =
             budget::MemoryBudget::new(cfg.upload_memory_bytes, "upload", "too many upload bytes in flight");
         let download_budget =
             budget::MemoryBudget::new(cfg.download_memory_bytes, "download", "too many download bytes in flight");
-        let committer =
-            commit::Committer::start(index.clone(), store.clone(), record_locks.clone(), cfg.max_commit_batch_bytes)?;
+        let committer = commit::Committer::start(
+            index.clone(),
+            store.clone(),
+            local.record_locks().clone(),
+            cfg.max_commit_batch_bytes,
+        )?;
         Ok(Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
             jwt: jwt::JwtVerifier::new(jwt_secret, jwt_rules),
             cfg,
             index,
+            catalog: local.clone(),
+            local,
             store,
             committer,
-            quota_locks: Stripes::new(256),
             link_locks: Stripes::new(256),
-            record_locks,
             uploads: InProgress::default(),
             control: cache::ControlCache::default(),
             limiter,
@@ -157,6 +165,11 @@ impl Service {
     /// A strong handle to this service (for work moved to blocking threads).
     pub(crate) fn me(&self) -> Arc<Service> {
         self.me.upgrade().expect("the service is only used while its Arc is alive")
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
     }
 
     /// The index (for workers and fsck).

@@ -2,17 +2,17 @@
 //!
 //! Validation follows the reference's order (owlmetry-notes §2.1) so the first failure is the
 //! same one the reference reports, with the ill-formed cases it answered with 500 (non-UUID
-//! `client_event_id`, over-long content types) answered with 400 instead. Quota check and
-//! usage increment happen under the project's stripe lock, in one index batch with the record,
-//! so 200 concurrent reserves against a nearly full quota can never overshoot it. The same lock
-//! makes the caps on pending (reserved, not yet uploaded) reservations per project exact.
+//! `client_event_id`, over-long content types) answered with 400 instead. Quotas and the caps
+//! on pending (reserved, not yet uploaded) reservations are checked by the catalog in the same
+//! atomic step that records the reservation ([`crate::engine::Catalog::reserve`]), so 200
+//! concurrent reserves against a nearly full quota can never overshoot it.
 
 use serde_json::Value;
 
 use crate::clock::Timestamp;
+use crate::engine::{CatalogError, ReserveLimits};
 use crate::ids::{AttachmentId, ClientEventId, EndUserId, Sha256Digest};
 use crate::index::control::Project;
-use crate::index::prelude::*;
 use crate::model::{Attachment, Digests, Metadata, Retention, ScanState};
 
 use super::auth::EVENTS_WRITE;
@@ -192,51 +192,24 @@ impl Service {
             deleted_at: None,
             location: None,
         };
-        {
-            let _quota = self.quota_locks.lock(app.project_id.as_bytes());
-            // The project is read under the lock `delete_project` holds while it commits: a
-            // reservation either lands before the project is deleted (and is soft-deleted with
-            // it) or is refused.
-            let project = self
-                .control
-                .project(&self.index, &app.project_id)?
-                .filter(|p| p.deleted_at.is_none())
-                .ok_or(ServiceError::ProjectGone)?;
-            let (project_quota, user_quota) = self.effective_quotas(&project);
-            if let Some(user) = &rec.owner {
-                let used = self.index.user_usage(&project.id, user)?.bytes_u64();
-                if used.saturating_add(rec.size_bytes) > user_quota {
-                    crate::metrics::quota_rejected("user");
-                    return Err(ServiceError::UserQuotaExhausted { quota: user_quota, used, size: rec.size_bytes });
-                }
+        let limits = ReserveLimits {
+            default_project_quota: self.cfg.default_project_quota,
+            default_user_quota: self.cfg.default_user_quota,
+            max_pending_count: self.cfg.max_pending_per_project,
+            max_pending_bytes: self.cfg.max_pending_bytes_per_project,
+        };
+        let size = rec.size_bytes;
+        self.catalog.reserve(&rec, &limits).map_err(|e| match e {
+            CatalogError::UserQuota { quota, used } => {
+                crate::metrics::quota_rejected("user");
+                ServiceError::UserQuotaExhausted { quota, used, size }
             }
-            let used = self.index.project_usage(&project.id)?.bytes_u64();
-            if used.saturating_add(rec.size_bytes) > project_quota {
+            CatalogError::ProjectQuota { quota, used } => {
                 crate::metrics::quota_rejected("project");
-                return Err(ServiceError::ProjectQuotaExhausted { quota: project_quota, used, size: rec.size_bytes });
+                ServiceError::ProjectQuotaExhausted { quota, used, size }
             }
-            // Only what is reserved and not yet uploaded: uploads are bounded by the quota.
-            let pending = self.index.pending().of(&project.id);
-            if pending.count >= self.cfg.max_pending_per_project {
-                return Err(ServiceError::TooManyPending { what: "count" });
-            }
-            // One file larger than the project may hold pending can never be admitted: a final
-            // 413, not a 429 the SDK would retry in vain.
-            if rec.size_bytes > self.cfg.max_pending_bytes_per_project {
-                return Err(ServiceError::AttachmentTooLarge {
-                    size: rec.size_bytes,
-                    max: self.cfg.max_pending_bytes_per_project,
-                });
-            }
-            if pending.bytes.saturating_add(rec.size_bytes) > self.cfg.max_pending_bytes_per_project {
-                return Err(ServiceError::TooManyPending { what: "bytes" });
-            }
-            let mut batch = self.index.batch();
-            batch.transition(None, Some(&rec))?;
-            // Not synced: a reservation survives a process crash (the WAL is written), and the
-            // next synced commit persists it; only uploads promise power-loss durability.
-            batch.commit(false)?;
-        }
+            other => other.into(),
+        })?;
         Ok(Reservation {
             attachment_id: rec.id.to_string(),
             upload_url: format!("{}/v1/ingest/attachment/{}", self.cfg.public_url, rec.id),

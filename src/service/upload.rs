@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, Sha256Digest};
-use crate::index::prelude::*;
 use crate::model::Attachment;
 use crate::store::{AppendItem, StoredBlob};
 
@@ -90,7 +89,7 @@ impl Service {
         principal.require(EVENTS_WRITE)?;
         self.rate_limit(principal)?;
         let (app_id, key) = principal.app_scope()?;
-        let rec = self.index.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
+        let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if rec.app_id != Some(app_id) {
             // The reference's 403 within the key's own team; another team's attachment does
             // not exist for this caller (404), so its existence never leaks across teams.

@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::ids::{EndUserId, ProjectId};
 use crate::index::control::{Project, Role};
-use crate::index::prelude::*;
 
 use super::auth::{EVENTS_READ, PROJECTS_WRITE};
 use super::views::Usage;
@@ -41,10 +40,10 @@ impl Service {
         let pid = parse_project_id(project)?;
         let project = self.visible_project(principal, &pid)?;
         let (quota, user_quota) = self.effective_quotas(&project);
-        let total = self.index.project_usage(&pid)?;
+        let total = self.catalog.usage(&pid, None)?;
         let user = user.filter(|u| !u.is_empty());
         let per_user = match user {
-            Some(u) => Some(self.index.user_usage(&pid, &EndUserId(u.to_string()))?),
+            Some(u) => Some(self.catalog.usage(&pid, Some(&EndUserId(u.to_string())))?),
             None => None,
         };
         Ok(Usage {
@@ -102,17 +101,20 @@ impl Service {
         project: Option<Option<u64>>,
         user: Option<Option<u64>>,
     ) -> Result<Project> {
-        let _g = self.quota_locks.lock(pid.as_bytes());
-        let mut p = self.index.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
-        if let Some(v) = project {
-            p.attachment_project_quota_bytes = v;
-        }
-        if let Some(v) = user {
-            p.attachment_user_quota_bytes = v;
-        }
-        let mut b = self.index.batch();
-        b.put_project(&p);
-        self.commit_control(b)?;
+        // Under the project's quota stripe, so no reserve checks against half of the change.
+        let p = self.local.with_quota_lock(&pid, || -> Result<Project> {
+            let mut p = self.index.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
+            if let Some(v) = project {
+                p.attachment_project_quota_bytes = v;
+            }
+            if let Some(v) = user {
+                p.attachment_user_quota_bytes = v;
+            }
+            let mut b = self.index.batch();
+            b.put_project(&p);
+            self.commit_control(b)?;
+            Ok(p)
+        })?;
         tracing::info!(project = %pid, project_quota = ?p.attachment_project_quota_bytes, user_quota = ?p.attachment_user_quota_bytes, "project quotas changed");
         Ok(p)
     }

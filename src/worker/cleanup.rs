@@ -63,7 +63,7 @@ impl Cleanup {
         // 1. Soft-deleted past the grace period.
         let before = Timestamp::now().minus(svc.config().soft_delete_grace);
         loop {
-            let due = svc.index().deleted_before(before, 1000)?;
+            let due = svc.catalog().deleted_before(before, 1000)?;
             let n = due.len();
             for (deleted_at, id) in due {
                 // Every row is consumed either way (reclaimed, or stale and dropped), so this

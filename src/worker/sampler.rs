@@ -37,7 +37,7 @@ impl Job for Sampler {
         }
         crate::metrics::segments(segs.len(), live, dead);
         // The in-memory totals: no scan of the expiry rows, however many there are.
-        let pending = svc.index().pending().total().count as usize;
+        let pending = svc.catalog().pending(None).count as usize;
         crate::metrics::sample(pending, crate::store::free_bytes(&self.data_dir), svc.uploads_in_progress());
         let (up, down) = svc.memory_in_use();
         crate::metrics::memory_in_use(up, down);

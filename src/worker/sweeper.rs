@@ -22,7 +22,7 @@ impl ReservationSweeper {
         let mut released = 0u64;
         loop {
             let now = Timestamp::now();
-            let due = self.service.index().expired_reservations(now, 1000)?;
+            let due = self.service.catalog().lapsed(now, 1000)?;
             let batch = due.len();
             let mut released_now = 0;
             for (_, id) in due {

@@ -1,0 +1,132 @@
+//! [`Catalog`]: where attachment records live, with their listings, usage counters, quotas and
+//! pending-reservation caps.
+//!
+//! Every change to a record is a *transition* from the state the caller read to a new one:
+//! [`Catalog::update`] applies it only if the record is still exactly as read (compare and
+//! set), and derives every listing row and counter change from the two states itself. A caller
+//! that loses a race re-reads and decides again. [`Catalog::reserve`] is the one creation: it
+//! checks the project's and the owner's quota and the pending caps and records the reservation
+//! atomically, so concurrent reserves can never overshoot a quota.
+
+use crate::clock::Timestamp;
+use crate::ids::{AttachmentId, EndUserId, ProjectId};
+use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
+
+/// What a catalog refuses, or fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The project is gone (deleted, or never existed).
+    #[error("project gone")]
+    ProjectGone,
+    /// The project's quota would be exceeded.
+    #[error("project quota exhausted")]
+    ProjectQuota {
+        /// The effective quota.
+        quota: u64,
+        /// Bytes in use.
+        used: u64,
+    },
+    /// The owner's quota would be exceeded.
+    #[error("user quota exhausted")]
+    UserQuota {
+        /// The effective quota.
+        quota: u64,
+        /// Bytes in use.
+        used: u64,
+    },
+    /// The project holds as many pending reservations (`what`: count or bytes) as allowed.
+    #[error("too many pending reservations ({what})")]
+    TooManyPending {
+        /// `"count"` or `"bytes"`.
+        what: &'static str,
+    },
+    /// One file larger than the project may ever hold pending.
+    #[error("larger than the pending cap")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// A stored value is damaged or from a newer version.
+    #[error("corrupt catalog: {0}")]
+    Corrupt(String),
+    /// The backend failed (I/O, database error, unavailable).
+    #[error("catalog: {0}")]
+    Backend(String),
+}
+
+/// Result of a catalog call.
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+/// How durable a change must be when the call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives power loss (everything a client is told is done).
+    Synced,
+    /// Survives a process crash; made power-safe by the next synced change.
+    Logged,
+}
+
+/// The limits a reservation is checked against; a project's own quota overrides the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveLimits {
+    /// Project quota when the project sets none.
+    pub default_project_quota: u64,
+    /// Per-owner quota when the project sets none.
+    pub default_user_quota: u64,
+    /// Most pending reservations per project.
+    pub max_pending_count: u64,
+    /// Most declared bytes of pending reservations per project.
+    pub max_pending_bytes: u64,
+}
+
+/// Records, listings, usage and quotas. Implementations are shared by every request thread.
+pub trait Catalog: Send + Sync + 'static {
+    /// The record of `id`, in whatever state it is.
+    fn record(&self, id: AttachmentId) -> CatalogResult<Option<Attachment>>;
+
+    /// Records a new pending reservation `rec` (owner and size as declared) if the project
+    /// exists and is not deleted, neither its quota nor the owner's would be exceeded (by
+    /// declared size, counting everything not deleted) and the project's pending caps allow it;
+    /// checks in that order (owner, project, pending count, size, pending bytes). Atomic
+    /// against every other reserve and update. [`Durability::Logged`].
+    fn reserve(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()>;
+
+    /// Replaces `old` by `new` (`None`: the record is removed) if the stored record still
+    /// equals `old`; returns whether it did. Rows and counters follow from the two states.
+    fn update(&self, old: &Attachment, new: Option<&Attachment>, durability: Durability) -> CatalogResult<bool>;
+
+    /// A project's visible (not deleted) attachments, newest first (ties: smaller id first),
+    /// from `after`.
+    fn list_project<'a>(
+        &'a self,
+        project: &ProjectId,
+        after: After,
+    ) -> Box<dyn Iterator<Item = CatalogResult<TimelineRow>> + 'a>;
+
+    /// The visible attachments under `parent`, newest first, from `after`, with their project.
+    fn list_parent<'a>(
+        &'a self,
+        parent: &ParentRef,
+        after: After,
+    ) -> Box<dyn Iterator<Item = CatalogResult<(TimelineRow, ProjectId)>> + 'a>;
+
+    /// Usage of a project (`user` None) or of one owner in it: declared bytes and count of
+    /// everything not deleted.
+    fn usage(&self, project: &ProjectId, user: Option<&EndUserId>) -> CatalogResult<Counter>;
+
+    /// A project's pending reservations (`None`: all projects').
+    fn pending(&self, project: Option<&ProjectId>) -> Pending;
+
+    /// Up to `limit` pending reservations that lapsed before `before`, oldest first.
+    fn lapsed(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
+
+    /// Up to `limit` soft-deleted attachments deleted before `before`, oldest first. An entry
+    /// whose record no longer matches (see [`Catalog::forget_deleted`]) may appear.
+    fn deleted_before(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
+
+    /// Drops the entry `(deleted_at, id)` of [`Catalog::deleted_before`] that no record
+    /// accounts for, so a sweep never meets it again.
+    fn forget_deleted(&self, deleted_at: Timestamp, id: AttachmentId) -> CatalogResult<()>;
+}
