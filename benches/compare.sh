@@ -38,6 +38,9 @@ admin_api = "off"
 data_dir = "$WORK/attachd"
 [quota]
 project_bytes = 1099511627776
+[uploads]
+# 64 concurrent 64 MiB uploads hold 4 GiB reserved at once: above the default pending cap.
+max_pending_bytes_per_project = 1099511627776
 [metrics]
 listen = ""
 [cleanup]

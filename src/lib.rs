@@ -6,17 +6,25 @@
 //! - [`daemon`]  — composition root: lock, recover, bind, serve, drain
 //! - [`http`]    — hyper server, pure router, handlers, the one error→status table
 //! - [`service`] — reserve, upload, list, download, delete, usage, quotas, link, admin
+//! - [`engine`]  — the boundary the service holds: the `Catalog` trait and its conformance suite
+//! - [`model`]   — the neutral attachment record, parents, metadata, digests, listing values
+//! - [`local`]   — the local backend: `LocalCatalog` over [`index`] and [`store`], its stripes
 //! - [`worker`]  — background jobs: reservation sweeper, cleanup, compaction, metrics sampler
 //! - [`index`]   — RocksDB column families (records, listing, filters, usage, expiry, deleted,
-//!                 segments, event links, control plane), one module each
+//!                 segments, event links, control plane), one module each; `transition.rs`
+//!                 derives every row and counter change from a record's old and new state
 //! - [`store`]   — segment files, standalone blobs, io engines (io_uring, sync), recovery
 //! - [`metrics`] — every exported metric, named in one place
 //! - [`ids`], [`clock`] — newtypes for ids, digests and time
 //! - [`cli`], [`client`] — the command line and its HTTP client
 //! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
+//! - [`xorshift`] — the seeded generator for payloads, test data and fault schedules
 //!
-//! Layering: `http → service → {index, store}`; `index` and `store` never import each other;
-//! nothing below `http` imports hyper.
+//! Layering: `http → service → engine (Catalog) → local → {index, store}`, all speaking
+//! [`model`]; `index` and `store` never import each other; nothing below `http` imports hyper
+//! (checked by the tests in `layering.rs`).
+//! Still crossing the boundary (next steps): the service reaches the control plane, event
+//! links, the group committer and the blob files through `index` and `store` directly.
 
 pub mod cli;
 pub mod client;
@@ -27,6 +35,7 @@ pub mod engine;
 pub mod http;
 pub mod ids;
 pub mod index;
+mod layering;
 pub mod loadgen;
 pub mod local;
 pub mod metrics;

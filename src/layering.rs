@@ -1,0 +1,78 @@
+//! The dependency rules of `src/lib.rs`, checked: each layer's source files may name only the
+//! layers below it. A rule broken by a new `use` fails `cargo test` with the file and the line.
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every `.rs` file under `src/<dir>` (or the file `src/<dir>.rs`), with its text.
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut out = Vec::new();
+        let mut stack = vec![root.join(dir)];
+        if root.join(format!("{dir}.rs")).is_file() {
+            stack = vec![root.join(format!("{dir}.rs"))];
+        }
+        while let Some(p) = stack.pop() {
+            if p.is_dir() {
+                stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+        assert!(!out.is_empty(), "no sources for {dir}");
+        out
+    }
+
+    /// Lines of code (comments and doc comments skipped) in `dir` naming any of `forbidden`.
+    fn offences(dir: &str, forbidden: &[&str]) -> Vec<String> {
+        let mut found = Vec::new();
+        for (file, text) in sources(dir) {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                for f in forbidden {
+                    if code.contains(f) {
+                        found.push(format!("{file}:{}: names {f}: {code}", n + 1));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn each_layer_names_only_the_layers_below_it() {
+        let rules: [(&str, &[&str]); 5] = [
+            (
+                "model",
+                &[
+                    "crate::service",
+                    "crate::http",
+                    "crate::engine",
+                    "crate::local",
+                    "crate::index",
+                    "crate::store",
+                    "hyper",
+                ],
+            ),
+            ("engine", &["crate::service", "crate::http", "crate::local", "crate::index", "crate::store", "hyper"]),
+            ("index", &["crate::service", "crate::http", "crate::engine::", "crate::local", "crate::store", "hyper"]),
+            ("store", &["crate::service", "crate::http", "crate::engine", "crate::local", "crate::index", "hyper"]),
+            ("local", &["crate::service", "crate::http", "hyper"]),
+        ];
+        let mut all = Vec::new();
+        for (dir, forbidden) in rules {
+            all.extend(offences(dir, forbidden));
+        }
+        all.extend(offences("service", &["hyper::", "use hyper"]));
+        assert!(all.is_empty(), "layering broken:\n{}", all.join("\n"));
+    }
+
+    #[test]
+    fn the_check_sees_a_broken_rule() {
+        assert!(!offences("service", &["crate::index"]).is_empty(), "the service still names the index today");
+    }
+}
