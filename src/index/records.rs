@@ -158,12 +158,14 @@ pub(crate) mod tests {
     }
 
     proptest! {
-        // Mirror of the fuzz target `record_decode`.
+        // Mirror of the fuzz target `index_record`.
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), v in 1u8..3) {
             let mut bytes = bytes;
             if let Some(b) = bytes.first_mut() { *b = v; }
-            let _ = codec::decode(&bytes);
+            if let Ok(rec) = codec::decode(&bytes) {
+                prop_assert_eq!(codec::decode(&codec::encode(&rec)), Ok(rec));
+            }
         }
 
         #[test]
