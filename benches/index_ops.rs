@@ -6,36 +6,15 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use attachd::clock::Timestamp;
-use attachd::ids::{AppId, AttachmentId, ClientEventId, EndUserId, ProjectId, SegmentId, Sha256Digest};
+use attachd::engine::conformance::reservation;
+use attachd::ids::{ProjectId, SegmentId};
 use attachd::index::Index;
 use attachd::index::listing::After;
 use attachd::index::prelude::*;
-use attachd::model::{Attachment, Digests, Location, Metadata, ParentKind, ParentRef, Retention, ScanState};
+use attachd::model::{Attachment, Location};
 
 fn record(project: ProjectId, created: u64) -> Attachment {
-    Attachment {
-        id: AttachmentId::random(),
-        project_id: project,
-        app_id: Some(AppId::random()),
-        parents: vec![ParentRef::uuid(ParentKind::ClientEvent, ClientEventId::random().0)],
-        owner: Some(EndUserId("user_42".into())),
-        uploader: None,
-        meta: Metadata {
-            original_filename: "crash.log".into(),
-            content_type: "text/plain".into(),
-            ..Default::default()
-        },
-        size_bytes: 4096,
-        digests: Digests { sha256: Sha256Digest([7; 32]), md5: None },
-        scan: ScanState::NotScanned,
-        retention: Retention::Kept,
-        is_dev: false,
-        created_at: Timestamp(created),
-        expires_at: Timestamp(created + 900_000_000),
-        uploaded_at: None,
-        deleted_at: None,
-        location: None,
-    }
+    reservation(project, Some("user_42"), 4096, created)
 }
 
 fn bench(c: &mut Criterion) {

@@ -55,36 +55,18 @@ impl Batch<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
-    use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId, ProjectId, SegmentId, Sha256Digest, UserId};
+    use crate::ids::{EventId, IssueId, ProjectId, SegmentId, UserId};
     use crate::index::codec_v1;
     use crate::model::{Digests, Location, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
     use proptest::prelude::*;
 
     /// A pending seed-000 reservation.
     pub(crate) fn sample() -> Attachment {
-        Attachment {
-            id: AttachmentId::random(),
-            project_id: ProjectId::random(),
-            app_id: Some(AppId::random()),
-            parents: vec![ParentRef::uuid(ParentKind::ClientEvent, ClientEventId::random().0)],
-            owner: Some(EndUserId("user_42".into())),
-            uploader: None,
-            meta: Metadata {
-                original_filename: "crash.log".into(),
-                content_type: "text/plain".into(),
-                ..Default::default()
-            },
-            size_bytes: 4821,
-            digests: Digests { sha256: Sha256Digest([3; 32]), md5: None },
-            scan: ScanState::NotScanned,
-            retention: Retention::Kept,
-            is_dev: false,
-            created_at: Timestamp(1_700_000_000_000_000),
-            expires_at: Timestamp(1_700_000_900_000_000),
-            uploaded_at: None,
-            deleted_at: None,
-            location: None,
-        }
+        let mut r =
+            crate::engine::conformance::reservation(ProjectId::random(), Some("user_42"), 4821, 1_700_000_000_000_000);
+        r.meta.original_filename = "crash.log".into();
+        r.meta.content_type = "text/plain".into();
+        r
     }
 
     /// The states a 0.1.0 record could be in.
