@@ -34,14 +34,17 @@ pub enum Command {
     },
     /// Manage teams, projects, apps, keys, members and quotas of a running daemon.
     Admin {
+        /// How to reach the daemon.
         #[command(flatten)]
         conn: Conn,
+        /// The admin command.
         #[command(subcommand)]
         what: AdminCmd,
     },
     /// Run the cleanup job now (reclaim soft-deleted, release lapsed reservations, sweep
     /// orphans, compact segments).
     Cleanup {
+        /// How to reach the daemon (the data directory comes from its config with `--offline`).
         #[command(flatten)]
         conn: Conn,
         /// Open the data directory directly (the daemon must be stopped).
@@ -52,6 +55,7 @@ pub enum Command {
     /// daemon's data directory to <storage.backup_dir>/NAME on the daemon's machine. Restore by
     /// starting attachd with `storage.data_dir` set to that directory.
     Backup {
+        /// How to reach the daemon.
         #[command(flatten)]
         conn: Conn,
         /// Name of the backup directory to create (default: the current UTC time).
@@ -82,23 +86,27 @@ pub enum Command {
     },
     /// Configuration tools.
     Config {
+        /// The configuration command.
         #[command(subcommand)]
         what: ConfigCmd,
     },
     /// Exit 0 if the daemon answers ready, 1 otherwise (for container and systemd checks).
     Healthcheck {
+        /// How to reach the daemon.
         #[command(flatten)]
         conn: Conn,
     },
     /// Serve a body-discarding HTTP endpoint (the ceiling for `attachd bench discard`).
     #[command(hide = true)]
     BenchDiscard {
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8482")]
         listen: String,
     },
     /// Load-test a running attachd (or a peer, for comparison): ops/s, MB/s, latency
     /// percentiles and errors, as a line and as JSON.
     Bench {
+        /// What to load, how hard and for how long.
         #[command(flatten)]
         args: crate::loadgen::BenchArgs,
         /// Print only the JSON line.
@@ -140,6 +148,7 @@ pub enum AdminCmd {
     Teams,
     /// Create a team.
     CreateTeam {
+        /// Name of the new team.
         #[arg(long)]
         name: String,
     },
@@ -147,19 +156,26 @@ pub enum AdminCmd {
     Projects,
     /// Create a project.
     CreateProject {
+        /// Id of the team that owns the project.
         #[arg(long)]
         team: String,
+        /// Name of the new project.
         #[arg(long)]
         name: String,
     },
     /// Soft-delete a project.
-    DeleteProject { id: String },
+    DeleteProject {
+        /// Project id.
+        id: String,
+    },
     /// List apps.
     Apps,
     /// Create an app.
     CreateApp {
+        /// Id of the project the app belongs to.
         #[arg(long)]
         project: String,
+        /// Name of the new app.
         #[arg(long)]
         name: String,
     },
@@ -170,10 +186,13 @@ pub enum AdminCmd {
         /// client (app-scoped) or agent (team-scoped).
         #[arg(long)]
         kind: String,
+        /// App id (required for client keys).
         #[arg(long)]
         app: Option<String>,
+        /// Team id (required for agent keys).
         #[arg(long)]
         team: Option<String>,
+        /// Display name (default: "key").
         #[arg(long)]
         name: Option<String>,
         /// Repeat for several (client: events:write; agent: events:read, events:write, projects:write).
@@ -181,34 +200,46 @@ pub enum AdminCmd {
         permissions: Vec<String>,
     },
     /// Revoke a key.
-    RevokeKey { id: String },
+    RevokeKey {
+        /// Key id.
+        id: String,
+    },
     /// List a team's members.
     Members {
+        /// Team id.
         #[arg(long)]
         team: String,
     },
     /// Set a user's role in a team (owner, admin, member).
     SetMember {
+        /// Team id.
         #[arg(long)]
         team: String,
+        /// User id (a JWT `sub`).
         #[arg(long)]
         user: String,
+        /// owner, admin or member.
         #[arg(long)]
         role: String,
     },
     /// Remove a user from a team.
     RemoveMember {
+        /// Team id.
         #[arg(long)]
         team: String,
+        /// User id (a JWT `sub`).
         #[arg(long)]
         user: String,
     },
     /// Set a project's quota overrides (bytes, any non-negative value; "default" resets).
     SetQuota {
+        /// Project id.
         #[arg(long)]
         project: String,
+        /// Quota for the whole project in bytes, or "default" (left unchanged when omitted).
         #[arg(long)]
         project_bytes: Option<String>,
+        /// Quota for each end user's uploads in the project in bytes, or "default" (left unchanged when omitted).
         #[arg(long)]
         user_bytes: Option<String>,
     },
@@ -217,15 +248,21 @@ pub enum AdminCmd {
     /// Create an admin token; prints its secret once. Rotate by creating the new token,
     /// switching to it, then revoking the old one.
     CreateToken {
+        /// Name of the new token (1–100 characters).
         #[arg(long)]
         name: String,
     },
     /// Revoke an admin token by id (see `tokens`); the last one cannot be revoked.
-    RevokeToken { id: String },
+    RevokeToken {
+        /// Token id (16 hex digits).
+        id: String,
+    },
     /// Mint a user JWT signed with the daemon's secret.
     MintJwt {
+        /// Subject: the user id the token speaks for.
         #[arg(long)]
         sub: String,
+        /// Lifetime in seconds (default: 3600).
         #[arg(long)]
         ttl_secs: Option<u64>,
     },

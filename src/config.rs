@@ -29,62 +29,92 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// The whole configuration. Field docs live in `config.toml`.
+/// The whole configuration, one field per `config.toml` section. The full explanation of
+/// each key, and its default, lives in `config.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct Config {
+    /// `[server]`: the public listener, its limits and timeouts, and where the admin API answers.
     pub server: ServerConfig,
+    /// `[storage]`: the data directory, the write engine, segments and backups.
     pub storage: StorageConfig,
+    /// `[auth]`: the JWT and download-signing secrets and the JWT checks.
     pub auth: AuthConfig,
+    /// `[downloads]`: serving standalone files through nginx.
     pub downloads: DownloadsConfig,
+    /// `[uploads]`: reservation lifetime and the per-project caps on pending reservations.
     pub uploads: UploadsConfig,
+    /// `[quota]`: default quotas for projects without overrides.
     pub quota: QuotaConfig,
+    /// `[cleanup]`: when the cleanup job runs, its grace periods and compaction.
     pub cleanup: CleanupConfig,
+    /// `[rate_limit]`: the per-caller token bucket.
     pub rate_limit: RateLimitConfig,
+    /// `[metrics]`: the ops listener.
     pub metrics: MetricsConfig,
+    /// `[log]`: log format and filter.
     pub log: LogConfig,
 }
 
+/// `[downloads]`: how downloads of standalone files are served.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct DownloadsConfig {
+    /// When set (e.g. `/_attachments`), downloads of standalone files answer with an empty body
+    /// and `X-Accel-Redirect` under this prefix for nginx to serve. Empty: attachd serves all.
     pub x_accel_prefix: String,
 }
 
+/// `[rate_limit]`: one token bucket per API key or user on reserve, upload and list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct RateLimitConfig {
+    /// Whether requests are rate-limited at all (exhausted buckets get 429).
     pub enabled: bool,
+    /// Requests a caller may make in a burst (the bucket's size).
     pub burst: u32,
+    /// Tokens added back per second, continuously.
     pub per_second: f64,
 }
 
+/// `[metrics]`: the ops listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct MetricsConfig {
+    /// Address of the ops listener (`/metrics`, `/health`, `/ready`, and the admin API with
+    /// `server.admin_api = "ops"`). Empty disables it.
     pub listen: String,
 }
 
+/// `[server]`: the public listener, its limits, timeouts and memory budgets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct ServerConfig {
+    /// Address the public API listens on (`IP:port`; port 0 picks a free one).
     pub listen: String,
+    /// Base URL for `upload_url` and `download_url`; empty means `http://<bound address>`.
     pub public_url: String,
+    /// Longest time a client may take to send the request line and headers.
     pub header_timeout_secs: u64,
+    /// Longest pause allowed between two pieces of a request body.
     pub body_idle_timeout_secs: u64,
+    /// Least average body rate once a body has run `body_idle_timeout_secs`; 0 disables it.
     pub body_min_rate_bytes_per_sec: u64,
+    /// Largest request head (request line + headers) accepted.
     pub max_header_bytes: usize,
+    /// Largest body the JSON endpoints (reserve, admin API) accept.
     pub max_json_body_bytes: usize,
+    /// How long in-flight requests may run on after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// Most client connections open at once; beyond it new ones get 503 and are closed.
     pub max_connections: usize,
+    /// Longest a response write may make no progress before the connection is closed.
     pub send_timeout_secs: u64,
+    /// Memory budget for upload bodies held at once; beyond it uploads get 503.
     pub upload_memory_bytes: u64,
+    /// Memory budget for download chunks held at once; beyond it downloads get 503.
     pub download_memory_bytes: u64,
+    /// Which listener serves the admin API.
     pub admin_api: AdminApi,
 }
 
@@ -100,16 +130,23 @@ pub enum AdminApi {
     Off,
 }
 
+/// `[storage]`: where and how attachments are stored, and where backups go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct StorageConfig {
+    /// Where everything lives: the index, segments, blobs, `bootstrap.json` and the secrets.
     pub data_dir: PathBuf,
+    /// Write engine for segment appends and standalone blobs.
     pub io_engine: IoEngineChoice,
+    /// Attachments up to this size go into shared segments; larger ones become standalone files.
     pub standalone_threshold_bytes: u64,
+    /// Size each segment file is preallocated to.
     pub segment_bytes: u64,
+    /// Free space on the data volume that uploads must leave (507 otherwise).
     pub min_free_bytes: u64,
+    /// Most bytes one group commit writes before its fdatasync.
     pub max_commit_batch_bytes: u64,
+    /// Where online backups are written (`<backup_dir>/<name>`); empty disables backups.
     pub backup_dir: PathBuf,
 }
 
@@ -125,51 +162,70 @@ pub enum IoEngineChoice {
     Sync,
 }
 
+/// `[auth]`: signing secrets and the checks on dashboard JWTs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct AuthConfig {
+    /// HS256 secret for dashboard-user JWTs; empty: generated on first start (`secrets.json`).
     pub jwt_secret: String,
+    /// HMAC-SHA256 key for download tokens; empty: generated on first start (`secrets.json`).
     pub download_signing_secret: String,
+    /// How long a signed download URL stays valid.
     pub download_url_ttl_secs: u64,
+    /// Audience a JWT's `aud` must name; empty: not checked.
     pub jwt_audience: String,
+    /// Issuer a JWT's `iss` must equal; empty: not checked.
     pub jwt_issuer: String,
 }
 
+/// `[uploads]`: reservation lifetime and the caps on pending reservations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct UploadsConfig {
+    /// How long a reservation may wait for its upload before it expires.
     pub reservation_ttl_secs: u64,
+    /// How often expired reservations are swept and their quota released.
     pub reservation_sweep_interval_secs: u64,
+    /// Most reservations a project may hold not yet uploaded (429 beyond).
     pub max_pending_per_project: u64,
+    /// Most bytes a project's pending reservations may declare together (429 beyond); also the
+    /// largest single attachment it can reserve.
     pub max_pending_bytes_per_project: u64,
 }
 
+/// `[quota]`: defaults for projects without overrides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct QuotaConfig {
+    /// Bytes a project may store.
     pub project_bytes: u64,
+    /// Bytes each end user may store within a project.
     pub user_bytes: u64,
 }
 
+/// `[cleanup]`: the cleanup job's schedule, grace periods and compaction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct CleanupConfig {
+    /// When the cleanup job runs: `"HH:MM"` (daily, UTC), `"every N"` (seconds) or `"off"`.
     pub schedule: String,
+    /// How long soft-deleted attachments keep their bytes before cleanup reclaims them.
     pub soft_delete_grace_secs: u64,
+    /// Age past which files in the blob area that no record points at are removed.
     pub orphan_grace_secs: u64,
+    /// A sealed segment whose live bytes fall below this fraction of its used bytes is compacted.
     pub compaction_live_ratio: f64,
+    /// Most bytes per second compaction copies.
     pub compaction_bytes_per_sec: u64,
 }
 
+/// `[log]`: logging.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct LogConfig {
+    /// Log line format.
     pub format: LogFormat,
+    /// A tracing filter such as `info` or `attachd=debug,info`; `RUST_LOG` overrides it.
     pub level: String,
 }
 

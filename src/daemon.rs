@@ -1,10 +1,11 @@
 //! The composition root: open the data directory, recover, bind, serve, drain.
 //!
-//! Startup, in order (each stage logged): lock the data directory; load or create the
-//! generated secrets; start the ops listener (`/health` 200, `/ready` 503 until ready);
-//! open the index (RocksDB replays its WAL); open the store (segments whose tail a crash left
-//! torn are cut and sealed); start the group committer; bootstrap on first start; start the
-//! background jobs; bind the public listener and announce it; mark ready.
+//! Startup, in order (each stage logged): lock the data directory; start the ops listener
+//! (`/health` 200, `/ready` 503 until ready); bind the public listener (its address is the
+//! default public URL); load or create the generated secrets; open the index (RocksDB replays
+//! its WAL); open the store (segments whose tail a crash left torn are cut and sealed); start
+//! the group committer; refuse to start if a repair was interrupted; bootstrap on first start;
+//! start the background jobs; announce the public address; mark ready.
 //! On SIGTERM/SIGINT: mark not ready and refuse new reservations and uploads (503, which SDKs
 //! retry), stop accepting, let in-flight requests finish up to `shutdown_grace_secs`, stop
 //! the jobs, drain the committer, seal the active segment, flush the index, exit 0.
@@ -213,36 +214,97 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     tracing::info!(data_dir = %data_dir.display(), "starting attachd {}", env!("CARGO_PKG_VERSION"));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut ops_bound = None;
     let admin_slot = crate::http::ops::AdminSlot::default();
-    if !cfg.metrics.listen.is_empty() {
-        let addr = cfg.metrics.listen.clone();
-        let listener =
-            TcpListener::bind(&addr).await.map_err(|source| DaemonError::Bind { addr: addr.clone(), source })?;
-        ops_bound = listener.local_addr().ok();
-        tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
-        tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), admin_slot.clone(), stop_rx.clone()));
+    let ops_bound = start_ops_listener(&cfg, &ready, &admin_slot, &stop_rx).await?;
+    let (listener, bound) = bind_public(&cfg).await?;
+    let public_url = public_url(&cfg, bound);
+    let service = open_and_bootstrap(&cfg, &opts, public_url.clone())?;
+    let (jobs, cleanup) = start_jobs(&cfg, &service, &stop_rx);
+    let state = http_state(&cfg, &service, cleanup);
+    if cfg.server.admin_api == AdminApi::Ops {
+        let _ = admin_slot.set(state.clone());
     }
+    let limits = server_limits(&cfg);
+    announce(&opts, bound, &public_url, ops_bound)?;
+    state.set_ready(true);
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!("ready");
+
+    let drain = drain_on(shutdown, state.clone(), service.clone(), ready.clone());
+    let clean = serve(listener, state, limits, drain).await;
+    let _ = stop_tx.send(true);
+    for j in jobs {
+        let _ = j.await;
+    }
+    tokio::task::block_in_place(|| close_storage(&service));
+    tracing::info!(clean, "stopped");
+    Ok(())
+}
+
+/// Binds and serves the ops listener (`/metrics`, `/health`, `/ready`, and the admin API when
+/// it is placed there) unless `metrics.listen` is empty; returns its bound address.
+async fn start_ops_listener(
+    cfg: &Config,
+    ready: &Arc<std::sync::atomic::AtomicBool>,
+    admin_slot: &crate::http::ops::AdminSlot,
+    stop_rx: &watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>, DaemonError> {
+    if cfg.metrics.listen.is_empty() {
+        return Ok(None);
+    }
+    let addr = cfg.metrics.listen.clone();
+    let listener = TcpListener::bind(&addr).await.map_err(|source| DaemonError::Bind { addr: addr.clone(), source })?;
+    let ops_bound = listener.local_addr().ok();
+    tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
+    tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), admin_slot.clone(), stop_rx.clone()));
+    Ok(ops_bound)
+}
+
+/// Binds the public listener on `server.listen`; returns it with its bound address.
+async fn bind_public(cfg: &Config) -> Result<(TcpListener, SocketAddr), DaemonError> {
     let listener = TcpListener::bind(&cfg.server.listen)
         .await
         .map_err(|source| DaemonError::Bind { addr: cfg.server.listen.clone(), source })?;
     let bound = listener.local_addr().map_err(|e| DaemonError::Other(format!("read bound address: {e}")))?;
-    let public_url = if cfg.server.public_url.is_empty() {
+    Ok((listener, bound))
+}
+
+/// `server.public_url` without its trailing slashes, or `http://<bound>` when it is unset.
+fn public_url(cfg: &Config, bound: SocketAddr) -> String {
+    if cfg.server.public_url.is_empty() {
         format!("http://{bound}")
     } else {
         cfg.server.public_url.trim_end_matches('/').to_string()
-    };
+    }
+}
+
+/// Opens the service, refuses to go on if a repair was interrupted, and bootstraps an empty
+/// data directory (printing where the first admin token and API keys went).
+fn open_and_bootstrap(cfg: &Config, opts: &RunOptions, public_url: String) -> Result<Arc<Service>, DaemonError> {
     let service = tokio::task::block_in_place(|| {
-        open_service_with(&cfg, public_url.clone(), opts.engine.clone(), opts.index_hook.clone())
+        open_service_with(cfg, public_url, opts.engine.clone(), opts.index_hook.clone())
     })?;
     service.refuse_if_repair_interrupted().map_err(|e| DaemonError::Other(e.to_string()))?;
-    if let Some(path) = service.bootstrap_if_empty(&data_dir).map_err(|e| DaemonError::Other(e.to_string()))? {
+    if let Some(path) =
+        service.bootstrap_if_empty(&cfg.storage.data_dir).map_err(|e| DaemonError::Other(e.to_string()))?
+    {
         println!("attachd: first start: admin token and API keys written to {}", path.display());
     }
-    // Background jobs.
+    Ok(service)
+}
+
+/// Spawns the background jobs (cleanup, reservation sweeper, sampler) until `stop_rx` turns
+/// true, and takes a first sample now. Returns their handles and the cleanup job, which the
+/// admin API can also run on demand.
+fn start_jobs(
+    cfg: &Config,
+    service: &Arc<Service>,
+    stop_rx: &watch::Receiver<bool>,
+) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Cleanup>) {
     let cleanup = Arc::new(Cleanup::new(service.clone()));
     let sweeper = Arc::new(ReservationSweeper { service: service.clone() });
-    let sampler = Arc::new(Sampler { service: service.clone(), data_dir: data_dir.clone() });
+    let sampler = Arc::new(Sampler { service: service.clone(), data_dir: cfg.storage.data_dir.clone() });
     let jobs = vec![
         spawn(cleanup.clone(), cfg.schedule(), stop_rx.clone()),
         spawn(
@@ -253,9 +315,14 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
         spawn(sampler.clone(), Schedule::Every(Duration::from_secs(5)), stop_rx.clone()),
     ];
     sampler.run_once();
-    let c = cleanup.clone();
+    (jobs, cleanup)
+}
+
+/// The HTTP front end's shared state, with `cleanup` as its on-demand cleanup (run on a
+/// blocking thread).
+fn http_state(cfg: &Config, service: &Arc<Service>, cleanup: Arc<Cleanup>) -> Arc<HttpState> {
     let run_cleanup = Arc::new(move || {
-        let c = c.clone();
+        let c = cleanup.clone();
         tokio::task::spawn_blocking(move || c.run_once())
     });
     let http_cfg = HttpConfig {
@@ -265,17 +332,27 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
         max_header_bytes: cfg.server.max_header_bytes,
         admin_on_public: cfg.server.admin_api == AdminApi::Public,
     };
-    let state = Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup));
-    if cfg.server.admin_api == AdminApi::Ops {
-        let _ = admin_slot.set(state.clone());
-    }
-    let limits = ServerLimits {
+    Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup))
+}
+
+/// The public server's connection limits and timeouts, from `[server]`.
+fn server_limits(cfg: &Config) -> ServerLimits {
+    ServerLimits {
         header_timeout: Duration::from_secs(cfg.server.header_timeout_secs),
         max_header_bytes: cfg.server.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
         max_connections: cfg.server.max_connections,
         send_timeout: Duration::from_secs(cfg.server.send_timeout_secs),
-    };
+    }
+}
+
+/// Tells the world where the daemon listens: stdout, the ready file and the `on_bound` channel.
+fn announce(
+    opts: &RunOptions,
+    bound: SocketAddr,
+    public_url: &str,
+    ops_bound: Option<SocketAddr>,
+) -> Result<(), DaemonError> {
     println!("attachd: listening on {bound} (public URL {public_url})");
     if let Some(path) = &opts.ready_file {
         // Line 1: the public address; line 2 (when enabled): `ops <address>`.
@@ -289,38 +366,35 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     if let Some(tx) = &opts.on_bound {
         let _ = tx.send(bound);
     }
-    state.set_ready(true);
-    ready.store(true, std::sync::atomic::Ordering::SeqCst);
-    notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!("ready");
-
-    let st = state.clone();
-    let svc = service.clone();
-    let rd = ready.clone();
-    let drain = async move {
-        shutdown.await;
-        tracing::info!("shutdown requested: draining");
-        notify(&[sd_notify::NotifyState::Stopping]);
-        rd.store(false, std::sync::atomic::Ordering::SeqCst);
-        st.set_ready(false);
-        svc.start_draining();
-    };
-    let clean = serve(listener, state, limits, drain).await;
-    let _ = stop_tx.send(true);
-    for j in jobs {
-        let _ = j.await;
-    }
-    tokio::task::block_in_place(|| {
-        service.shutdown();
-        if let Err(e) = service.store().segments.seal_active() {
-            tracing::warn!(error = %e, "could not seal the active segment; recovery will at next start");
-        }
-        if let Err(e) = service.index().flush() {
-            tracing::warn!(error = %e, "index flush at shutdown failed; the WAL still has everything");
-        }
-    });
-    tracing::info!(clean, "stopped");
     Ok(())
+}
+
+/// Waits for `shutdown`, then starts draining: not ready (for systemd, `/ready` and the HTTP
+/// state) and new reservations and uploads refused.
+async fn drain_on(
+    shutdown: impl Future<Output = ()>,
+    state: Arc<HttpState>,
+    service: Arc<Service>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    shutdown.await;
+    tracing::info!("shutdown requested: draining");
+    notify(&[sd_notify::NotifyState::Stopping]);
+    ready.store(false, std::sync::atomic::Ordering::SeqCst);
+    state.set_ready(false);
+    service.start_draining();
+}
+
+/// After serving: drains the committer, seals the active segment and flushes the index
+/// (blocking; a failed seal or flush is logged, recovery covers it).
+fn close_storage(service: &Service) {
+    service.shutdown();
+    if let Err(e) = service.store().segments.seal_active() {
+        tracing::warn!(error = %e, "could not seal the active segment; recovery will at next start");
+    }
+    if let Err(e) = service.index().flush() {
+        tracing::warn!(error = %e, "index flush at shutdown failed; the WAL still has everything");
+    }
 }
 
 /// Tells systemd (Type=notify) about a state change; a no-op outside systemd.

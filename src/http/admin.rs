@@ -11,9 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json as j};
 
 use crate::clock::Timestamp;
+use crate::ids::{ProjectId, TeamId, UserId};
 use crate::index::control::Role;
-use crate::service::ServiceError;
 use crate::service::admin::NewKey;
+use crate::service::{Service, ServiceError};
 
 use super::body::{RespBody, read_json_request};
 use super::route::AdminRoute;
@@ -78,10 +79,16 @@ pub async fn handle(
     let token = super::auth::bearer(req.headers())?;
     state.service.authenticate_admin(&token)?;
     let v = read_json_request(req, &state.cfg).await?;
+    let (status, out) = dispatch(state, route, v).await?;
+    Ok(json(status, &out))
+}
+
+/// Runs an authenticated admin request on its JSON body `v`: the status and body to answer with.
+async fn dispatch(state: &Arc<HttpState>, route: AdminRoute, v: Value) -> Result<(StatusCode, Value), ServiceError> {
     let svc = &state.service;
     let idx = svc.index();
     use AdminRoute as A;
-    let (status, out) = match route {
+    Ok(match route {
         A::ListTeams => (StatusCode::OK, j!({ "teams": idx.teams()? })),
         A::CreateTeam => (StatusCode::CREATED, j!(svc.create_team(parse::<Named>(v)?.name)?)),
         A::CreateProject(t) => {
@@ -91,13 +98,7 @@ pub async fn handle(
             let ps: Vec<_> = idx.projects()?.into_iter().map(|p| svc.project_view(p)).collect();
             (StatusCode::OK, j!({ "projects": ps }))
         }
-        A::DeleteProject(p) => {
-            let svc = svc.clone();
-            let project = tokio::task::spawn_blocking(move || svc.delete_project(p))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("delete task: {e}")))??;
-            (StatusCode::OK, j!(project))
-        }
+        A::DeleteProject(p) => (StatusCode::OK, delete_project(svc, p).await?),
         A::SetQuota(p) => {
             let proj = quota_field(&v, "project_bytes")?;
             let user = quota_field(&v, "user_bytes")?;
@@ -115,47 +116,69 @@ pub async fn handle(
             let ms: Vec<_> = idx.members(&t)?.into_iter().map(|(u, r)| j!({"user_id": u.0, "role": r})).collect();
             (StatusCode::OK, j!({ "members": ms }))
         }
-        A::SetMember(t, u) => {
-            let role = parse::<RoleBody>(v)?.role;
-            svc.set_member(t, u.clone(), role)?;
-            (StatusCode::OK, j!({"team_id": t, "user_id": u.0, "role": role}))
-        }
+        A::SetMember(t, u) => (StatusCode::OK, set_member(svc, t, u, v)?),
         A::RemoveMember(t, u) => {
             svc.remove_member(t, u)?;
             (StatusCode::OK, j!({"ok": true}))
         }
-        A::MintJwt => {
-            let b = parse::<JwtBody>(v)?;
-            let exp = Timestamp::now().as_secs().saturating_add(b.ttl_secs.unwrap_or(3600));
-            (StatusCode::OK, j!({"token": svc.mint_jwt(&b.sub, exp)}))
-        }
+        A::MintJwt => (StatusCode::OK, mint_jwt(svc, v)?),
         A::ListTokens => (StatusCode::OK, j!({ "tokens": svc.admin_tokens()? })),
-        A::CreateToken => {
-            let name = parse::<Named>(v)?.name.ok_or_else(|| ServiceError::BadParameter("name is required".into()))?;
-            let (token, secret) = svc.add_admin_token(&name)?;
-            (StatusCode::CREATED, j!({ "token": token, "secret": secret }))
-        }
+        A::CreateToken => (StatusCode::CREATED, create_admin_token(svc, v)?),
         A::RevokeToken(id) => (StatusCode::OK, j!(svc.revoke_admin_token(&id)?)),
-        A::Backup => {
-            let b = parse::<BackupBody>(v)?;
-            let name = b.name.unwrap_or_else(|| Timestamp::now().to_iso().replace(':', "-"));
-            let svc = svc.clone();
-            let report = tokio::task::spawn_blocking(move || svc.backup(&name))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("backup task: {e}")))??;
-            (StatusCode::OK, j!(report))
-        }
-        A::Fsck => {
-            let svc = svc.clone();
-            let report = tokio::task::spawn_blocking(move || svc.fsck(false))
-                .await
-                .map_err(|e| ServiceError::Internal(format!("fsck task: {e}")))??;
-            (StatusCode::OK, j!(report))
-        }
+        A::Backup => (StatusCode::OK, backup(svc, v).await?),
+        A::Fsck => (StatusCode::OK, fsck(svc).await?),
         A::Cleanup => {
             let report = (state.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)
         }
-    };
-    Ok(json(status, &out))
+    })
+}
+
+/// Runs `f` on a blocking thread; a panic there is an internal error naming the `what` task.
+async fn run_blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::Internal(format!("{what} task: {e}")))?
+}
+
+/// Soft-deletes project `p` (on a blocking thread); answers with the project.
+async fn delete_project(svc: &Arc<Service>, p: ProjectId) -> Result<Value, ServiceError> {
+    let svc = svc.clone();
+    Ok(j!(run_blocking("delete", move || svc.delete_project(p)).await?))
+}
+
+/// Gives user `u` the role in `v` on team `t`; answers with the membership.
+fn set_member(svc: &Service, t: TeamId, u: UserId, v: Value) -> Result<Value, ServiceError> {
+    let role = parse::<RoleBody>(v)?.role;
+    svc.set_member(t, u.clone(), role)?;
+    Ok(j!({"team_id": t, "user_id": u.0, "role": role}))
+}
+
+/// Mints a test JWT for the subject in `v`, valid for its `ttl_secs` (default one hour).
+fn mint_jwt(svc: &Service, v: Value) -> Result<Value, ServiceError> {
+    let b = parse::<JwtBody>(v)?;
+    let exp = Timestamp::now().as_secs().saturating_add(b.ttl_secs.unwrap_or(3600));
+    Ok(j!({"token": svc.mint_jwt(&b.sub, exp)}))
+}
+
+/// Adds an admin token named in `v` (the name is required); answers with it and its secret.
+fn create_admin_token(svc: &Service, v: Value) -> Result<Value, ServiceError> {
+    let name = parse::<Named>(v)?.name.ok_or_else(|| ServiceError::BadParameter("name is required".into()))?;
+    let (token, secret) = svc.add_admin_token(&name)?;
+    Ok(j!({ "token": token, "secret": secret }))
+}
+
+/// Writes a backup (on a blocking thread) named as `v` says, or after the current time.
+async fn backup(svc: &Arc<Service>, v: Value) -> Result<Value, ServiceError> {
+    let b = parse::<BackupBody>(v)?;
+    let name = b.name.unwrap_or_else(|| Timestamp::now().to_iso().replace(':', "-"));
+    let svc = svc.clone();
+    Ok(j!(run_blocking("backup", move || svc.backup(&name)).await?))
+}
+
+/// Checks the data directory without repairing (on a blocking thread); answers with the report.
+async fn fsck(svc: &Arc<Service>) -> Result<Value, ServiceError> {
+    let svc = svc.clone();
+    Ok(j!(run_blocking("fsck", move || svc.fsck(false)).await?))
 }

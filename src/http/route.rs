@@ -42,30 +42,50 @@ pub enum Route {
     NotFound,
 }
 
-/// The admin API.
+/// The admin API; paths are under `/admin/v1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum AdminRoute {
+    /// `GET teams`
     ListTeams,
+    /// `POST teams`
     CreateTeam,
+    /// `POST teams/:team/projects`
     CreateProject(TeamId),
+    /// `GET projects`
     ListProjects,
+    /// `DELETE projects/:id`
     DeleteProject(ProjectId),
+    /// `PUT projects/:id/quota`
     SetQuota(ProjectId),
+    /// `POST projects/:project/apps`
     CreateApp(ProjectId),
+    /// `GET apps`
     ListApps,
+    /// `GET keys`
     ListKeys,
+    /// `POST keys`
     CreateKey,
+    /// `DELETE keys/:id`
     RevokeKey(KeyId),
+    /// `GET teams/:team/members`
     ListMembers(TeamId),
+    /// `PUT teams/:team/members/:user` (the user id percent-decoded)
     SetMember(TeamId, UserId),
+    /// `DELETE teams/:team/members/:user` (the user id percent-decoded)
     RemoveMember(TeamId, UserId),
+    /// `POST jwt`
     MintJwt,
+    /// `GET tokens`
     ListTokens,
+    /// `POST tokens`
     CreateToken,
+    /// `DELETE tokens/:id` (the id is 16 hex digits, lowercased here)
     RevokeToken(String),
+    /// `POST cleanup`
     Cleanup,
+    /// `POST backup`
     Backup,
+    /// `POST fsck`
     Fsck,
 }
 

@@ -28,21 +28,27 @@ pub const CF: &str = "control";
 
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct Team {
+    /// Its id.
     pub id: TeamId,
+    /// Display name.
     pub name: String,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 
 /// A project: the unit of quotas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct Project {
+    /// Its id.
     pub id: ProjectId,
+    /// The team that owns it.
     pub team_id: TeamId,
+    /// Display name.
     pub name: String,
+    /// When it was created.
     pub created_at: Timestamp,
+    /// When it was soft-deleted; `None` while it is live.
     pub deleted_at: Option<Timestamp>,
     /// Override of the project quota (bytes); `None` = the configured default.
     pub attachment_project_quota_bytes: Option<u64>,
@@ -52,13 +58,18 @@ pub struct Project {
 
 /// An app inside a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct App {
+    /// Its id.
     pub id: AppId,
+    /// The project it belongs to.
     pub project_id: ProjectId,
+    /// The team owning that project.
     pub team_id: TeamId,
+    /// Display name.
     pub name: String,
+    /// When it was created.
     pub created_at: Timestamp,
+    /// When it was deleted; `None` while it is live. A deleted app takes no new keys.
     pub deleted_at: Option<Timestamp>,
 }
 
@@ -74,19 +85,28 @@ pub enum KeyKind {
 
 /// An API key (its secret is stored only as a SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct ApiKey {
+    /// Its id.
     pub id: KeyId,
+    /// Client or agent.
     pub kind: KeyKind,
+    /// Display name.
     pub name: String,
+    /// The team it acts in (a client key's: its app's team).
     pub team_id: TeamId,
+    /// The app a client key is scoped to; `None` for agent keys.
     pub app_id: Option<AppId>,
+    /// What it may do, e.g. `events:write`.
     pub permissions: Vec<String>,
     /// The first characters of the secret, for recognising it in lists.
     pub secret_prefix: String,
+    /// SHA-256 of the secret, hex-encoded.
     pub secret_sha256: String,
+    /// When it was created.
     pub created_at: Timestamp,
+    /// When it was revoked; `None` while it is not.
     pub revoked_at: Option<Timestamp>,
+    /// When it stops authenticating; `None` for never.
     pub expires_at: Option<Timestamp>,
 }
 
@@ -104,9 +124,10 @@ pub enum Role {
 
 /// An admin token (stored hashed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub struct AdminToken {
+    /// Display name.
     pub name: String,
+    /// When it was created.
     pub created_at: Timestamp,
 }
 

@@ -54,12 +54,19 @@ impl HostileArgs {
 /// What the hostile clients saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HostileReport {
+    /// Stalled uploads the daemon took in (not answered 503 within two seconds).
     pub stalled_uploads_admitted: u64,
+    /// Stalled uploads refused with 503.
     pub stalled_uploads_refused: u64,
+    /// Unread downloads answered 200.
     pub unread_downloads_admitted: u64,
+    /// Unread downloads not answered 200 (refused, or failed).
     pub unread_downloads_refused: u64,
+    /// Idle connections opened, reopenings included.
     pub idle_connections_opened: u64,
+    /// The daemon's resident memory when the hostile clients started, in MiB (0 without `--pid`).
     pub rss_start_mib: f64,
+    /// The highest resident memory sampled (every 50 ms), in MiB; at least `rss_start_mib`.
     pub rss_peak_mib: f64,
 }
 

@@ -9,19 +9,33 @@ use super::BenchArgs;
 /// One benchmark's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// `--label`, or the target's name.
     pub label: String,
+    /// Payload size in bytes.
     pub size: usize,
+    /// Concurrent workers (one connection each).
     pub concurrency: usize,
+    /// Wall-clock seconds the workers ran.
     pub seconds: f64,
+    /// Operations that succeeded.
     pub ops: u64,
+    /// Successful operations per second.
     pub ops_per_sec: f64,
+    /// Payload megabytes (10^6 bytes) per second moved by successful operations.
     pub mb_per_sec: f64,
+    /// Median latency of successful operations, in milliseconds.
     pub p50_ms: f64,
+    /// 90th-percentile latency of successful operations, in milliseconds.
     pub p90_ms: f64,
+    /// 99th-percentile latency of successful operations, in milliseconds.
     pub p99_ms: f64,
+    /// Slowest successful operation, in milliseconds.
     pub max_ms: f64,
+    /// Operations that failed.
     pub errors: u64,
+    /// The first error of the first worker (in worker order) that had one.
     pub first_error: Option<String>,
+    /// What the hostile clients saw, when any ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostile: Option<super::hostile::HostileReport>,
 }

@@ -107,7 +107,7 @@ impl IoEngine for UringEngine {
 fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<RingBatch>) {
     let mut slots: Vec<Option<InFlight>> = Vec::new();
     // Groups of entries that must enter the submission queue together (a linked chain).
-    let mut backlog: VecDeque<Vec<io_uring::squeue::Entry>> = VecDeque::new();
+    let mut backlog: VecDeque<Vec<squeue::Entry>> = VecDeque::new();
     let mut open = true;
     let mut failures = 0u32;
     loop {
@@ -116,130 +116,177 @@ fn ring_loop(mut ring: IoUring, rx: mpsc::Receiver<RingBatch>) {
             return;
         }
         // Take new jobs: block only when nothing is in flight.
-        let mut first = if busy || !open { None } else { rx.recv().ok() };
+        let first = if busy || !open { None } else { rx.recv().ok() };
         if first.is_none() && !busy && open {
             open = false;
             continue;
         }
-        loop {
-            let job = match first.take() {
-                Some(j) => j,
-                None => match rx.try_recv() {
-                    Ok(j) => j,
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                },
-            };
-            let slot = slots.iter().position(Option::is_none).unwrap_or_else(|| {
-                slots.push(None);
-                slots.len() - 1
-            });
-            let mut flight = plan(job);
-            let chained = flight.job.sync && flight.pieces.len() < MAX_CHAIN;
-            let mut group = Vec::with_capacity(flight.pieces.len() + 1);
-            for (i, p) in flight.pieces.iter().enumerate() {
-                let mut e = opcode::Writev::new(types::Fd(flight.job.fd), p.iov.as_ptr(), p.iov.len() as u32)
-                    .offset(p.offset)
-                    .build()
-                    .user_data(((slot as u64) << 32) | i as u64);
-                if chained {
-                    e = e.flags(squeue::Flags::IO_LINK);
-                }
-                group.push(e);
-            }
-            if chained {
-                group.push(fsync_entry(flight.job.fd, slot));
-                flight.pending += 1;
-                flight.sync_submitted = true;
-            }
-            backlog.push_back(group);
-            slots[slot] = Some(flight);
-        }
+        take_jobs(&rx, first, &mut open, &mut slots, &mut backlog);
         push_backlog(&mut ring, &mut backlog);
-        match ring.submit_and_wait(1) {
-            Ok(_) => failures = 0,
-            Err(e) => {
-                // EINTR and EBUSY (completion queue backed up) clear by reaping below. Callers
-                // are never answered while the kernel may still read their buffers, so a ring
-                // that keeps failing cannot be worked around: stop the process (fail-stop) and
-                // let recovery and the supervisor take over rather than risk memory the
-                // kernel still points at.
-                let transient = matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN));
-                if !transient {
-                    failures += 1;
-                    tracing::error!(error = %e, failures, "io_uring submission failed");
-                    if failures >= 1000 {
-                        tracing::error!("io_uring keeps failing; aborting so recovery can run on restart");
-                        std::process::abort();
-                    }
-                    thread::sleep(std::time::Duration::from_millis(1));
-                }
-            }
-        }
-        let cqes: Vec<(u64, i32)> = ring.completion().map(|c| (c.user_data(), c.result())).collect();
-        for (ud, res) in cqes {
-            let slot = (ud >> 32) as usize;
-            let tag = ud & 0xffff_ffff;
-            let Some(flight) = slots.get_mut(slot).and_then(Option::as_mut) else {
-                continue;
-            };
-            if tag == TAG_SYNC {
-                match res {
-                    0.. => flight.synced = true,
-                    r if r == -libc::ECANCELED => {} // a write in the chain failed or was short
-                    r => {
-                        flight.error.get_or_insert(io::Error::from_raw_os_error(-r));
-                    }
-                }
-            } else {
-                let Some(piece) = flight.pieces.get(tag as usize) else {
-                    tracing::error!(user_data = ud, "io_uring completion for an unknown request; ignoring it");
-                    continue;
-                };
-                if res == -libc::ECANCELED {
-                    // An earlier write in the chain failed; it reports the error.
-                    flight.short.push((tag as usize, 0));
-                } else if res < 0 {
-                    flight.error.get_or_insert(io::Error::from_raw_os_error(-res));
-                } else if (res as usize) < piece.len {
-                    flight.short.push((tag as usize, res as usize));
-                }
-            }
-            flight.pending -= 1;
-            if flight.pending > 0 {
-                continue;
-            }
-            // Everything of this job is back.
-            if flight.error.is_none() && !flight.short.is_empty() {
-                if let Err(e) = finish_short_writes(flight) {
-                    flight.error = Some(e);
-                }
-                flight.synced = false;
-            }
-            if let Some(e) = flight.error.take() {
-                finish(&mut slots[slot], Err(e));
-            } else if flight.job.sync && !flight.synced {
-                if flight.sync_submitted {
-                    // The chain was broken by a short write that is finished now: sync here.
-                    // SAFETY: the caller's `File` is open while it blocks in `write_batch`.
-                    let file = std::mem::ManuallyDrop::new(unsafe {
-                        <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd)
-                    });
-                    let r = file.sync_data();
-                    finish(&mut slots[slot], r);
-                } else {
-                    flight.pending = 1;
-                    flight.sync_submitted = true;
-                    backlog.push_back(vec![fsync_entry(flight.job.fd, slot)]);
-                }
-            } else {
-                finish(&mut slots[slot], Ok(()));
-            }
-        }
+        submit_and_wait_or_abort(&mut ring, &mut failures);
+        reap_completions(&mut ring, &mut slots, &mut backlog);
         push_backlog(&mut ring, &mut backlog);
+    }
+}
+
+/// Admits `first` and every job already waiting on the channel, without blocking; clears
+/// `open` when the channel is disconnected.
+fn take_jobs(
+    rx: &mpsc::Receiver<RingBatch>,
+    mut first: Option<RingBatch>,
+    open: &mut bool,
+    slots: &mut Vec<Option<InFlight>>,
+    backlog: &mut VecDeque<Vec<squeue::Entry>>,
+) {
+    loop {
+        let job = match first.take() {
+            Some(j) => j,
+            None => match rx.try_recv() {
+                Ok(j) => j,
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    *open = false;
+                    break;
+                }
+            },
+        };
+        admit(job, slots, backlog);
+    }
+}
+
+/// Gives a job a free slot and queues its entries: its writes and, when it asks for
+/// durability and the chain is short enough, the sync linked behind them.
+fn admit(job: RingBatch, slots: &mut Vec<Option<InFlight>>, backlog: &mut VecDeque<Vec<squeue::Entry>>) {
+    let slot = slots.iter().position(Option::is_none).unwrap_or_else(|| {
+        slots.push(None);
+        slots.len() - 1
+    });
+    let mut flight = plan(job);
+    let chained = flight.job.sync && flight.pieces.len() < MAX_CHAIN;
+    let mut group = Vec::with_capacity(flight.pieces.len() + 1);
+    for (i, p) in flight.pieces.iter().enumerate() {
+        let mut e = opcode::Writev::new(types::Fd(flight.job.fd), p.iov.as_ptr(), p.iov.len() as u32)
+            .offset(p.offset)
+            .build()
+            .user_data(((slot as u64) << 32) | i as u64);
+        if chained {
+            e = e.flags(squeue::Flags::IO_LINK);
+        }
+        group.push(e);
+    }
+    if chained {
+        group.push(fsync_entry(flight.job.fd, slot));
+        flight.pending += 1;
+        flight.sync_submitted = true;
+    }
+    backlog.push_back(group);
+    slots[slot] = Some(flight);
+}
+
+/// Submits the queue and waits for at least one completion. Transient errors are left for the
+/// next round; after 1000 other failures in a row the process aborts (fail-stop).
+fn submit_and_wait_or_abort(ring: &mut IoUring, failures: &mut u32) {
+    match ring.submit_and_wait(1) {
+        Ok(_) => *failures = 0,
+        Err(e) => {
+            // EINTR and EBUSY (completion queue backed up) clear by reaping below. Callers
+            // are never answered while the kernel may still read their buffers, so a ring
+            // that keeps failing cannot be worked around: stop the process (fail-stop) and
+            // let recovery and the supervisor take over rather than risk memory the
+            // kernel still points at.
+            let transient = matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN));
+            if !transient {
+                *failures += 1;
+                let failures = *failures;
+                tracing::error!(error = %e, failures, "io_uring submission failed");
+                if failures >= 1000 {
+                    tracing::error!("io_uring keeps failing; aborting so recovery can run on restart");
+                    std::process::abort();
+                }
+                thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+/// Drains the completion queue into the jobs in flight, completing each job whose last
+/// completion arrived.
+fn reap_completions(ring: &mut IoUring, slots: &mut [Option<InFlight>], backlog: &mut VecDeque<Vec<squeue::Entry>>) {
+    let cqes: Vec<(u64, i32)> = ring.completion().map(|c| (c.user_data(), c.result())).collect();
+    for (ud, res) in cqes {
+        let slot = (ud >> 32) as usize;
+        let Some(flight) = slots.get_mut(slot).and_then(Option::as_mut) else {
+            continue;
+        };
+        if !record_completion(flight, ud, res) {
+            continue;
+        }
+        flight.pending -= 1;
+        if flight.pending > 0 {
+            continue;
+        }
+        complete_job(&mut slots[slot], slot, backlog);
+    }
+}
+
+/// Notes one completion's outcome (error, short or cancelled write, sync done) in its job.
+/// Returns false, logging it, for a completion that names no piece of the job.
+fn record_completion(flight: &mut InFlight, ud: u64, res: i32) -> bool {
+    let tag = ud & 0xffff_ffff;
+    if tag == TAG_SYNC {
+        match res {
+            0.. => flight.synced = true,
+            r if r == -libc::ECANCELED => {} // a write in the chain failed or was short
+            r => {
+                flight.error.get_or_insert(io::Error::from_raw_os_error(-r));
+            }
+        }
+    } else {
+        let Some(piece) = flight.pieces.get(tag as usize) else {
+            tracing::error!(user_data = ud, "io_uring completion for an unknown request; ignoring it");
+            return false;
+        };
+        if res == -libc::ECANCELED {
+            // An earlier write in the chain failed; it reports the error.
+            flight.short.push((tag as usize, 0));
+        } else if res < 0 {
+            flight.error.get_or_insert(io::Error::from_raw_os_error(-res));
+        } else if (res as usize) < piece.len {
+            flight.short.push((tag as usize, res as usize));
+        }
+    }
+    true
+}
+
+/// Everything of the job in `entry` is back: finishes its short writes, then answers its
+/// caller, or queues the sync it still needs (in slot `slot`).
+fn complete_job(entry: &mut Option<InFlight>, slot: usize, backlog: &mut VecDeque<Vec<squeue::Entry>>) {
+    let Some(flight) = entry.as_mut() else {
+        return;
+    };
+    if flight.error.is_none() && !flight.short.is_empty() {
+        if let Err(e) = finish_short_writes(flight) {
+            flight.error = Some(e);
+        }
+        flight.synced = false;
+    }
+    if let Some(e) = flight.error.take() {
+        finish(entry, Err(e));
+    } else if flight.job.sync && !flight.synced {
+        if flight.sync_submitted {
+            // The chain was broken by a short write that is finished now: sync here.
+            // SAFETY: the caller's `File` is open while it blocks in `write_batch`.
+            let file =
+                std::mem::ManuallyDrop::new(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(flight.job.fd) });
+            let r = file.sync_data();
+            finish(entry, r);
+        } else {
+            flight.pending = 1;
+            flight.sync_submitted = true;
+            backlog.push_back(vec![fsync_entry(flight.job.fd, slot)]);
+        }
+    } else {
+        finish(entry, Ok(()));
     }
 }
 
