@@ -6,11 +6,11 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use attachd::clock::Timestamp;
-use attachd::engine::conformance::reservation;
 use attachd::ids::{ProjectId, SegmentId};
 use attachd::index::Index;
 use attachd::index::listing::After;
 use attachd::index::prelude::*;
+use attachd::model::example::reservation;
 use attachd::model::{Attachment, Location};
 
 fn record(project: ProjectId, created: u64) -> Attachment {

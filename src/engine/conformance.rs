@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use crate::clock::Timestamp;
-use crate::ids::{AppId, AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest};
-use crate::model::{After, Attachment, Digests, Location, Metadata, ParentKind, ParentRef, Retention, ScanState};
+use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId};
+pub use crate::model::example::reservation;
+use crate::model::{After, Attachment, Location};
 
 use super::{Catalog, CatalogError, Durability, ReserveLimits};
 
@@ -31,33 +30,6 @@ pub const LIMITS: ReserveLimits = ReserveLimits {
     max_pending_count: 1_000_000,
     max_pending_bytes: 1 << 40,
 };
-
-/// A pending reservation of `size` bytes in `project`, owned by `owner`, created at `created`.
-pub fn reservation(project: ProjectId, owner: Option<&str>, size: u64, created: u64) -> Attachment {
-    Attachment {
-        id: AttachmentId::random(),
-        project_id: project,
-        app_id: Some(AppId::random()),
-        parents: vec![ParentRef::uuid(ParentKind::ClientEvent, Uuid::new_v4())],
-        owner: owner.map(|o| EndUserId(o.into())),
-        uploader: None,
-        meta: Metadata {
-            original_filename: "f.bin".into(),
-            content_type: "application/pdf".into(),
-            ..Default::default()
-        },
-        size_bytes: size,
-        digests: Digests { sha256: Sha256Digest([1; 32]), md5: None },
-        scan: ScanState::NotScanned,
-        retention: Retention::Kept,
-        is_dev: false,
-        created_at: Timestamp(created),
-        expires_at: Timestamp(created + 900_000_000),
-        uploaded_at: None,
-        deleted_at: None,
-        location: None,
-    }
-}
 
 fn uploaded(r: &Attachment) -> Attachment {
     let mut u = r.clone();

@@ -57,13 +57,13 @@ pub(crate) mod tests {
     use crate::clock::Timestamp;
     use crate::ids::{EventId, IssueId, ProjectId, SegmentId, UserId};
     use crate::index::codec_v1;
-    use crate::model::{Digests, Location, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
+    use crate::model::{Location, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
     use proptest::prelude::*;
 
     /// A pending seed-000 reservation.
     pub(crate) fn sample() -> Attachment {
         let mut r =
-            crate::engine::conformance::reservation(ProjectId::random(), Some("user_42"), 4821, 1_700_000_000_000_000);
+            crate::model::example::reservation(ProjectId::random(), Some("user_42"), 4821, 1_700_000_000_000_000);
         r.meta.original_filename = "crash.log".into();
         r.meta.content_type = "text/plain".into();
         r
