@@ -25,7 +25,8 @@ pub trait CommitHook: Send + Sync + 'static {
 /// Index changes that commit together or not at all.
 pub struct Batch<'a> {
     pub(crate) index: &'a Index,
-    pub(crate) wb: WriteBatch,
+    /// Created at the first write, so a recording batch never allocates one.
+    wb: Option<WriteBatch>,
     /// Every `put` as (family, key, value), in order: lets `derived.rs` ask the column-family
     /// modules which rows a record implies without encoding any key layout twice.
     /// Only `Some` for batches made with [`Batch::recording`]; never committed.
@@ -40,14 +41,7 @@ pub struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(index: &'a Index) -> Self {
-        Self {
-            index,
-            wb: WriteBatch::default(),
-            recorded: None,
-            staged: Default::default(),
-            pending: Vec::new(),
-            pending_reset: false,
-        }
+        Self { index, wb: None, recorded: None, staged: Default::default(), pending: Vec::new(), pending_reset: false }
     }
 
     /// A batch that also records the (family, key) of each put; used to derive rows, never
@@ -58,24 +52,25 @@ impl<'a> Batch<'a> {
 
     /// Number of operations queued.
     pub fn len(&self) -> usize {
-        self.wb.len()
+        self.wb.as_ref().map_or(0, WriteBatch::len)
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.wb.is_empty()
+        self.wb.as_ref().is_none_or(WriteBatch::is_empty)
     }
 
     /// Commits. With `sync`, the WAL is fsynced before this returns (used for everything a client
     /// is told is durable); without, the write survives a process crash but not power loss.
-    pub fn commit(self, sync: bool) -> Result<(), IndexError> {
+    pub fn commit(mut self, sync: bool) -> Result<(), IndexError> {
+        let wb = self.wb.take().unwrap_or_default();
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
         match self.index.hook.as_ref() {
-            None => self.index.db.write_opt(self.wb, &wo)?,
+            None => self.index.db.write_opt(wb, &wo)?,
             Some(hook) => {
-                let data = self.wb.data().to_vec();
-                let (db, mut wb) = (&self.index.db, Some(self.wb));
+                let data = wb.data().to_vec();
+                let (db, mut wb) = (&self.index.db, Some(wb));
                 hook.commit(&data, sync, &mut || Ok(db.write_opt(wb.take().expect("a batch is written once"), &wo)?))?;
             }
         }
@@ -92,16 +87,20 @@ impl<'a> Batch<'a> {
             return;
         }
         let h = self.index.cf(cf);
-        self.wb.put_cf(h, key, value);
+        self.wb().put_cf(h, key, value);
     }
 
     pub(crate) fn delete(&mut self, cf: &'static str, key: &[u8]) {
         let h = self.index.cf(cf);
-        self.wb.delete_cf(h, key);
+        self.wb().delete_cf(h, key);
     }
 
     pub(crate) fn merge(&mut self, cf: &'static str, key: &[u8], operand: &[u8]) {
         let h = self.index.cf(cf);
-        self.wb.merge_cf(h, key, operand);
+        self.wb().merge_cf(h, key, operand);
+    }
+
+    pub(crate) fn wb(&mut self) -> &mut WriteBatch {
+        self.wb.get_or_insert_with(WriteBatch::default)
     }
 }

@@ -135,7 +135,7 @@ impl Batch<'_> {
     pub fn clear_derived(&mut self) {
         for cf in ROW_FAMILIES.into_iter().chain([usage::CF, segments::CF]) {
             let h = self.index.cf(cf);
-            self.wb.delete_range_cf(h, &[0u8; 0][..], &[0xffu8; 80][..]);
+            self.wb().delete_range_cf(h, &[0u8; 0][..], &[0xffu8; 80][..]);
         }
         self.pending.clear();
         self.pending_reset = true;

@@ -6,11 +6,13 @@
 //! too when the change moves usage. The group committer takes the same record stripes
 //! ([`LocalCatalog::record_locks`]). Lock order: record stripe, then quota stripe.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::Timestamp;
 use crate::engine::{Catalog, CatalogError, CatalogResult, Durability, ReserveLimits};
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
+use crate::index::control::Project;
 use crate::index::prelude::*;
 use crate::index::{Index, IndexError};
 use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
@@ -22,6 +24,9 @@ pub struct LocalCatalog {
     index: Arc<Index>,
     quota_locks: Stripes,
     record_locks: Arc<Stripes>,
+    /// Projects as last read, for the reserve path; dropped whole by [`LocalCatalog::forget_projects`]
+    /// after every control-plane commit.
+    projects: Mutex<HashMap<ProjectId, Arc<Project>>>,
 }
 
 impl From<IndexError> for CatalogError {
@@ -36,7 +41,12 @@ impl From<IndexError> for CatalogError {
 impl LocalCatalog {
     /// A catalog over `index`.
     pub fn new(index: Arc<Index>) -> Self {
-        Self { index, quota_locks: Stripes::new(256), record_locks: Arc::new(Stripes::new(1024)) }
+        Self {
+            index,
+            quota_locks: Stripes::new(256),
+            record_locks: Arc::new(Stripes::new(1024)),
+            projects: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The index (for the local-only jobs: group commit, compaction, fsck, backup).
@@ -56,9 +66,24 @@ impl LocalCatalog {
         f()
     }
 
+    /// Forgets every cached project. The control plane calls it after each commit, inside the
+    /// project's quota stripe when the change is one a reserve must see (a deletion, quotas).
+    pub fn forget_projects(&self) {
+        self.projects.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn project(&self, id: &ProjectId) -> CatalogResult<Option<Arc<Project>>> {
+        if let Some(p) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(p) = self.index.project(id)?.map(Arc::new) else { return Ok(None) };
+        self.projects.lock().unwrap_or_else(|e| e.into_inner()).insert(*id, p.clone());
+        Ok(Some(p))
+    }
+
     fn check_limits(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()> {
         let project =
-            self.index.project(&rec.project_id)?.filter(|p| p.deleted_at.is_none()).ok_or(CatalogError::ProjectGone)?;
+            self.project(&rec.project_id)?.filter(|p| p.deleted_at.is_none()).ok_or(CatalogError::ProjectGone)?;
         let project_quota = project.attachment_project_quota_bytes.unwrap_or(limits.default_project_quota);
         let user_quota = project.attachment_user_quota_bytes.unwrap_or(limits.default_user_quota);
         if let Some(user) = &rec.owner {
@@ -221,7 +246,10 @@ mod tests {
         fn delete_project(&self, project: ProjectId) {
             let mut p = self.index.project(&project).unwrap().unwrap();
             p.deleted_at = Some(Timestamp(2));
-            self.catalog.with_quota_lock(&project, || self.put(&p));
+            self.catalog.with_quota_lock(&project, || {
+                self.put(&p);
+                self.catalog.forget_projects();
+            });
         }
     }
 

@@ -211,6 +211,7 @@ impl Service {
     pub(crate) fn commit_control(&self, batch: crate::index::Batch<'_>) -> Result<()> {
         batch.commit(true)?;
         self.control.clear();
+        self.local.forget_projects();
         Ok(())
     }
 
