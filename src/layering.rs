@@ -67,7 +67,9 @@ mod tests {
         for (dir, forbidden) in rules {
             all.extend(offences(dir, forbidden));
         }
-        all.extend(offences("service", &["hyper::", "use hyper"]));
+        // Spelled in two pieces so a text search for HTTP types in the code below the HTTP
+        // layer does not find this test.
+        all.extend(offences("service", &[concat!("hyper", "::"), "use hyper"]));
         assert!(all.is_empty(), "layering broken:\n{}", all.join("\n"));
     }
 
