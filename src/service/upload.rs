@@ -33,7 +33,7 @@ use super::auth::EVENTS_WRITE;
 use super::budget::{LARGE_UPLOAD_CHARGE, UPLOAD_OVERHEAD};
 use super::commit::Payload;
 use super::views::Uploaded;
-use super::{Principal, Result, Service, ServiceError};
+use super::{Principal, Result, Service, ServiceError, UploadClaim};
 
 /// Why the body stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,43 +86,7 @@ impl Service {
         info: BodyInfo,
         mut body: B,
     ) -> Result<Uploaded> {
-        principal.require(EVENTS_WRITE)?;
-        self.rate_limit(principal)?;
-        let (app_id, key) = principal.app_scope()?;
-        let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
-        if rec.app_id != Some(app_id) {
-            // The reference's 403 within the key's own team; another team's attachment does
-            // not exist for this caller (404), so its existence never leaks across teams.
-            let same_team =
-                self.control.project(&self.index, &rec.project_id)?.is_some_and(|p| p.team_id == key.team_id);
-            return Err(if same_team { ServiceError::WrongApp } else { ServiceError::AttachmentNotFound });
-        }
-        if rec.deleted_at.is_some() {
-            return Err(ServiceError::AttachmentDeleted);
-        }
-        if rec.uploaded_at.is_some() {
-            return Err(ServiceError::AlreadyUploaded);
-        }
-        self.refuse_if_draining()?;
-        // Claim first, then check the deadline: the reservation sweeper skips claimed ids, so
-        // a PUT that passes this check can no longer be swept from under it.
-        let claim = self.uploads.claim(id).ok_or(ServiceError::UploadInProgress)?;
-        if Timestamp::now() > rec.expires_at {
-            return Err(ServiceError::ReservationExpired);
-        }
-        let base_type = info.content_type.as_deref().map(crate::model::mime::essence);
-        match base_type.as_deref() {
-            Some("application/octet-stream") => {}
-            // The reference parsed these and then refused them with 400; anything else was 415.
-            Some("application/json") | Some("text/plain") => return Err(ServiceError::NotOctetStream { parsed: true }),
-            _ => return Err(ServiceError::NotOctetStream { parsed: false }),
-        }
-        // Refuse what would fill the disk before writing a byte (retryable: 507 + Retry-After).
-        let free = crate::store::free_bytes(&self.cfg.data_dir);
-        if free < rec.size_bytes.saturating_add(self.cfg.min_free_bytes) {
-            tracing::warn!(free, size = rec.size_bytes, "refusing an upload: the data volume is nearly full");
-            return Err(ServiceError::NoSpace);
-        }
+        let (rec, claim) = self.admit(principal, id, &info)?;
         match info.content_length {
             Some(n) if n > rec.size_bytes => {
                 return self.fail_mismatch(&rec, ServiceError::SizeExceeded).await;
@@ -173,6 +137,50 @@ impl Service {
             download_url: url,
             download_url_expires_at: expires.to_iso(),
         })
+    }
+
+    /// The checks before a byte is read, in the reference's order and then ours: scope, the
+    /// record's state, draining, the claim, the deadline, the body's type and room on disk.
+    /// Returns the reservation and the claim that holds it for this PUT.
+    fn admit(&self, principal: &Principal, id: AttachmentId, info: &BodyInfo) -> Result<(Attachment, UploadClaim)> {
+        principal.require(EVENTS_WRITE)?;
+        self.rate_limit(principal)?;
+        let (app_id, key) = principal.app_scope()?;
+        let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
+        if rec.app_id != Some(app_id) {
+            // The reference's 403 within the key's own team; another team's attachment does
+            // not exist for this caller (404), so its existence never leaks across teams.
+            let same_team =
+                self.control.project(&self.index, &rec.project_id)?.is_some_and(|p| p.team_id == key.team_id);
+            return Err(if same_team { ServiceError::WrongApp } else { ServiceError::AttachmentNotFound });
+        }
+        if rec.deleted_at.is_some() {
+            return Err(ServiceError::AttachmentDeleted);
+        }
+        if rec.uploaded_at.is_some() {
+            return Err(ServiceError::AlreadyUploaded);
+        }
+        self.refuse_if_draining()?;
+        // Claim first, then check the deadline: the reservation sweeper skips claimed ids, so
+        // a PUT that passes this check can no longer be swept from under it.
+        let claim = self.uploads.claim(id).ok_or(ServiceError::UploadInProgress)?;
+        if Timestamp::now() > rec.expires_at {
+            return Err(ServiceError::ReservationExpired);
+        }
+        let base_type = info.content_type.as_deref().map(crate::model::mime::essence);
+        match base_type.as_deref() {
+            Some("application/octet-stream") => {}
+            // The reference parsed these and then refused them with 400; anything else was 415.
+            Some("application/json") | Some("text/plain") => return Err(ServiceError::NotOctetStream { parsed: true }),
+            _ => return Err(ServiceError::NotOctetStream { parsed: false }),
+        }
+        // Refuse what would fill the disk before writing a byte (retryable: 507 + Retry-After).
+        let free = crate::store::free_bytes(&self.cfg.data_dir);
+        if free < rec.size_bytes.saturating_add(self.cfg.min_free_bytes) {
+            tracing::warn!(free, size = rec.size_bytes, "refusing an upload: the data volume is nearly full");
+            return Err(ServiceError::NoSpace);
+        }
+        Ok((rec, claim))
     }
 
     /// Receives a small body into one buffer of the declared size, hashing as it comes.
