@@ -7,7 +7,10 @@ mod tests {
 
     /// Every `.rs` file under `src/<dir>` (or the file `src/<dir>.rs`), with its text.
     fn sources(dir: &str) -> Vec<(String, String)> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        // Read at run time: a test binary built from another checkout of the same tree (a
+        // shared target dir) must still read this checkout's sources.
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+        let root = Path::new(&manifest).join("src");
         let mut out = Vec::new();
         let mut stack = vec![root.join(dir)];
         if root.join(format!("{dir}.rs")).is_file() {

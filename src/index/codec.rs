@@ -34,8 +34,7 @@ const F_MD5: u8 = 1 << 7;
 
 /// Encodes a record (version 2).
 pub fn encode(rec: &Attachment) -> Vec<u8> {
-    let mut flags = 0u8;
-    for (cond, f) in [
+    let flags = flags(&[
         (rec.is_dev, F_DEV),
         (rec.app_id.is_some(), F_APP),
         (rec.owner.is_some(), F_OWNER),
@@ -44,11 +43,7 @@ pub fn encode(rec: &Attachment) -> Vec<u8> {
         (rec.deleted_at.is_some(), F_DELETED),
         (rec.location.is_some(), F_LOCATION),
         (rec.digests.md5.is_some(), F_MD5),
-    ] {
-        if cond {
-            flags |= f;
-        }
-    }
+    ]);
     let m = &rec.meta;
     let mut b = Vec::with_capacity(180 + m.original_filename.len() + m.content_type.len());
     b.push(VERSION);
@@ -122,7 +117,13 @@ pub fn encode(rec: &Attachment) -> Vec<u8> {
     b
 }
 
-fn put_location(b: &mut Vec<u8>, loc: Location) {
+/// The flags byte: each bit whose condition holds.
+pub(super) fn flags(bits: &[(bool, u8)]) -> u8 {
+    bits.iter().filter(|(cond, _)| *cond).fold(0, |acc, (_, f)| acc | f)
+}
+
+/// Appends a location: its tag, then its fields (the same layout in both versions).
+pub(super) fn put_location(b: &mut Vec<u8>, loc: Location) {
     match loc {
         Location::Segment { segment, offset } => {
             b.push(1);

@@ -76,10 +76,8 @@ pub(super) fn decode(b: &[u8]) -> Result<Attachment, String> {
 /// Encodes `rec` as 0.1.0 did (only the fields version 1 has).
 #[cfg(test)]
 pub(super) fn encode(rec: &Attachment) -> Vec<u8> {
-    use crate::model::Location;
     let parent = |k| rec.parent(k).and_then(ParentRef::as_uuid);
-    let mut flags = 0u8;
-    for (cond, f) in [
+    let flags = super::codec::flags(&[
         (rec.is_dev, F_DEV),
         (parent(ParentKind::ClientEvent).is_some(), F_CLIENT_EVENT),
         (parent(ParentKind::Event).is_some(), F_EVENT),
@@ -88,11 +86,7 @@ pub(super) fn encode(rec: &Attachment) -> Vec<u8> {
         (rec.uploaded_at.is_some(), F_UPLOADED),
         (rec.deleted_at.is_some(), F_DELETED),
         (rec.location.is_some(), F_LOCATION),
-    ] {
-        if cond {
-            flags |= f;
-        }
-    }
+    ]);
     let mut b = vec![1, flags];
     b.extend_from_slice(rec.id.as_bytes());
     b.extend_from_slice(rec.project_id.as_bytes());
@@ -109,20 +103,8 @@ pub(super) fn encode(rec: &Attachment) -> Vec<u8> {
     for t in [rec.uploaded_at, rec.deleted_at].into_iter().flatten() {
         b.extend_from_slice(&t.0.to_be_bytes());
     }
-    match rec.location {
-        Some(Location::Segment { segment, offset }) => {
-            b.push(1);
-            b.extend_from_slice(&segment.0.to_be_bytes());
-            b.extend_from_slice(&offset.to_be_bytes());
-        }
-        Some(Location::Standalone { month, crc32c }) => {
-            b.push(if crc32c.is_some() { 3 } else { 2 });
-            b.extend_from_slice(&month.to_be_bytes());
-            if let Some(c) = crc32c {
-                b.extend_from_slice(&c.to_be_bytes());
-            }
-        }
-        None => {}
+    if let Some(loc) = rec.location {
+        super::codec::put_location(&mut b, loc);
     }
     if let Some(u) = &rec.owner {
         super::codec::put_str(&mut b, &u.0);

@@ -13,6 +13,7 @@ use crate::clock::Timestamp;
 use crate::engine::{Catalog, CatalogError, CatalogResult, Durability, ReserveLimits};
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
 use crate::index::control::Project;
+use crate::index::derived::{CounterKey, shares_of};
 use crate::index::prelude::*;
 use crate::index::{Index, IndexError};
 use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
@@ -112,8 +113,10 @@ impl LocalCatalog {
 
 /// Whether going from `old` to `new` changes what the record counts in usage.
 fn moves_usage(old: &Attachment, new: Option<&Attachment>) -> bool {
-    let share = |r: &Attachment| (r.deleted_at.is_none()).then(|| (r.project_id, r.owner.clone(), r.size_bytes));
-    share(old) != new.and_then(share)
+    let usage = |r: &Attachment| -> Vec<_> {
+        shares_of(r).into_iter().filter(|(k, _)| matches!(k, CounterKey::Usage(..))).collect()
+    };
+    usage(old) != new.map(usage).unwrap_or_default()
 }
 
 impl Catalog for LocalCatalog {
