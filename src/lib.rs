@@ -6,9 +6,11 @@
 //! - [`daemon`]  — composition root: lock, recover, bind, serve, drain
 //! - [`http`]    — hyper server, pure router, handlers, the one error→status table
 //! - [`service`] — reserve, upload, list, download, delete, usage, quotas, link, admin
-//! - [`engine`]  — the boundary the service holds: the `Catalog` trait and its conformance suite
+//! - [`engine`]  — the boundary the service holds: the `Catalog` and `BlobStore` traits and the
+//!                 catalog's conformance suite
 //! - [`model`]   — the neutral attachment record, parents, metadata, digests, listing values
-//! - [`local`]   — the local backend: `LocalCatalog` over [`index`] and [`store`], its stripes
+//! - [`local`]   — the local backend: `LocalCatalog` over [`index`], `LocalBlobs` (sinks,
+//!                 segment or standalone file) over [`store`], the group committer, the stripes
 //! - [`worker`]  — background jobs: reservation sweeper, cleanup, compaction, metrics sampler
 //! - [`index`]   — RocksDB column families (records, listing, filters, usage, expiry, deleted,
 //!                 segments, event links, control plane), one module each; `transition.rs`
@@ -20,11 +22,11 @@
 //! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
 //! - [`xorshift`] — the seeded generator for payloads, test data and fault schedules
 //!
-//! Layering: `http → service → engine (Catalog) → local → {index, store}`, all speaking
-//! [`model`]; `index` and `store` never import each other; nothing below `http` imports hyper
-//! (checked by the tests in `layering.rs`).
-//! Still crossing the boundary (next steps): the service reaches the control plane, event
-//! links, the group committer and the blob files through `index` and `store` directly.
+//! Layering: `http → service → engine (Catalog, BlobStore) → local → {index, store}`, all
+//! speaking [`model`]; `index` and `store` never import each other; nothing below `http`
+//! imports hyper (checked by the tests in `layering.rs`).
+//! Still crossing the boundary (next steps): the service reaches the control plane and event
+//! links through `index`, and compaction, fsck and backup through `store` and the committer.
 
 pub mod cli;
 pub mod client;

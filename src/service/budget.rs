@@ -5,9 +5,9 @@
 //! A small upload takes its declared size (plus a fixed charge for its record and queue entry)
 //! before it reads a byte and keeps it until the group commit has written it, so bytes waiting
 //! in the commit queue stay counted even when their client has gone; a large upload takes
-//! [`LARGE_UPLOAD_CHARGE`], what its streaming pipeline holds at most. A download takes each
-//! chunk's size before the chunk is read and releases it when hyper has written the chunk to
-//! the socket and dropped it. A request that finds its budget exhausted is refused at once
+//! what the blob store says its streaming sink holds at most (`BlobStore::buffered`). A
+//! download takes each chunk's size before the chunk is read and releases it when hyper has
+//! written the chunk to the socket and dropped it. A request that finds its budget exhausted is refused at once
 //! with a retryable 503 (`server_busy`): waiting would let memory pile up in queues instead.
 //! Invariant: every byte a request holds in memory on behalf of its body is covered by a
 //! permit, and every permit is released exactly when those bytes are freed.
@@ -19,10 +19,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ServiceError;
 
-/// What a large (standalone) upload holds at most: the batch being filled, two batches queued
-/// for the writer and the one it is writing (see `upload::BLOB_WRITE_BATCH`; each filled to
-/// exactly its capacity), plus the received chunk being copied.
-pub const LARGE_UPLOAD_CHARGE: u64 = 4 * (256 << 10) + (64 << 10);
 /// Fixed charge per small upload on top of its payload: the record, the queue entry, buffers.
 pub const UPLOAD_OVERHEAD: u64 = 4 << 10;
 

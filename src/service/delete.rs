@@ -12,8 +12,7 @@ use crate::clock::Timestamp;
 use crate::engine::Durability;
 use crate::ids::AttachmentId;
 use crate::index::control::Role;
-use crate::model::{Attachment, Location};
-use crate::store::StoredBlob;
+use crate::model::Attachment;
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -91,13 +90,7 @@ impl Service {
                 break rec;
             }
         };
-        match rec.location {
-            Some(Location::Standalone { month, .. }) => {
-                self.store.blobs.remove(&StoredBlob { project: rec.project_id, month, id })?;
-                Ok(Some(rec.size_bytes))
-            }
-            _ => Ok(Some(0)),
-        }
+        Ok(Some(self.blobs.remove(&rec)?))
     }
 
     /// Runs blocking index/store work off the async threads.

@@ -14,10 +14,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::clock::Timestamp;
-use crate::ids::{AttachmentId, SegmentId, Sha256Digest};
-use crate::index::prelude::*;
-use crate::model::{Attachment, Location};
-use crate::store::{BlobReader, StoreError, StoredBlob};
+use crate::engine::{Access, BlobError, Opened, RangeRead, Verify};
+use crate::ids::{AttachmentId, Sha256Digest};
+use crate::model::Attachment;
 
 use super::auth::EVENTS_READ;
 use super::budget::{MemoryBudget, MemoryPermit, charged};
@@ -100,42 +99,20 @@ impl Service {
         let id =
             self.signer.verify(token, Timestamp::now().as_secs()).map_err(|_| ServiceError::InvalidDownloadToken)?;
         let rec = self
-            .index
+            .catalog
             .record(id)?
             .filter(|r| r.deleted_at.is_none() && r.uploaded_at.is_some())
             .ok_or(ServiceError::AttachmentNotFound)?;
-        let location = rec.location.ok_or(ServiceError::AttachmentNotFound)?;
-        let source = match location {
-            _ if head => DownloadSource::None,
-            Location::Standalone { month, .. } if !self.cfg.x_accel_prefix.is_empty() => {
-                let blob = StoredBlob { project: rec.project_id, month, id };
-                DownloadSource::XAccel(format!("{}/{}", self.cfg.x_accel_prefix.trim_end_matches('/'), blob.rel_path()))
-            }
-            Location::Standalone { month, crc32c } => {
-                let blob = StoredBlob { project: rec.project_id, month, id };
-                let store = self.store.clone();
-                let reader = tokio::task::spawn_blocking(move || store.blobs.open_blob(&blob))
-                    .await
-                    .map_err(|e| ServiceError::Internal(format!("open task: {e}")))??;
-                if reader.len() != rec.size_bytes {
-                    return Err(ServiceError::Corrupt(format!(
-                        "blob {id} is {} bytes, expected {}",
-                        reader.len(),
-                        rec.size_bytes
-                    )));
-                }
-                let verify = match crc32c {
-                    Some(c) => Verify::Crc32c(c),
-                    None => Verify::Sha256(rec.digests.sha256),
-                };
+        let source = match self.blobs.open(&rec, if head { Access::Head } else { Access::Body }).await? {
+            Opened::Head => DownloadSource::None,
+            Opened::Redirect(path) => DownloadSource::XAccel(path),
+            Opened::Stream(reader, verify) => {
                 let first = self.download_budget.take_or_shed((STREAM_CHUNK as u64).min(rec.size_bytes))?;
                 DownloadSource::File(FileStream { reader, verify, budget: self.download_budget.clone(), first })
             }
-            Location::Segment { segment, offset } => {
+            Opened::Whole(read) => {
                 let memory = self.download_budget.take_or_shed(rec.size_bytes)?;
-                let svc = self.me();
-                let len = rec.size_bytes;
-                let bytes = tokio::task::spawn_blocking(move || svc.read_segment_record(id, segment, offset, len))
+                let bytes = tokio::task::spawn_blocking(read)
                     .await
                     .map_err(|e| ServiceError::Internal(format!("read task: {e}")))??;
                 DownloadSource::Memory(charged(bytes, memory))
@@ -145,45 +122,10 @@ impl Service {
     }
 }
 
-impl Service {
-    /// Reads a record's verified payload. If compaction moved the record and removed its old
-    /// segment between the caller's index read and this read, the record is looked up again.
-    fn read_segment_record(&self, id: AttachmentId, segment: SegmentId, offset: u64, len: u64) -> Result<Bytes> {
-        match self.store.segments.read(segment, offset, id, len) {
-            Ok(b) => Ok(b),
-            Err(StoreError::NotFound(what)) => match self.catalog.record(id)?.and_then(|r| r.location) {
-                Some(Location::Segment { segment: s2, offset: o2 }) if (s2, o2) != (segment, offset) => {
-                    Ok(self.store.segments.read(s2, o2, id, len)?)
-                }
-                // Still pointed at: the bytes are gone (a segment moved aside by recovery).
-                // That is data loss on our side, never a client's 404.
-                Some(_) => {
-                    tracing::error!(attachment = %id, %what, "the segment holding this record is missing");
-                    Err(ServiceError::ReadFailed(format!("stored bytes of {id} are missing: {what}")))
-                }
-                None => Err(ServiceError::AttachmentNotFound),
-            },
-            Err(e) => {
-                tracing::error!(attachment = %id, error = %e, "refusing to serve a damaged record");
-                Err(e.into())
-            }
-        }
-    }
-}
-
-/// How a full read of a standalone file is checked.
-#[derive(Debug, Clone, Copy)]
-pub enum Verify {
-    /// Against the CRC-32C recorded at upload (fast: ~20 GB/s).
-    Crc32c(u32),
-    /// Against the SHA-256 (files uploaded before CRCs were recorded).
-    Sha256(Sha256Digest),
-}
-
 /// A standalone file to stream, with what bounds its memory.
 pub struct FileStream {
-    /// The open file.
-    pub reader: BlobReader,
+    /// The open blob.
+    pub reader: Box<dyn RangeRead>,
     /// How a whole read is checked.
     pub verify: Verify,
     /// The download budget each chunk is charged to.
@@ -218,7 +160,7 @@ pub fn stream_file(file: FileStream, start: u64, end: u64) -> mpsc::Receiver<Res
             let read = tokio::task::spawn_blocking(move || {
                 let chunk = r.read_at(at, want)?;
                 let ok = c.as_mut().is_none_or(|c| c.update(&chunk, at + chunk.len() as u64 == end));
-                Ok::<_, StoreError>((chunk, c, ok))
+                Ok::<_, BlobError>((chunk, c, ok))
             })
             .await;
             let (chunk, c, ok) = match read {
@@ -228,7 +170,7 @@ pub fn stream_file(file: FileStream, start: u64, end: u64) -> mpsc::Receiver<Res
                 }
                 Ok(Ok(x)) => x,
                 Ok(Err(e)) => {
-                    let _ = tx.send(Err(e.into())).await;
+                    let _ = tx.send(Err(ServiceError::from(e))).await;
                     return;
                 }
                 Err(e) => {

@@ -208,6 +208,24 @@ impl From<crate::engine::CatalogError> for ServiceError {
     }
 }
 
+impl From<crate::engine::BlobError> for ServiceError {
+    fn from(e: crate::engine::BlobError) -> Self {
+        use crate::engine::BlobError as B;
+        match e {
+            B::NoSpace => Self::NoSpace,
+            B::Corrupt(what) => Self::Corrupt(what),
+            B::Missing(what) => Self::ReadFailed(what),
+            B::RecordGone => Self::AttachmentNotFound,
+            B::RecordDeleted => Self::AttachmentDeleted,
+            B::AlreadyUploaded => Self::AlreadyUploaded,
+            B::InProgress => Self::UploadInProgress,
+            B::Unavailable => Self::Unavailable,
+            B::Catalog(e) => e.into(),
+            B::Backend(what) => Self::Internal(format!("blob store: {what}")),
+        }
+    }
+}
+
 impl From<IndexError> for ServiceError {
     fn from(e: IndexError) -> Self {
         Self::Internal(format!("index: {e}"))

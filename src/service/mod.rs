@@ -15,7 +15,6 @@ pub mod backup;
 pub mod bootstrap;
 pub mod budget;
 pub mod cache;
-pub mod commit;
 pub mod delete;
 pub mod download;
 pub mod error;
@@ -36,9 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::engine::Catalog;
+use crate::engine::{BlobStore, Catalog};
 use crate::index::Index;
-use crate::local::{LocalCatalog, Stripes};
+use crate::local::{Committer, LocalBlobConfig, LocalBlobs, LocalCatalog, Stripes};
 use crate::store::Store;
 
 pub use auth::Principal;
@@ -99,7 +98,10 @@ pub struct Service {
     /// The same catalog as the local backend (its quota stripes, for control-plane changes).
     pub(crate) local: Arc<LocalCatalog>,
     pub(crate) store: Arc<Store>,
-    pub(crate) committer: commit::Committer,
+    /// Attachment bytes.
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    /// The local backend's group committer (compaction relocates records through it).
+    pub(crate) committer: Arc<Committer>,
     pub(crate) signer: token::TokenSigner,
     pub(crate) jwt: jwt::JwtVerifier,
     /// Per client event id: serialises a reserve's link lookup with the link endpoint.
@@ -134,12 +136,19 @@ impl Service {
             budget::MemoryBudget::new(cfg.upload_memory_bytes, "upload", "too many upload bytes in flight");
         let download_budget =
             budget::MemoryBudget::new(cfg.download_memory_bytes, "download", "too many download bytes in flight");
-        let committer = commit::Committer::start(
+        let committer = Arc::new(Committer::start(
             index.clone(),
             store.clone(),
             local.record_locks().clone(),
             cfg.max_commit_batch_bytes,
-        )?;
+        )?);
+        let blob_cfg = LocalBlobConfig {
+            data_dir: cfg.data_dir.clone(),
+            standalone_threshold: cfg.standalone_threshold,
+            min_free_bytes: cfg.min_free_bytes,
+            x_accel_prefix: cfg.x_accel_prefix.clone(),
+        };
+        let blobs = Arc::new(LocalBlobs::new(blob_cfg, index.clone(), store.clone(), committer.clone()));
         Ok(Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
             jwt: jwt::JwtVerifier::new(jwt_secret, jwt_rules),
@@ -148,6 +157,7 @@ impl Service {
             catalog: local.clone(),
             local,
             store,
+            blobs,
             committer,
             link_locks: Stripes::new(256),
             uploads: InProgress::default(),

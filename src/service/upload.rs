@@ -3,35 +3,31 @@
 //! Checks run in the reference's order (app scope, 404, 403 other app, 410 deleted, 409
 //! uploaded), then ours: 410 for a lapsed reservation, 409 while another PUT holds the claim,
 //! 415 for a body that is not `application/octet-stream`, and an early `size_mismatch` when
-//! `Content-Length` disagrees with the reservation. The body is then streamed:
-//! * up to `standalone_threshold` bytes: copied as they arrive into one buffer of the declared
-//!   size (hashed and CRC'd as they come; never one buffer per received chunk, which costs ~30×
-//!   the payload for a body sent in 1-byte chunks), then handed whole to the group committer
-//!   (one segment write + sync shared with other uploads);
-//! * larger: written as it arrives to a preallocated temporary file by a blocking writer that
-//!   also hashes (so hashing runs beside receiving), then synced and renamed into place
-//!   (`store::blob`) and committed to the index through the same committer.
+//! `Content-Length` disagrees with the reservation. The body is then streamed into a sink of
+//! the blob store (`engine::BlobStore::stage`), which hashes it as it arrives, counted here
+//! (a body longer than declared stops at the first byte too many); what the sink measured is
+//! checked against the reservation; then the blob store commits bytes and record as one step
+//! (on the local backend: the group commit).
 //! Outcomes: a size or hash mismatch discards the reservation (quota released, the reference's
 //! codes); a client that disconnects or stalls leaves the reservation pending, so the SDK's
 //! retry succeeds. Before reading a byte, the upload takes its share of the upload memory
-//! budget (`budget`), or is refused with a retryable 503; a small upload's share travels
-//! with its commit job. Nothing partial is ever visible: a temporary file is removed by its writer's
-//! drop guard, or by the orphan sweep after a crash; the upload claim travels with the commit
-//! job, so a retry cannot start until the first attempt's commit has an outcome.
+//! budget (`budget`: what the blob store says the body holds in memory), or is refused with a
+//! retryable 503. Nothing partial is ever visible: a sink or staged body dropped before its
+//! commit discards its bytes. The claim and the memory permit travel with the commit, so a
+//! retry cannot start, and the bytes stay counted, until the first attempt's commit has an
+//! outcome.
 
 use std::future::Future;
 
-use bytes::{Bytes, BytesMut};
-use sha2::{Digest, Sha256};
+use bytes::Bytes;
 
 use crate::clock::Timestamp;
-use crate::ids::{AttachmentId, Sha256Digest};
+use crate::engine::{BlobSink, Measured, Staged};
+use crate::ids::AttachmentId;
 use crate::model::Attachment;
-use crate::store::{AppendItem, StoredBlob};
 
 use super::auth::EVENTS_WRITE;
-use super::budget::{LARGE_UPLOAD_CHARGE, UPLOAD_OVERHEAD};
-use super::commit::Payload;
+use super::budget::UPLOAD_OVERHEAD;
 use super::views::Uploaded;
 use super::{Principal, Result, Service, ServiceError, UploadClaim};
 
@@ -49,11 +45,6 @@ pub trait BodySource: Send {
     /// The next chunk; `Ok(None)` at the end.
     fn next_chunk(&mut self) -> impl Future<Output = std::result::Result<Option<Bytes>, BodyError>> + Send;
 }
-
-/// Bytes batched per write when streaming a standalone blob. With the channel's two batches in
-/// flight, one upload holds at most ~1 MiB (`budget::LARGE_UPLOAD_CHARGE`): 64 concurrent
-/// 64 MiB uploads stay far below 256 MiB.
-const BLOB_WRITE_BATCH: usize = 256 << 10;
 
 /// What the caller told us about the body.
 #[derive(Debug, Clone, Default)]
@@ -96,12 +87,8 @@ impl Service {
             }
             _ => {}
         }
-        let small = rec.size_bytes <= self.cfg.standalone_threshold;
-        let charge = if small { rec.size_bytes + UPLOAD_OVERHEAD } else { LARGE_UPLOAD_CHARGE };
-        let memory = self.upload_budget.take_or_shed(charge)?;
-        let stored =
-            if small { self.receive_small(&rec, &mut body).await } else { self.receive_large(&rec, &mut body).await };
-        let payload = match stored {
+        let memory = self.upload_budget.take_or_shed(self.blobs.buffered(rec.size_bytes) + UPLOAD_OVERHEAD)?;
+        let staged = match self.receive(&rec, &mut body).await {
             Ok(p) => p,
             Err(e @ (ServiceError::SizeExceeded | ServiceError::SizeShort { .. } | ServiceError::HashMismatch)) => {
                 return self.fail_mismatch(&rec, e).await;
@@ -117,13 +104,12 @@ impl Service {
                 return Err(e);
             }
         };
-        // The committer removes a standalone file it refuses; after an index write error the
-        // file stays (the write may yet be durable) and the orphan sweep decides.
-        let committed = match self.committer.commit_upload(claim, payload, memory).await {
+        // The claim and the memory permit are held until the commit has an outcome.
+        let committed = match self.blobs.commit_upload(staged, rec, Timestamp::now(), Box::new((claim, memory))).await {
             Ok(r) => r,
             Err(e) => {
                 crate::metrics::upload_outcome("error");
-                return Err(e);
+                return Err(e.into());
             }
         };
         crate::metrics::upload_outcome("ok");
@@ -175,95 +161,26 @@ impl Service {
             _ => return Err(ServiceError::NotOctetStream { parsed: false }),
         }
         // Refuse what would fill the disk before writing a byte (retryable: 507 + Retry-After).
-        let free = crate::store::free_bytes(&self.cfg.data_dir);
-        if free < rec.size_bytes.saturating_add(self.cfg.min_free_bytes) {
-            tracing::warn!(free, size = rec.size_bytes, "refusing an upload: the data volume is nearly full");
+        if !self.blobs.has_room_for(rec.size_bytes) {
+            tracing::warn!(size = rec.size_bytes, "refusing an upload: the store is nearly full");
             return Err(ServiceError::NoSpace);
         }
         Ok((rec, claim))
     }
 
-    /// Receives a small body into one buffer of the declared size, hashing as it comes.
-    async fn receive_small<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Payload> {
-        let mut buf = BytesMut::with_capacity(rec.size_bytes as usize);
-        let mut sha = Sha256::new();
-        let mut crc = 0u32;
-        while let Some(chunk) = next(body).await? {
-            if (buf.len() + chunk.len()) as u64 > rec.size_bytes {
-                return Err(ServiceError::SizeExceeded);
-            }
-            sha.update(&chunk);
-            crc = crc32c::crc32c_append(crc, &chunk);
-            buf.extend_from_slice(&chunk);
+    /// Streams the body into a sink of the blob store, counting it, and checks what the sink
+    /// measured against the reservation.
+    async fn receive<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Staged> {
+        let mut sink = self.blobs.stage(rec).await?;
+        if let Err(e) = feed(rec, body, sink.as_mut()).await {
+            // An abort, an overflow or the writer's failure: the sink's bytes are gone before
+            // the client hears about it.
+            sink.abort().await;
+            return Err(e);
         }
-        verify(rec, buf.len() as u64, sha)?;
-        Ok(Payload::Segment(AppendItem { id: rec.id, sha256: rec.digests.sha256, crc, payload: vec![buf.freeze()] }))
-    }
-
-    /// Streams a large body to a standalone file; hashing happens on the writer thread.
-    async fn receive_large<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Payload> {
-        let target = StoredBlob { project: rec.project_id, month: Timestamp::now().year_month(), id: rec.id };
-        let store = self.store.clone();
-        let declared = rec.size_bytes;
-        let writer = tokio::task::spawn_blocking(move || store.blobs.create(target, declared))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))??;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(2);
-        let writer_task = tokio::task::spawn_blocking(move || {
-            let mut writer = writer;
-            let mut sha = Sha256::new();
-            let mut crc = 0u32;
-            while let Some(batch) = rx.blocking_recv() {
-                for b in &batch {
-                    sha.update(b);
-                    crc = crc32c::crc32c_append(crc, b);
-                }
-                writer.write(batch)?;
-            }
-            Ok::<_, crate::store::StoreError>((writer, sha, crc))
-        });
-        let mut got = 0u64;
-        // Chunks are copied into the batch (not kept as received: each would pin its part of
-        // hyper's read buffer, whatever its size).
-        let mut pending = BytesMut::with_capacity(BLOB_WRITE_BATCH);
-        let received: Result<()> = async {
-            'receive: while let Some(chunk) = next(body).await? {
-                got += chunk.len() as u64;
-                if got > declared {
-                    return Err(ServiceError::SizeExceeded);
-                }
-                // Fill each batch exactly (never past its capacity, which would reallocate it
-                // at twice the size the upload budget charged for).
-                let mut rest = &chunk[..];
-                while !rest.is_empty() {
-                    let take = (BLOB_WRITE_BATCH - pending.len()).min(rest.len());
-                    pending.extend_from_slice(&rest[..take]);
-                    rest = &rest[take..];
-                    if pending.len() == BLOB_WRITE_BATCH {
-                        let full = std::mem::replace(&mut pending, BytesMut::with_capacity(BLOB_WRITE_BATCH));
-                        if tx.send(vec![full.freeze()]).await.is_err() {
-                            break 'receive; // the writer failed; its error is reported below
-                        }
-                    }
-                }
-            }
-            if !pending.is_empty() {
-                let _ = tx.send(vec![pending.freeze()]).await;
-            }
-            Ok(())
-        }
-        .await;
-        drop(tx);
-        let written = writer_task.await.map_err(|e| ServiceError::Internal(format!("blob writer task: {e}")))?;
-        // A receive error (abort, overflow) wins over whatever the writer saw; dropping the
-        // writer removes its temporary file.
-        received?;
-        let (writer, sha, crc) = written?;
-        verify(rec, got, sha)?;
-        let stored = tokio::task::spawn_blocking(move || writer.commit())
-            .await
-            .map_err(|e| ServiceError::Internal(format!("blob commit task: {e}")))??;
-        Ok(Payload::Standalone(stored, crc))
+        let staged = sink.finish().await?;
+        verify(rec, &staged.measured)?;
+        Ok(staged)
     }
 
     /// A size or hash mismatch: discard the reservation (quota released), report `e`.
@@ -284,11 +201,24 @@ async fn next<B: BodySource>(body: &mut B) -> Result<Option<Bytes>> {
     })
 }
 
-fn verify(rec: &Attachment, got: u64, sha: Sha256) -> Result<()> {
-    if got != rec.size_bytes {
-        return Err(ServiceError::SizeShort { got, declared: rec.size_bytes });
+/// Copies the body into `sink`, refusing the first byte past the declared size.
+async fn feed<B: BodySource>(rec: &Attachment, body: &mut B, sink: &mut dyn BlobSink) -> Result<()> {
+    let mut got = 0u64;
+    while let Some(chunk) = next(body).await? {
+        got += chunk.len() as u64;
+        if got > rec.size_bytes {
+            return Err(ServiceError::SizeExceeded);
+        }
+        sink.write(chunk).await?;
     }
-    if Sha256Digest(sha.finalize().into()) != rec.digests.sha256 {
+    Ok(())
+}
+
+fn verify(rec: &Attachment, measured: &Measured) -> Result<()> {
+    if measured.len != rec.size_bytes {
+        return Err(ServiceError::SizeShort { got: measured.len, declared: rec.size_bytes });
+    }
+    if measured.sha256 != rec.digests.sha256 {
         return Err(ServiceError::HashMismatch);
     }
     Ok(())

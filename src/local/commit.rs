@@ -27,12 +27,12 @@ use crate::index::prelude::*;
 use crate::model::{Attachment, Location};
 use crate::store::{AppendItem, Placement, Store, StoredBlob};
 
-use super::budget::MemoryPermit;
-
 // The index counts a segment record's stored length as its payload plus the store's header.
 const _: () = assert!(crate::store::format::RECORD_HEADER_LEN as u64 == crate::index::segments::RECORD_OVERHEAD);
-use super::{Result, ServiceError, UploadClaim};
-use crate::local::Stripes;
+use super::Stripes;
+use crate::engine::{BlobError, Hold};
+
+type Result<T> = std::result::Result<T, BlobError>;
 
 /// The bytes of an upload, ready to commit.
 pub enum Payload {
@@ -43,15 +43,14 @@ pub enum Payload {
 }
 
 enum CommitJob {
-    /// The claim rides along, so no retry of the same attachment can start before this commit
-    /// has an outcome (even if the uploading client has gone away).
-    /// So does the upload's memory permit: bytes waiting here stay counted against the upload
-    /// budget until the job is done, even if the uploading client has gone away.
+    /// The caller's hold (its upload claim and memory permit) rides along, so no retry of the
+    /// same attachment can start, and the bytes stay counted against the upload budget, until
+    /// this commit has an outcome (even if the uploading client has gone away).
     Upload {
-        id: AttachmentId,
+        rec: Box<Attachment>,
         payload: Payload,
-        claim: UploadClaim,
-        _memory: MemoryPermit,
+        now: Timestamp,
+        hold: Hold,
         reply: oneshot::Sender<Result<Attachment>>,
     },
     Relocate {
@@ -71,7 +70,8 @@ enum CommitJob {
 impl CommitJob {
     fn id(&self) -> Option<&AttachmentId> {
         match self {
-            CommitJob::Upload { id, .. } | CommitJob::Relocate { id, .. } => Some(id),
+            CommitJob::Upload { rec, .. } => Some(&rec.id),
+            CommitJob::Relocate { id, .. } => Some(id),
             CommitJob::RemoveSegment { .. } => None,
         }
     }
@@ -121,22 +121,27 @@ impl Committer {
     fn send(&self, job: CommitJob) -> Result<()> {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         match tx.as_ref() {
-            Some(tx) => tx.send(job).map_err(|_| ServiceError::Unavailable),
-            None => Err(ServiceError::Unavailable),
+            Some(tx) => tx.send(job).map_err(|_| BlobError::Unavailable),
+            None => Err(BlobError::Unavailable),
         }
     }
 
-    /// Commits an upload; resolves once it is durable and indexed. The claim is released when
-    /// the commit has an outcome.
-    pub async fn commit_upload(
+    /// Commits the upload of the pending record `rec` (as read) with `payload`, uploaded at
+    /// `now`; resolves once it is durable and indexed. `hold` is dropped when the commit has an
+    /// outcome.
+    pub fn commit_upload(
         &self,
-        claim: UploadClaim,
+        rec: Attachment,
         payload: Payload,
-        memory: MemoryPermit,
-    ) -> Result<Attachment> {
+        now: Timestamp,
+        hold: Hold,
+    ) -> impl std::future::Future<Output = Result<Attachment>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        self.send(CommitJob::Upload { id: claim.id(), payload, claim, _memory: memory, reply })?;
-        rx.await.map_err(|_| ServiceError::Unavailable)?
+        let sent = self.send(CommitJob::Upload { rec: Box::new(rec), payload, now, hold, reply });
+        async move {
+            sent?;
+            rx.await.map_err(|_| BlobError::Unavailable)?
+        }
     }
 
     /// Moves a record to a new segment if it is still at `from` (compaction). Blocking.
@@ -144,7 +149,7 @@ impl Committer {
     pub fn relocate_blocking(&self, id: AttachmentId, from: (SegmentId, u64), item: AppendItem) -> Result<bool> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitJob::Relocate { id, from, item, reply })?;
-        rx.blocking_recv().map_err(|_| ServiceError::Unavailable)?
+        rx.blocking_recv().map_err(|_| BlobError::Unavailable)?
     }
 
     /// Removes `segment` if no record lives in it any more (compaction). Blocking. Returns
@@ -152,7 +157,7 @@ impl Committer {
     pub fn remove_segment_blocking(&self, segment: SegmentId) -> Result<bool> {
         let (reply, rx) = oneshot::channel();
         self.send(CommitJob::RemoveSegment { segment, reply })?;
-        rx.blocking_recv().map_err(|_| ServiceError::Unavailable)?
+        rx.blocking_recv().map_err(|_| BlobError::Unavailable)?
     }
 
     /// Stops taking jobs, finishes the queued ones and joins the thread.
@@ -188,7 +193,7 @@ impl BatchCommitter {
         let mut seen = std::collections::HashSet::with_capacity(jobs.len());
         for job in jobs {
             let fresh = job.id().is_some_and(|id| seen.insert(*id));
-            let checked = if fresh { self.validate(&job) } else { Err(ServiceError::UploadInProgress) };
+            let checked = if fresh { self.validate(&job) } else { Err(BlobError::InProgress) };
             match checked {
                 Ok(Some(rec)) => accepted.push(Accepted { job, rec, placement: None }),
                 Ok(None) => reply(job, Ok(None)),
@@ -220,16 +225,15 @@ impl BatchCommitter {
                     accepted = rest;
                     let no_space = matches!(e, crate::store::StoreError::NoSpace { .. });
                     for a in failed {
-                        let err = if no_space { ServiceError::NoSpace } else { ServiceError::Internal(msg.clone()) };
+                        let err = if no_space { BlobError::NoSpace } else { BlobError::Backend(msg.clone()) };
                         reply(a.job, Err(err));
                     }
                 }
             }
         }
         // Step 4: one synced index batch.
-        let now = Timestamp::now();
         let mut batch = self.index.batch();
-        let mut committed = accepted.iter_mut().try_for_each(|a| apply(&mut batch, a, now));
+        let mut committed = accepted.iter_mut().try_for_each(|a| apply(&mut batch, a));
         if committed.is_ok() && !batch.is_empty() {
             committed = batch.commit(true);
         }
@@ -247,10 +251,10 @@ impl BatchCommitter {
                 for a in accepted {
                     let rec = a.rec;
                     match a.job {
-                        CommitJob::Upload { reply, claim, .. } => {
+                        CommitJob::Upload { reply, hold, .. } => {
                             // Release before answering, so a client that hears 200 and PUTs again
                             // is told `already_uploaded`, not `upload_in_progress`.
-                            drop(claim);
+                            drop(hold);
                             let _ = reply.send(Ok(rec));
                         }
                         CommitJob::Relocate { reply, .. } => {
@@ -263,7 +267,7 @@ impl BatchCommitter {
             Err(e) => {
                 tracing::error!(error = %e, "index commit failed; failing the batch");
                 for a in accepted {
-                    reply(a.job, Err(ServiceError::Internal(format!("index commit: {e}"))));
+                    reply(a.job, Err(BlobError::Backend(format!("index commit: {e}"))));
                 }
             }
         }
@@ -273,7 +277,8 @@ impl BatchCommitter {
     /// the record lock the caller holds) the record points at that very file. Only called for
     /// jobs refused before the index write, so the index can never point at a removed file.
     fn discard_unused_blob(&self, job: &CommitJob) {
-        let CommitJob::Upload { id, payload: Payload::Standalone(blob, _), .. } = job else { return };
+        let CommitJob::Upload { rec, payload: Payload::Standalone(blob, _), .. } = job else { return };
+        let id = &rec.id;
         let referenced = matches!(self.index.record(*id), Ok(Some(r)) if r.project_id == blob.project
             && r.location.and_then(|l| l.standalone_month()) == Some(blob.month));
         if !referenced {
@@ -303,12 +308,12 @@ impl BatchCommitter {
         let rec = self.index.record(*id)?;
         match job {
             CommitJob::Upload { .. } => {
-                let rec = rec.ok_or(ServiceError::AttachmentNotFound)?;
+                let rec = rec.ok_or(BlobError::RecordGone)?;
                 if rec.deleted_at.is_some() {
-                    return Err(ServiceError::AttachmentDeleted);
+                    return Err(BlobError::RecordDeleted);
                 }
                 if rec.uploaded_at.is_some() {
-                    return Err(ServiceError::AlreadyUploaded);
+                    return Err(BlobError::AlreadyUploaded);
                 }
                 Ok(Some(rec))
             }
@@ -329,11 +334,7 @@ fn segment_item(job: &CommitJob) -> Option<&AppendItem> {
 
 /// The record after the job (uploaded here, or moved), written as a transition from the
 /// record the job was validated against: the expiry row goes, the segment counters move.
-fn apply(
-    batch: &mut crate::index::Batch<'_>,
-    a: &mut Accepted,
-    now: Timestamp,
-) -> std::result::Result<(), crate::index::IndexError> {
+fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted) -> std::result::Result<(), crate::index::IndexError> {
     let old = a.rec.clone();
     let rec = &mut a.rec;
     match (&a.job, &a.placement) {
@@ -348,7 +349,7 @@ fn apply(
         }
         (CommitJob::RemoveSegment { .. }, _) => return Ok(()),
     }
-    if matches!(a.job, CommitJob::Upload { .. }) {
+    if let CommitJob::Upload { now, .. } = a.job {
         rec.uploaded_at = Some(now);
     }
     batch.transition(Some(&old), Some(rec))
@@ -356,9 +357,9 @@ fn apply(
 
 fn reply(job: CommitJob, r: Result<Option<Attachment>>) {
     match job {
-        CommitJob::Upload { reply, claim, .. } => {
-            drop(claim);
-            let _ = reply.send(r.and_then(|o| o.ok_or(ServiceError::AttachmentNotFound)));
+        CommitJob::Upload { reply, hold, .. } => {
+            drop(hold);
+            let _ = reply.send(r.and_then(|o| o.ok_or(BlobError::RecordGone)));
         }
         CommitJob::Relocate { reply, .. } => {
             let _ = reply.send(r.map(|o| o.is_some()));
