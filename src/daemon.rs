@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::config::{AdminApi, Config, Schedule};
 use crate::http::server::{ServerLimits, serve};
-use crate::http::{HttpConfig, HttpState};
+use crate::http::{HttpConfig, HttpState, Router};
 use crate::index::Index;
 use crate::service::bootstrap::write_file_atomic;
 use crate::service::jwt::JwtRules;
@@ -214,24 +214,23 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
     tracing::info!(data_dir = %data_dir.display(), "starting attachd {}", env!("CARGO_PKG_VERSION"));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let admin_slot = crate::http::ops::AdminSlot::default();
-    let ops_bound = start_ops_listener(&cfg, &ready, &admin_slot, &stop_rx).await?;
+    let ops_slot = crate::http::ops::OpsSlot::default();
+    let ops_bound = start_ops_listener(&cfg, &ready, &ops_slot, &stop_rx).await?;
     let (listener, bound) = bind_public(&cfg).await?;
     let public_url = public_url(&cfg, bound);
     let service = open_and_bootstrap(&cfg, &opts, public_url.clone())?;
     let (jobs, cleanup) = start_jobs(&cfg, &service, &stop_rx);
-    let state = http_state(&cfg, &service, cleanup);
+    let state = http_state(&cfg, &service, cleanup, &ready);
     if cfg.server.admin_api == AdminApi::Ops {
-        let _ = admin_slot.set(state.clone());
+        let _ = ops_slot.set(state.clone());
     }
     let limits = server_limits(&cfg);
     announce(&opts, bound, &public_url, ops_bound)?;
-    state.set_ready(true);
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
     notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("ready");
 
-    let drain = drain_on(shutdown, state.clone(), service.clone(), ready.clone());
+    let drain = drain_on(shutdown, service.clone(), ready.clone());
     let clean = serve(listener, state, limits, drain).await;
     let _ = stop_tx.send(true);
     for j in jobs {
@@ -247,7 +246,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: impl Future<Output = (
 async fn start_ops_listener(
     cfg: &Config,
     ready: &Arc<std::sync::atomic::AtomicBool>,
-    admin_slot: &crate::http::ops::AdminSlot,
+    ops_slot: &crate::http::ops::OpsSlot,
     stop_rx: &watch::Receiver<bool>,
 ) -> Result<Option<SocketAddr>, DaemonError> {
     if cfg.metrics.listen.is_empty() {
@@ -257,7 +256,7 @@ async fn start_ops_listener(
     let listener = TcpListener::bind(&addr).await.map_err(|source| DaemonError::Bind { addr: addr.clone(), source })?;
     let ops_bound = listener.local_addr().ok();
     tracing::info!(addr = ?ops_bound, "ops listener (/metrics, /health, /ready) bound");
-    tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), admin_slot.clone(), stop_rx.clone()));
+    tokio::spawn(crate::http::ops::serve_ops(listener, ready.clone(), ops_slot.clone(), stop_rx.clone()));
     Ok(ops_bound)
 }
 
@@ -318,9 +317,16 @@ fn start_jobs(
     (jobs, cleanup)
 }
 
-/// The HTTP front end's shared state, with `cleanup` as its on-demand cleanup (run on a
-/// blocking thread).
-fn http_state(cfg: &Config, service: &Arc<Service>, cleanup: Arc<Cleanup>) -> Arc<HttpState> {
+/// The HTTP state: the front ends mounted on each listener. The public listener serves the
+/// probes and the seed-000 API, and the admin API where `server.admin_api` puts it (with
+/// `cleanup` as its on-demand cleanup, run on a blocking thread).
+fn http_state(
+    cfg: &Config,
+    service: &Arc<Service>,
+    cleanup: Arc<Cleanup>,
+    ready: &Arc<std::sync::atomic::AtomicBool>,
+) -> Arc<HttpState> {
+    use crate::frontend::{admin::AdminApi as Admin, events::EventsApi, probes::Probes};
     let run_cleanup = Arc::new(move || {
         let c = cleanup.clone();
         tokio::task::spawn_blocking(move || c.run_once())
@@ -330,9 +336,18 @@ fn http_state(cfg: &Config, service: &Arc<Service>, cleanup: Arc<Cleanup>) -> Ar
         body_min_rate: cfg.server.body_min_rate_bytes_per_sec,
         max_json_body: cfg.server.max_json_body_bytes,
         max_header_bytes: cfg.server.max_header_bytes,
-        admin_on_public: cfg.server.admin_api == AdminApi::Public,
     };
-    Arc::new(HttpState::new(service.clone(), http_cfg, run_cleanup))
+    let admin = Admin::new(service.clone(), http_cfg.clone(), run_cleanup);
+    let mut public = Router::new()
+        .mount(Arc::new(Probes { ready: ready.clone(), service: service.clone() }))
+        .mount(EventsApi::new(service.clone(), http_cfg.clone()));
+    let mut ops = Router::new();
+    match cfg.server.admin_api {
+        AdminApi::Public => public = public.mount(admin),
+        AdminApi::Ops => ops = ops.mount(admin),
+        AdminApi::Off => {}
+    }
+    Arc::new(HttpState::new(http_cfg, public, ops))
 }
 
 /// The public server's connection limits and timeouts, from `[server]`.
@@ -373,7 +388,6 @@ fn announce(
 /// state) and new reservations and uploads refused.
 async fn drain_on(
     shutdown: impl Future<Output = ()>,
-    state: Arc<HttpState>,
     service: Arc<Service>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) {
@@ -381,7 +395,6 @@ async fn drain_on(
     tracing::info!("shutdown requested: draining");
     notify(&[sd_notify::NotifyState::Stopping]);
     ready.store(false, std::sync::atomic::Ordering::SeqCst);
-    state.set_ready(false);
     service.start_draining();
 }
 

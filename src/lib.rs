@@ -4,7 +4,10 @@
 //!
 //! - [`config`]  — embedded defaults (`config.toml`) + file + `ATTACHD_…` environment
 //! - [`daemon`]  — composition root: lock, recover, bind, serve, drain
-//! - [`http`]    — hyper server, pure router, handlers, the one error→status table
+//! - [`http`]    — the HTTP library under every API: accept loops, bodies, ranges, serving
+//!                 bytes, bearer extraction, and the router that composes front ends
+//! - [`frontend`] — one folder per API, each with its routes, handlers, wire shapes and error
+//!                 table: [`frontend::events`] (seed 000), [`frontend::admin`], probes
 //! - [`service`] — reserve, upload, list, download, delete, usage, quotas, link, admin
 //! - [`engine`]  — the boundary the service holds: the `Catalog` and `BlobStore` traits and the
 //!                 catalog's conformance suite
@@ -22,9 +25,11 @@
 //! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
 //! - [`xorshift`] — the seeded generator for payloads, test data and fault schedules
 //!
-//! Layering: `http → service → engine (Catalog, BlobStore) → local → {index, store}`, all
-//! speaking [`model`]; `index` and `store` never import each other; nothing below `http`
-//! imports hyper (checked by the tests in `layering.rs`).
+//! Layering: `frontend → {http, service}`, `service → engine (Catalog, BlobStore) → local →
+//! {index, store}`, all speaking [`model`]; the service names neither `http` nor a front end,
+//! `http` names no front end, front ends reach storage only through the service, `index` and
+//! `store` never import each other, and nothing below `http` imports hyper (checked by the
+//! tests in `layering.rs`). [`daemon`] mounts the front ends on each listener.
 //! Still crossing the boundary (next steps): the service reaches the control plane and event
 //! links through `index`, and compaction, fsck and backup through `store` and the committer.
 
@@ -34,6 +39,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod frontend;
 pub mod http;
 pub mod ids;
 pub mod index;

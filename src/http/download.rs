@@ -1,10 +1,12 @@
-//! `GET|HEAD /v1/attachments/download?t=…`: the bytes, with the reference's headers, `Range`
-//! (206/416), `ETag` (the SHA-256) with `If-None-Match` (304), and X-Accel-Redirect offload.
+//! Serving a stored attachment's bytes, for any front end's download route: the reference's
+//! headers, `Range` (206/416), `ETag` (the SHA-256) with `If-None-Match` (304), streaming a
+//! standalone file through a [`ChannelBody`], and X-Accel-Redirect offload. How a download is
+//! authorised (a signed token, a session) is the front end's business: it passes a function
+//! that opens the download.
 
-use std::sync::Arc;
+use std::future::Future;
 
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
     HeaderValue, IF_NONE_MATCH, RANGE,
@@ -13,26 +15,21 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::model::Attachment;
 use crate::service::ServiceError;
-use crate::service::download::{DownloadSource, stream_file};
+use crate::service::download::{Download, DownloadSource, stream_file};
 
 use super::body::{ChannelBody, RespBody, empty, full};
 use super::range::{self, RangeSpec};
-use super::{HttpState, query_params};
 
-/// Serves a download.
-pub async fn download(state: &Arc<HttpState>, req: Request<Incoming>) -> Result<Response<RespBody>, ServiceError> {
-    let q = query_params(&req);
+/// Serves a download for `req` (GET or HEAD). `open(bytes)` opens it, with its bytes or
+/// (`false`) the record alone: a HEAD, or a conditional GET that may be a 304, reads no bytes
+/// (nor charges them to the download budget).
+pub async fn serve<B, F, Fut>(req: &Request<B>, open: F) -> Result<Response<RespBody>, ServiceError>
+where
+    F: Fn(bool) -> Fut,
+    Fut: Future<Output = Result<Download, ServiceError>>,
+{
     let head = req.method() == Method::HEAD;
-    let token = q.get("t").map(String::as_str);
-    let open = |bytes: bool| async move {
-        state.service.open_download(token, !bytes).await.map_err(|e| match e {
-            ServiceError::Internal(detail) => ServiceError::ReadFailed(detail),
-            other => other,
-        })
-    };
     let if_none_match = req.headers().get(IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-    // A conditional GET is answered from the record alone when it matches: no bytes are read
-    // (nor charged to the download budget) for a 304.
     let mut dl = open(!head && if_none_match.is_none()).await?;
     let etag = format!("\"{}\"", dl.record.digests.sha256.to_hex());
     let mut headers = HeaderMap::new();

@@ -1,26 +1,26 @@
-//! The HTTP layer: hyper in, typed routes, service calls, responses out.
+//! The HTTP library below the front ends: the accept loops (`server.rs`, `ops.rs`), request
+//! and response bodies with their limits (`body.rs`), `Range` (`range.rs`), serving stored
+//! bytes (`download.rs`), bearer-token extraction (`auth.rs`) and router composition
+//! (`router.rs`).
 //!
-//! A request is routed by a pure function (`route.rs`), dispatched to the handler for its
-//! resource (`ingest.rs`, `attachments.rs`, `download.rs`, `projects.rs`, `admin.rs`), and any
-//! error becomes a response through the single table in `error.rs`. This is the only layer that
+//! It knows no API: each API is a front end (`crate::frontend`) that routes its own paths and
+//! answers them, errors included, and a listener's [`Router`] is the list of front ends the
+//! composition root mounted on it. [`handle`] wraps every request the same way whichever front
+//! end answers it: a request id, a span, the head-size limit, `Connection: close` after a
+//! refused body, and the request metric. With the front ends, this is the only code that
 //! imports hyper.
 
-pub mod admin;
-pub mod attachments;
 pub mod auth;
 pub mod body;
 pub mod download;
-pub mod error;
-pub mod ingest;
 pub mod ops;
-pub mod projects;
 pub mod range;
-pub mod route;
+pub mod router;
 pub mod server;
 pub mod stall;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -29,11 +29,10 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::service::{Principal, Service, ServiceError};
 use body::{RespBody, full};
-use route::Route;
+pub use router::{FrontEnd, Reply, Router};
 
-/// Limits and switches the handlers need.
+/// Limits every front end reads requests with.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Longest pause inside a request body.
@@ -44,60 +43,52 @@ pub struct HttpConfig {
     pub max_json_body: usize,
     /// Largest request head (header names and values).
     pub max_header_bytes: usize,
-    /// Whether the public listener serves the admin API (`server.admin_api = "public"`).
-    pub admin_on_public: bool,
 }
 
 /// Which listener a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
-    /// `server.listen`: the API clients use.
+    /// `server.listen`: the APIs clients use.
     Public,
-    /// `metrics.listen`: here only the admin API goes through [`handle`].
+    /// `metrics.listen`: here only the front ends mounted for it go through [`handle`].
     Ops,
 }
 
-/// State shared by every connection.
+/// State shared by every connection: the limits and each listener's router.
 pub struct HttpState {
-    /// The service.
-    pub service: Arc<Service>,
     /// Limits.
     pub cfg: HttpConfig,
-    /// False while starting or draining: `/ready` answers 503.
-    pub ready: AtomicBool,
-    /// Runs the cleanup job on demand (admin endpoint).
-    pub cleanup: Arc<dyn Fn() -> tokio::task::JoinHandle<serde_json::Value> + Send + Sync>,
+    public: Router,
+    ops: Router,
     next_request_id: AtomicU64,
 }
 
 impl HttpState {
-    /// New state; not ready until [`HttpState::set_ready`].
-    pub fn new(
-        service: Arc<Service>,
-        cfg: HttpConfig,
-        cleanup: Arc<dyn Fn() -> tokio::task::JoinHandle<serde_json::Value> + Send + Sync>,
-    ) -> Self {
-        Self { service, cfg, ready: AtomicBool::new(false), cleanup, next_request_id: AtomicU64::new(1) }
+    /// State serving `public` on the public listener and `ops` on the ops listener.
+    pub fn new(cfg: HttpConfig, public: Router, ops: Router) -> Self {
+        Self { cfg, public, ops, next_request_id: AtomicU64::new(1) }
     }
 
-    /// Marks the daemon ready (or not).
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
+    /// Whether a front end mounted on listener `on` claims `path`.
+    pub fn serves(&self, on: Listener, method: &hyper::Method, path: &str) -> bool {
+        self.router(on).claims(method, path)
+    }
+
+    fn router(&self, on: Listener) -> &Router {
+        match on {
+            Listener::Public => &self.public,
+            Listener::Ops => &self.ops,
+        }
     }
 }
 
-/// Handles one request: route, dispatch, map errors, record metrics, all inside a span. The
-/// admin API exists only on the listener `server.admin_api` names: elsewhere it is a 404, so
-/// the public port does not even reveal it.
+/// Handles one request: route through the listener's front ends, answer, record metrics, all
+/// inside a span. A front end not mounted on a listener does not exist there: its paths are
+/// the shared 404, so the public port does not even reveal the admin API.
 pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>, on: Listener) -> Response<RespBody> {
     let started = Instant::now();
-    let admin_path = req.uri().path().starts_with("/admin/");
-    let route = match (on, admin_path) {
-        (Listener::Public, true) if !state.cfg.admin_on_public => Route::NotFound,
-        (Listener::Ops, false) => Route::NotFound,
-        _ => route::route(req.method(), req.uri().path()),
-    };
-    let name = route.name();
+    let endpoint = state.router(on).find(req.method(), req.uri().path());
+    let name = endpoint.name;
     let rid = state.next_request_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("request", id = rid, method = %req.method(), route = name);
     let had_body = !http_body::Body::is_end_stream(req.body());
@@ -110,10 +101,7 @@ pub async fn handle(state: Arc<HttpState>, req: Request<Incoming>, on: Listener)
             r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             r
         } else {
-            match dispatch(&state, route, req).await {
-                Ok(r) => r,
-                Err(e) => error_response(&e),
-            }
+            endpoint.run(req).await
         };
         tracing::debug!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "done");
         resp
@@ -136,49 +124,6 @@ fn head_size<B>(req: &Request<B>) -> usize {
     headers + req.uri().to_string().len() + 16
 }
 
-async fn dispatch(
-    state: &Arc<HttpState>,
-    route: Route,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
-    match route {
-        Route::Reserve => ingest::reserve(state, req).await,
-        Route::Upload(id) => ingest::upload(state, id, req).await,
-        Route::List => attachments::list(state, req).await,
-        Route::Get(id) => attachments::get(state, id, req).await,
-        Route::Delete(id) => attachments::delete(state, id, req).await,
-        Route::Link => attachments::link(state, req).await,
-        Route::Download => download::download(state, req).await,
-        Route::Usage(p) => projects::usage(state, &p, req).await,
-        Route::PatchProject(p) => projects::patch(state, &p, req).await,
-        Route::Health => Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
-        Route::Ready => {
-            let ready = state.ready.load(Ordering::SeqCst) && !state.service.is_draining();
-            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            Ok(json(status, &serde_json::json!({"ready": ready})))
-        }
-        Route::Admin(a) => admin::handle(state, a, req).await,
-        Route::MethodNotAllowed(allow) => {
-            let mut r = json(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &serde_json::json!({"error": "Method not allowed", "code": "method_not_allowed"}),
-            );
-            r.headers_mut().insert(hyper::header::ALLOW, HeaderValue::from_static(allow));
-            Ok(r)
-        }
-        Route::BadRequest(msg) => Err(ServiceError::BadParameter(msg)),
-        Route::NotFound => {
-            Ok(json(StatusCode::NOT_FOUND, &serde_json::json!({"error": "Route not found", "code": "route_not_found"})))
-        }
-    }
-}
-
-/// Authenticates the request's bearer token.
-pub(crate) fn principal(state: &HttpState, req: &Request<Incoming>) -> Result<Principal, ServiceError> {
-    let token = auth::bearer(req.headers())?;
-    state.service.authenticate(&token)
-}
-
 /// A JSON response.
 pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Response<RespBody> {
     let bytes = serde_json::to_vec(v).expect("response values serialize");
@@ -188,18 +133,8 @@ pub fn json<T: Serialize>(status: StatusCode, v: &T) -> Response<RespBody> {
     r
 }
 
-/// The response for an error (the table is in `error.rs`).
-pub fn error_response(e: &ServiceError) -> Response<RespBody> {
-    let reply = error::reply(e);
-    let mut r = json(reply.status, &reply.body);
-    for (k, v) in reply.headers {
-        r.headers_mut().insert(k, v);
-    }
-    r
-}
-
 /// Query-string parameters, percent-decoded; later duplicates win.
-pub fn query_params(req: &Request<Incoming>) -> std::collections::HashMap<String, String> {
+pub fn query_params<B>(req: &Request<B>) -> std::collections::HashMap<String, String> {
     let q = req.uri().query().unwrap_or("");
     q.split('&')
         .filter(|p| !p.is_empty())

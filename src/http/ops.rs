@@ -1,7 +1,9 @@
-//! The ops listener: `/metrics` (Prometheus text format), `/health`, `/ready` and, with
-//! `server.admin_api = "ops"`, the admin API, on an address of its own (loopback by default) so
-//! scrapers, load balancers and operators never share the public port's limits, and the admin
-//! API is not reachable from where clients are.
+//! The ops listener: `/metrics` (Prometheus text format), `/health`, `/ready` and whatever front
+//! ends the composition root mounts on it (the admin API with `server.admin_api = "ops"`), on
+//! an address of its own (loopback by default) so scrapers, load balancers and operators never
+//! share the public port's limits, and the admin API is not reachable from where clients are.
+//! A path a mounted front end claims goes through [`handle`]; every other path is answered
+//! here, before the service is even open.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,15 +20,15 @@ use tokio::sync::watch;
 use super::body::{RespBody, full};
 use super::{HttpState, Listener, handle};
 
-/// Where the admin API's state appears once the service is up (set only when the admin API
-/// is served here).
-pub type AdminSlot = Arc<OnceLock<Arc<HttpState>>>;
+/// Where the routed state appears once the service is up (set only when some front end is
+/// mounted on this listener).
+pub type OpsSlot = Arc<OnceLock<Arc<HttpState>>>;
 
 /// Serves the ops endpoints until `stop` turns true.
 pub async fn serve_ops(
     listener: TcpListener,
     ready: Arc<AtomicBool>,
-    admin: AdminSlot,
+    routed: OpsSlot,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -35,12 +37,12 @@ pub async fn serve_ops(
             _ = stop.changed() => return,
         };
         let ready = ready.clone();
-        let admin = admin.clone();
+        let routed = routed.clone();
         let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
             let ready = ready.load(Ordering::SeqCst);
-            let admin = admin.get().filter(|_| req.uri().path().starts_with("/admin/")).cloned();
+            let routed = routed.get().filter(|s| s.serves(Listener::Ops, req.method(), req.uri().path())).cloned();
             async move {
-                Ok::<_, Infallible>(match admin {
+                Ok::<_, Infallible>(match routed {
                     Some(state) => handle(state, req, Listener::Ops).await,
                     None => answer(req.uri().path(), ready),
                 })

@@ -60,6 +60,31 @@ fn name_or(name: Option<String>, default: &str) -> Result<String> {
 }
 
 impl Service {
+    /// Every team.
+    pub fn teams(&self) -> Result<Vec<Team>> {
+        Ok(self.index.teams()?)
+    }
+
+    /// Every project, deleted ones included.
+    pub fn projects(&self) -> Result<Vec<Project>> {
+        Ok(self.index.projects()?)
+    }
+
+    /// Every app.
+    pub fn apps(&self) -> Result<Vec<App>> {
+        Ok(self.index.apps()?)
+    }
+
+    /// Every API key (hashes only; secrets are never stored).
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        Ok(self.index.api_keys()?)
+    }
+
+    /// A team's members and their roles.
+    pub fn members(&self, team: &TeamId) -> Result<Vec<(UserId, Role)>> {
+        Ok(self.index.members(team)?)
+    }
+
     /// Creates a team.
     pub fn create_team(&self, name: Option<String>) -> Result<Team> {
         let t = Team { id: TeamId::random(), name: name_or(name, "team")?, created_at: Timestamp::now() };

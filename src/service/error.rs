@@ -1,5 +1,6 @@
-//! The service layer's error: what went wrong, in domain terms. No HTTP here: `http/error.rs`
-//! holds the one table that turns each variant into a status, a stable code and a JSON body.
+//! The service layer's error: what went wrong, in domain terms. No HTTP here: each front end
+//! owns the table that turns each variant into its status, stable code and body (the seed-000
+//! API's is `frontend/events/error.rs`).
 
 use crate::index::IndexError;
 use crate::store::StoreError;

@@ -40,6 +40,7 @@ use crate::index::Index;
 use crate::local::{Committer, LocalBlobConfig, LocalBlobs, LocalCatalog, Stripes};
 use crate::store::Store;
 
+pub use crate::index::control::{ApiKey, App, KeyKind, Project, Role, Team};
 pub use auth::Principal;
 pub use error::{Result, ServiceError};
 pub use locks::{InProgress, UploadClaim};

@@ -1,24 +1,24 @@
-//! The admin API (`/admin/v1/…`), behind the admin token from `bootstrap.json`: teams,
-//! projects, apps, keys, members, quota overrides, test JWTs, admin tokens (rotation and
-//! revocation), backups, fsck and on-demand cleanup. Served only where `server.admin_api`
-//! says (the ops listener by default).
+//! The admin API's handlers: authenticate the admin token, read the JSON body, run the
+//! operation, answer with its status and JSON. Request bodies are parsed here (unknown fields
+//! refused); slow operations (project deletion, backup, fsck, cleanup) run on blocking threads.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json as j};
 
 use crate::clock::Timestamp;
 use crate::ids::{ProjectId, TeamId, UserId};
-use crate::index::control::Role;
 use crate::service::admin::NewKey;
-use crate::service::{Service, ServiceError};
+use crate::service::{Role, Service, ServiceError};
 
-use super::body::{RespBody, read_json_request};
+use crate::http::body::read_json_request;
+use crate::http::{Reply, json};
+
+use super::AdminApi;
 use super::route::AdminRoute;
-use super::{HttpState, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,31 +71,26 @@ fn quota_field(v: &Value, name: &str) -> Result<Option<Option<u64>>, ServiceErro
 }
 
 /// Dispatches an admin request.
-pub async fn handle(
-    state: &Arc<HttpState>,
-    route: AdminRoute,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, ServiceError> {
-    let token = super::auth::bearer(req.headers())?;
-    state.service.authenticate_admin(&token)?;
-    let v = read_json_request(req, &state.cfg).await?;
-    let (status, out) = dispatch(state, route, v).await?;
+pub async fn handle(api: &AdminApi, route: AdminRoute, req: Request<Incoming>) -> Result<Reply, ServiceError> {
+    let token = crate::http::auth::bearer(req.headers())?;
+    api.service.authenticate_admin(&token)?;
+    let v = read_json_request(req, &api.cfg).await?;
+    let (status, out) = dispatch(api, route, v).await?;
     Ok(json(status, &out))
 }
 
 /// Runs an authenticated admin request on its JSON body `v`: the status and body to answer with.
-async fn dispatch(state: &Arc<HttpState>, route: AdminRoute, v: Value) -> Result<(StatusCode, Value), ServiceError> {
-    let svc = &state.service;
-    let idx = svc.index();
+async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(StatusCode, Value), ServiceError> {
+    let svc = &api.service;
     use AdminRoute as A;
     Ok(match route {
-        A::ListTeams => (StatusCode::OK, j!({ "teams": idx.teams()? })),
+        A::ListTeams => (StatusCode::OK, j!({ "teams": svc.teams()? })),
         A::CreateTeam => (StatusCode::CREATED, j!(svc.create_team(parse::<Named>(v)?.name)?)),
         A::CreateProject(t) => {
             (StatusCode::CREATED, j!(svc.project_view(svc.create_project(t, parse::<Named>(v)?.name)?)))
         }
         A::ListProjects => {
-            let ps: Vec<_> = idx.projects()?.into_iter().map(|p| svc.project_view(p)).collect();
+            let ps: Vec<_> = svc.projects()?.into_iter().map(|p| svc.project_view(p)).collect();
             (StatusCode::OK, j!({ "projects": ps }))
         }
         A::DeleteProject(p) => (StatusCode::OK, delete_project(svc, p).await?),
@@ -105,15 +100,15 @@ async fn dispatch(state: &Arc<HttpState>, route: AdminRoute, v: Value) -> Result
             (StatusCode::OK, j!(svc.project_view(svc.set_quotas(p, proj, user)?)))
         }
         A::CreateApp(p) => (StatusCode::CREATED, j!(svc.create_app(p, parse::<Named>(v)?.name)?)),
-        A::ListApps => (StatusCode::OK, j!({ "apps": idx.apps()? })),
-        A::ListKeys => (StatusCode::OK, j!({ "keys": idx.api_keys()? })),
+        A::ListApps => (StatusCode::OK, j!({ "apps": svc.apps()? })),
+        A::ListKeys => (StatusCode::OK, j!({ "keys": svc.api_keys()? })),
         A::CreateKey => {
             let (key, secret) = svc.create_key(parse::<NewKey>(v)?)?;
             (StatusCode::CREATED, j!({ "key": key, "secret": secret }))
         }
         A::RevokeKey(k) => (StatusCode::OK, j!(svc.revoke_key(k)?)),
         A::ListMembers(t) => {
-            let ms: Vec<_> = idx.members(&t)?.into_iter().map(|(u, r)| j!({"user_id": u.0, "role": r})).collect();
+            let ms: Vec<_> = svc.members(&t)?.into_iter().map(|(u, r)| j!({"user_id": u.0, "role": r})).collect();
             (StatusCode::OK, j!({ "members": ms }))
         }
         A::SetMember(t, u) => (StatusCode::OK, set_member(svc, t, u, v)?),
@@ -128,7 +123,7 @@ async fn dispatch(state: &Arc<HttpState>, route: AdminRoute, v: Value) -> Result
         A::Backup => (StatusCode::OK, backup(svc, v).await?),
         A::Fsck => (StatusCode::OK, fsck(svc).await?),
         A::Cleanup => {
-            let report = (state.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
+            let report = (api.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)
         }
     })

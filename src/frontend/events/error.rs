@@ -1,5 +1,6 @@
-//! The one table from service errors to HTTP: status, stable `code`, JSON body, extra headers.
-//! docs/ERRORS.md mirrors this file row for row.
+//! The seed-000 API's table from service errors to HTTP: status, stable `code`, JSON body,
+//! extra headers. docs/ERRORS.md mirrors this file row for row; the admin API answers in the
+//! same shapes through the same table.
 //!
 //! Two body shapes, both the reference's: plain errors are `{"error": <message>, "code": <code>}`
 //! (the reference's `{"error"}` plus a stable code); attachment rejections are
@@ -10,6 +11,7 @@ use hyper::StatusCode;
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::{Value, json};
 
+use crate::http::{Reply, json as json_reply};
 use crate::service::ServiceError as E;
 
 /// The HTTP form of an error.
@@ -25,6 +27,16 @@ pub struct ErrorReply {
 enum Shape {
     Plain,
     Rejection,
+}
+
+/// The response for an error.
+pub fn error_response(e: &E) -> Reply {
+    let reply = reply(e);
+    let mut r = json_reply(reply.status, &reply.body);
+    for (k, v) in reply.headers {
+        r.headers_mut().insert(k, v);
+    }
+    r
 }
 
 /// Maps an error to its reply.

@@ -1,0 +1,19 @@
+//! The front ends: one folder (or file) per API attachd serves, each routing its own paths and
+//! mapping the service's domain values and errors to its own wire shapes.
+//!
+//! A front end implements [`crate::http::FrontEnd`]: a pure `route` from method and path to its
+//! own typed route (or `None` when the path is not its own), and `serve`, which reads the
+//! request, calls the service and answers, errors included. The composition root
+//! (`crate::daemon`) mounts front ends on each listener's [`crate::http::Router`], so adding an
+//! API is one more folder here and one more `mount` there; nothing central lists them.
+//!
+//! Front ends depend on `crate::http` (the shared server library) and `crate::service`; neither
+//! of those names a front end (checked in `layering.rs`).
+//!
+//! - [`events`] — the seed-000 attachment API (`/v1/ingest/…`, `/v1/attachments/…`, `/v1/projects/…`)
+//! - [`admin`]  — the admin API (`/admin/v1/…`), on the listener `server.admin_api` names
+//! - [`probes`] — `/health` and `/ready` on the public listener
+
+pub mod admin;
+pub mod events;
+pub mod probes;
