@@ -24,11 +24,10 @@ use tokio::sync::watch;
 use crate::config::{AdminApi, Config, Schedule};
 use crate::http::server::{ServerLimits, serve};
 use crate::http::{HttpConfig, HttpState, Router};
-use crate::index::Index;
+use crate::local::{LocalBackend, LocalConfig};
 use crate::service::bootstrap::write_file_atomic;
 use crate::service::jwt::JwtRules;
 use crate::service::{Service, ServiceConfig};
-use crate::store::Store;
 use crate::worker::cleanup::Cleanup;
 use crate::worker::sampler::Sampler;
 use crate::worker::sweeper::ReservationSweeper;
@@ -53,12 +52,9 @@ pub enum DaemonError {
         /// OS error.
         source: std::io::Error,
     },
-    /// The index failed to open.
-    #[error("open index: {0}")]
-    Index(#[from] crate::index::IndexError),
-    /// The store failed to open.
-    #[error("open store: {0}")]
-    Store(#[from] crate::store::StoreError),
+    /// The backend failed to open (or to recover).
+    #[error("{0}")]
+    Backend(#[from] crate::local::OpenError),
     /// Anything else at startup.
     #[error("{0}")]
     Other(String),
@@ -145,8 +141,8 @@ fn load_secrets(cfg: &Config) -> Result<Secrets, DaemonError> {
     Ok(s)
 }
 
-/// Opens the index and store under the configured data directory (also used by offline
-/// commands such as `attachd cleanup --offline`).
+/// Opens the backend under the configured data directory and the service over it (also used
+/// by offline commands such as `attachd cleanup --offline`).
 pub fn open_service(
     cfg: &Config,
     public_url: String,
@@ -164,29 +160,26 @@ pub fn open_service_with(
 ) -> Result<Arc<Service>, DaemonError> {
     let data_dir = &cfg.storage.data_dir;
     let secrets = load_secrets(cfg)?;
-    tracing::info!(path = %data_dir.join("index").display(), "opening index");
-    let index = Arc::new(Index::open_with_hook(&data_dir.join("index"), index_hook)?);
-    tracing::info!("opening store (recovering unsealed segments)");
-    let store = Arc::new(match engine {
-        Some(e) => Store::open_with_engine(data_dir, e, cfg.storage.segment_bytes)?,
-        None => Store::open(data_dir, cfg.storage.io_engine, cfg.storage.segment_bytes)?,
-    });
-    tracing::info!(engine = store.engine_name(), segments = store.segments.list().len(), "store open");
-    let scfg = ServiceConfig {
+    let local = LocalConfig {
         data_dir: data_dir.clone(),
-        public_url,
-        download_ttl: Duration::from_secs(cfg.auth.download_url_ttl_secs),
-        reservation_ttl: Duration::from_secs(cfg.uploads.reservation_ttl_secs),
+        io_engine: cfg.storage.io_engine,
+        segment_bytes: cfg.storage.segment_bytes,
         standalone_threshold: cfg.storage.standalone_threshold_bytes,
-        default_project_quota: cfg.quota.project_bytes,
-        default_user_quota: cfg.quota.user_bytes,
-        max_commit_batch_bytes: cfg.storage.max_commit_batch_bytes,
         min_free_bytes: cfg.storage.min_free_bytes,
-        soft_delete_grace: Duration::from_secs(cfg.cleanup.soft_delete_grace_secs),
-        orphan_grace: Duration::from_secs(cfg.cleanup.orphan_grace_secs),
+        max_commit_batch_bytes: cfg.storage.max_commit_batch_bytes,
         compaction_live_ratio: cfg.cleanup.compaction_live_ratio,
         compaction_bytes_per_sec: cfg.cleanup.compaction_bytes_per_sec,
         x_accel_prefix: cfg.downloads.x_accel_prefix.clone(),
+    };
+    let backend = LocalBackend::open(local, engine, index_hook)?;
+    let scfg = ServiceConfig {
+        public_url,
+        download_ttl: Duration::from_secs(cfg.auth.download_url_ttl_secs),
+        reservation_ttl: Duration::from_secs(cfg.uploads.reservation_ttl_secs),
+        default_project_quota: cfg.quota.project_bytes,
+        default_user_quota: cfg.quota.user_bytes,
+        soft_delete_grace: Duration::from_secs(cfg.cleanup.soft_delete_grace_secs),
+        orphan_grace: Duration::from_secs(cfg.cleanup.orphan_grace_secs),
         rate_limit: cfg.rate_limit.enabled.then_some((cfg.rate_limit.burst, cfg.rate_limit.per_second)),
         backup_dir: cfg.storage.backup_dir.clone(),
         max_pending_per_project: cfg.uploads.max_pending_per_project,
@@ -196,15 +189,13 @@ pub fn open_service_with(
     };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let jwt_rules = JwtRules { audience: non_empty(&cfg.auth.jwt_audience), issuer: non_empty(&cfg.auth.jwt_issuer) };
-    Service::new(
+    Ok(Service::new(
         scfg,
-        index,
-        store,
+        backend.parts(),
         secrets.download_signing_secret.as_bytes(),
         secrets.jwt_secret.as_bytes(),
         jwt_rules,
-    )
-    .map_err(|e| DaemonError::Other(format!("start the group committer: {e}")))
+    ))
 }
 
 /// Runs the daemon until `shutdown` resolves.
@@ -303,7 +294,7 @@ fn start_jobs(
 ) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Cleanup>) {
     let cleanup = Arc::new(Cleanup::new(service.clone()));
     let sweeper = Arc::new(ReservationSweeper { service: service.clone() });
-    let sampler = Arc::new(Sampler { service: service.clone(), data_dir: cfg.storage.data_dir.clone() });
+    let sampler = Arc::new(Sampler { service: service.clone() });
     let jobs = vec![
         spawn(cleanup.clone(), cfg.schedule(), stop_rx.clone()),
         spawn(
@@ -398,16 +389,10 @@ async fn drain_on(
     service.start_draining();
 }
 
-/// After serving: drains the committer, seals the active segment and flushes the index
-/// (blocking; a failed seal or flush is logged, recovery covers it).
+/// After serving: the backend finishes queued writes and closes as a clean shutdown does
+/// (blocking; on the local backend a failed seal or flush is logged, recovery covers it).
 fn close_storage(service: &Service) {
     service.shutdown();
-    if let Err(e) = service.store().segments.seal_active() {
-        tracing::warn!(error = %e, "could not seal the active segment; recovery will at next start");
-    }
-    if let Err(e) = service.index().flush() {
-        tracing::warn!(error = %e, "index flush at shutdown failed; the WAL still has everything");
-    }
 }
 
 /// Tells systemd (Type=notify) about a state change; a no-op outside systemd.

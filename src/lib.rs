@@ -24,6 +24,7 @@
 //! - [`cli`], [`client`] — the command line and its HTTP client
 //! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
 //! - [`xorshift`] — the seeded generator for payloads, test data and fault schedules
+//! - [`stripes`] — striped mutexes (the local backend's record and quota locks, link locks)
 //!
 //! Layering: `frontend → {http, service}`, `service → engine (Catalog, BlobStore) → local →
 //! {index, store}`, all speaking [`model`]; the service names neither `http` nor a front end,
@@ -50,5 +51,6 @@ pub mod metrics;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod stripes;
 pub mod worker;
 pub mod xorshift;

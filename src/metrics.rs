@@ -209,10 +209,14 @@ pub fn cleanup_run(ok: bool) {
 }
 
 /// Point-in-time gauges sampled periodically.
-pub fn sample(pending_reservations: usize, disk_free: u64, uploads_in_progress: usize) {
+pub fn sample(pending_reservations: usize, uploads_in_progress: usize) {
     gauge!(RESERVATIONS_PENDING).set(pending_reservations as f64);
-    gauge!(DISK_FREE).set(disk_free as f64);
     gauge!(UPLOADS_IN_PROGRESS).set(uploads_in_progress as f64);
+}
+
+/// Free bytes on the data volume (sampled by the backend).
+pub fn disk_free(bytes: u64) {
+    gauge!(DISK_FREE).set(bytes as f64);
 }
 
 /// A request or connection was refused by a limit.

@@ -12,6 +12,8 @@ use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
 use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
 
+use super::ControlPlane;
+
 /// What a catalog refuses, or fails with.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -81,8 +83,9 @@ pub struct ReserveLimits {
     pub max_pending_bytes: u64,
 }
 
-/// Records, listings, usage and quotas. Implementations are shared by every request thread.
-pub trait Catalog: Send + Sync + 'static {
+/// Records, listings, usage and quotas, and (its supertrait) the control plane.
+/// Implementations are shared by every request thread.
+pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// The record of `id`, in whatever state it is.
     fn record(&self, id: AttachmentId) -> CatalogResult<Option<Attachment>>;
 

@@ -15,121 +15,16 @@
 //! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
 //! the presented secret, so the plaintext is never stored.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
+pub use crate::model::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
 
 use super::{Batch, Index, IndexError};
 
 /// Column family name.
 pub const CF: &str = "control";
-
-/// A team.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Team {
-    /// Its id.
-    pub id: TeamId,
-    /// Display name.
-    pub name: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
-
-/// A project: the unit of quotas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Project {
-    /// Its id.
-    pub id: ProjectId,
-    /// The team that owns it.
-    pub team_id: TeamId,
-    /// Display name.
-    pub name: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it was soft-deleted; `None` while it is live.
-    pub deleted_at: Option<Timestamp>,
-    /// Override of the project quota (bytes); `None` = the configured default.
-    pub attachment_project_quota_bytes: Option<u64>,
-    /// Override of the per-user quota (bytes); `None` = the configured default.
-    pub attachment_user_quota_bytes: Option<u64>,
-}
-
-/// An app inside a project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct App {
-    /// Its id.
-    pub id: AppId,
-    /// The project it belongs to.
-    pub project_id: ProjectId,
-    /// The team owning that project.
-    pub team_id: TeamId,
-    /// Display name.
-    pub name: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it was deleted; `None` while it is live. A deleted app takes no new keys.
-    pub deleted_at: Option<Timestamp>,
-}
-
-/// What kind of API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyKind {
-    /// Embedded in apps; scoped to one app.
-    Client,
-    /// Server-side reader; scoped to a team.
-    Agent,
-}
-
-/// An API key (its secret is stored only as a SHA-256).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiKey {
-    /// Its id.
-    pub id: KeyId,
-    /// Client or agent.
-    pub kind: KeyKind,
-    /// Display name.
-    pub name: String,
-    /// The team it acts in (a client key's: its app's team).
-    pub team_id: TeamId,
-    /// The app a client key is scoped to; `None` for agent keys.
-    pub app_id: Option<AppId>,
-    /// What it may do, e.g. `events:write`.
-    pub permissions: Vec<String>,
-    /// The first characters of the secret, for recognising it in lists.
-    pub secret_prefix: String,
-    /// SHA-256 of the secret, hex-encoded.
-    pub secret_sha256: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-    /// When it was revoked; `None` while it is not.
-    pub revoked_at: Option<Timestamp>,
-    /// When it stops authenticating; `None` for never.
-    pub expires_at: Option<Timestamp>,
-}
-
-/// A team role, ranked owner > admin > member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Lowest.
-    Member,
-    /// Middle.
-    Admin,
-    /// Highest.
-    Owner,
-}
-
-/// An admin token (stored hashed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdminToken {
-    /// Display name.
-    pub name: String,
-    /// When it was created.
-    pub created_at: Timestamp,
-}
 
 fn control_key(tag: u8, rest: &[&[u8]]) -> Vec<u8> {
     let mut key = vec![tag];

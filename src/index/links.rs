@@ -11,26 +11,13 @@
 //! and the attachment upload race in real SDKs, and both orders must work. Keyed by app, as
 //! events are, so one app can never relink another's events.
 
-use serde::{Deserialize, Serialize};
-
-use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
+use crate::ids::{AppId, ClientEventId};
+pub use crate::model::control::EventLink;
 
 use super::{Batch, Index, IndexError};
 
 /// Column family name.
 pub const CF: &str = "event_links";
-
-/// A link from a client event id to the host's ids.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLink {
-    /// The host's event id.
-    pub event_id: EventId,
-    /// The issue the event belongs to, if known.
-    pub issue_id: Option<IssueId>,
-    /// The event's end user, if known.
-    #[serde(default)]
-    pub user_id: Option<EndUserId>,
-}
 
 fn key(app: &AppId, ce: &ClientEventId) -> [u8; 32] {
     let mut k = [0u8; 32];

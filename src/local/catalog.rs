@@ -18,12 +18,12 @@ use crate::index::prelude::*;
 use crate::index::{Index, IndexError};
 use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
 
-use super::Stripes;
+use crate::stripes::Stripes;
 
 /// The catalog of the local backend.
 pub struct LocalCatalog {
     index: Arc<Index>,
-    quota_locks: Stripes,
+    pub(super) quota_locks: Stripes,
     record_locks: Arc<Stripes>,
     /// Projects as last read, for the reserve path; dropped whole by [`LocalCatalog::forget_projects`]
     /// after every control-plane commit.
@@ -73,7 +73,7 @@ impl LocalCatalog {
         self.projects.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    fn project(&self, id: &ProjectId) -> CatalogResult<Option<Arc<Project>>> {
+    fn cached_project(&self, id: &ProjectId) -> CatalogResult<Option<Arc<Project>>> {
         if let Some(p) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             return Ok(Some(p.clone()));
         }
@@ -83,8 +83,10 @@ impl LocalCatalog {
     }
 
     fn check_limits(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()> {
-        let project =
-            self.project(&rec.project_id)?.filter(|p| p.deleted_at.is_none()).ok_or(CatalogError::ProjectGone)?;
+        let project = self
+            .cached_project(&rec.project_id)?
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or(CatalogError::ProjectGone)?;
         let project_quota = project.attachment_project_quota_bytes.unwrap_or(limits.default_project_quota);
         let user_quota = project.attachment_user_quota_bytes.unwrap_or(limits.default_user_quota);
         if let Some(user) = &rec.owner {
@@ -201,64 +203,27 @@ impl Catalog for LocalCatalog {
 mod tests {
     use std::sync::Arc;
 
-    use crate::clock::Timestamp;
     use crate::engine::Catalog;
     use crate::engine::conformance::{self, Fixture};
-    use crate::ids::{ProjectId, TeamId};
-    use crate::index::control::Project;
-    use crate::index::{Index, temp_index};
+    use crate::index::temp_index;
 
     use super::LocalCatalog;
 
     struct Local {
         _dir: tempfile::TempDir,
-        index: Arc<Index>,
         catalog: Arc<LocalCatalog>,
-    }
-
-    impl Local {
-        fn new() -> Self {
-            let (dir, index) = temp_index();
-            let index = Arc::new(index);
-            Self { _dir: dir, catalog: Arc::new(LocalCatalog::new(index.clone())), index }
-        }
-        fn put(&self, p: &Project) {
-            let mut b = self.index.batch();
-            b.put_project(p);
-            b.commit(true).unwrap();
-        }
     }
 
     impl Fixture for Local {
         fn catalog(&self) -> Arc<dyn Catalog> {
             self.catalog.clone()
         }
-        fn project(&self, quota: Option<u64>, user_quota: Option<u64>) -> ProjectId {
-            let p = Project {
-                id: ProjectId::random(),
-                team_id: TeamId::random(),
-                name: "p".into(),
-                created_at: Timestamp(1),
-                deleted_at: None,
-                attachment_project_quota_bytes: quota,
-                attachment_user_quota_bytes: user_quota,
-            };
-            self.put(&p);
-            p.id
-        }
-        fn delete_project(&self, project: ProjectId) {
-            let mut p = self.index.project(&project).unwrap().unwrap();
-            p.deleted_at = Some(Timestamp(2));
-            self.catalog.with_quota_lock(&project, || {
-                self.put(&p);
-                self.catalog.forget_projects();
-            });
-        }
     }
 
     /// The backend conformance suite, on RocksDB.
     #[test]
     fn the_local_catalog_conforms() {
-        conformance::run_all(&Local::new());
+        let (dir, index) = temp_index();
+        conformance::run_all(&Local { _dir: dir, catalog: Arc::new(LocalCatalog::new(Arc::new(index))) });
     }
 }

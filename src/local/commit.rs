@@ -29,8 +29,8 @@ use crate::store::{AppendItem, Placement, Store, StoredBlob};
 
 // The index counts a segment record's stored length as its payload plus the store's header.
 const _: () = assert!(crate::store::format::RECORD_HEADER_LEN as u64 == crate::index::segments::RECORD_OVERHEAD);
-use super::Stripes;
 use crate::engine::{BlobError, Hold};
+use crate::stripes::Stripes;
 
 type Result<T> = std::result::Result<T, BlobError>;
 
@@ -188,49 +188,8 @@ impl BatchCommitter {
         let (removals, jobs): (Vec<CommitJob>, Vec<CommitJob>) = jobs.into_iter().partition(|j| j.id().is_none());
         let ids: Vec<AttachmentId> = jobs.iter().filter_map(|j| j.id().copied()).collect();
         let guards = self.locks.lock_many(ids.iter().map(|i| i.as_bytes()));
-        // Step 2: validate against the current records (one job per attachment per batch).
-        let mut accepted = Vec::with_capacity(jobs.len());
-        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
-        for job in jobs {
-            let fresh = job.id().is_some_and(|id| seen.insert(*id));
-            let checked = if fresh { self.validate(&job) } else { Err(BlobError::InProgress) };
-            match checked {
-                Ok(Some(rec)) => accepted.push(Accepted { job, rec, placement: None }),
-                Ok(None) => reply(job, Ok(None)),
-                Err(e) => {
-                    self.discard_unused_blob(&job);
-                    reply(job, Err(e));
-                }
-            }
-        }
-        // Step 3: segment payloads, one write + fdatasync per segment touched.
-        let items: Vec<AppendItem> = accepted.iter().filter_map(|a| segment_item(&a.job).cloned()).collect();
-        let seg_bytes: u64 = items.iter().map(AppendItem::len).sum();
-        if !items.is_empty() {
-            let write_started = std::time::Instant::now();
-            let appended = self.store.segments.append_batch(&items);
-            crate::metrics::segment_write(write_started.elapsed());
-            match appended {
-                Ok(placements) => {
-                    let mut it = placements.into_iter();
-                    for a in accepted.iter_mut().filter(|a| segment_item(&a.job).is_some()) {
-                        a.placement = it.next();
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, records = items.len(), "segment append failed; failing its uploads");
-                    let msg = e.to_string();
-                    let (failed, rest): (Vec<_>, Vec<_>) =
-                        accepted.into_iter().partition(|a| segment_item(&a.job).is_some());
-                    accepted = rest;
-                    let no_space = matches!(e, crate::store::StoreError::NoSpace { .. });
-                    for a in failed {
-                        let err = if no_space { BlobError::NoSpace } else { BlobError::Backend(msg.clone()) };
-                        reply(a.job, Err(err));
-                    }
-                }
-            }
-        }
+        let mut accepted = self.validate_batch(jobs);
+        let seg_bytes = self.write_segments(&mut accepted);
         // Step 4: one synced index batch.
         let mut batch = self.index.batch();
         let mut committed = accepted.iter_mut().try_for_each(|a| apply(&mut batch, a));
@@ -245,32 +204,62 @@ impl BatchCommitter {
                 let _ = reply.send(self.remove_segment(segment));
             }
         }
-        // Step 5: answer.
-        match committed {
-            Ok(()) => {
-                for a in accepted {
-                    let rec = a.rec;
-                    match a.job {
-                        CommitJob::Upload { reply, hold, .. } => {
-                            // Release before answering, so a client that hears 200 and PUTs again
-                            // is told `already_uploaded`, not `upload_in_progress`.
-                            drop(hold);
-                            let _ = reply.send(Ok(rec));
-                        }
-                        CommitJob::Relocate { reply, .. } => {
-                            let _ = reply.send(Ok(true));
-                        }
-                        CommitJob::RemoveSegment { .. } => {}
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "index commit failed; failing the batch");
-                for a in accepted {
-                    reply(a.job, Err(BlobError::Backend(format!("index commit: {e}"))));
+        answer(accepted, committed);
+    }
+
+    /// Step 2: validates each job against the current record (one job per attachment per
+    /// batch); answers the refused ones at once.
+    fn validate_batch(&self, jobs: Vec<CommitJob>) -> Vec<Accepted> {
+        let mut accepted = Vec::with_capacity(jobs.len());
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        for job in jobs {
+            let fresh = job.id().is_some_and(|id| seen.insert(*id));
+            let checked = if fresh { self.validate(&job) } else { Err(BlobError::InProgress) };
+            match checked {
+                Ok(Some(rec)) => accepted.push(Accepted { job, rec, placement: None }),
+                Ok(None) => reply(job, Ok(None)),
+                Err(e) => {
+                    self.discard_unused_blob(&job);
+                    reply(job, Err(e));
                 }
             }
         }
+        accepted
+    }
+
+    /// Step 3: the segment payloads, one write + fdatasync per segment touched; each accepted
+    /// job learns its placement. On failure its segment jobs are answered and dropped from
+    /// `accepted`. Returns the bytes written.
+    fn write_segments(&self, accepted: &mut Vec<Accepted>) -> u64 {
+        let items: Vec<AppendItem> = accepted.iter().filter_map(|a| segment_item(&a.job).cloned()).collect();
+        let seg_bytes: u64 = items.iter().map(AppendItem::len).sum();
+        if items.is_empty() {
+            return 0;
+        }
+        let write_started = std::time::Instant::now();
+        let appended = self.store.segments.append_batch(&items);
+        crate::metrics::segment_write(write_started.elapsed());
+        match appended {
+            Ok(placements) => {
+                let mut it = placements.into_iter();
+                for a in accepted.iter_mut().filter(|a| segment_item(&a.job).is_some()) {
+                    a.placement = it.next();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = items.len(), "segment append failed; failing its uploads");
+                let msg = e.to_string();
+                let (failed, rest): (Vec<_>, Vec<_>) =
+                    std::mem::take(accepted).into_iter().partition(|a| segment_item(&a.job).is_some());
+                *accepted = rest;
+                let no_space = matches!(e, crate::store::StoreError::NoSpace { .. });
+                for a in failed {
+                    let err = if no_space { BlobError::NoSpace } else { BlobError::Backend(msg.clone()) };
+                    reply(a.job, Err(err));
+                }
+            }
+        }
+        seg_bytes
     }
 
     /// A standalone upload that will not be committed: remove its file, unless (checked under
@@ -355,6 +344,34 @@ fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted) -> std::result::
     batch.transition(Some(&old), Some(rec))
 }
 
+/// Step 5: answers every job of a batch whose index commit had `committed` as its outcome.
+fn answer(accepted: Vec<Accepted>, committed: std::result::Result<(), crate::index::IndexError>) {
+    match committed {
+        Ok(()) => {
+            for a in accepted {
+                let rec = a.rec;
+                match a.job {
+                    CommitJob::Upload { reply, hold, .. } => {
+                        // Release before answering, so a client that hears 200 and PUTs again
+                        // is told `already_uploaded`, not `upload_in_progress`.
+                        drop(hold);
+                        let _ = reply.send(Ok(rec));
+                    }
+                    CommitJob::Relocate { reply, .. } => {
+                        let _ = reply.send(Ok(true));
+                    }
+                    CommitJob::RemoveSegment { .. } => {}
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "index commit failed; failing the batch");
+            for a in accepted {
+                reply(a.job, Err(BlobError::Backend(format!("index commit: {e}"))));
+            }
+        }
+    }
+}
 fn reply(job: CommitJob, r: Result<Option<Attachment>>) {
     match job {
         CommitJob::Upload { reply, hold, .. } => {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
-use crate::index::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
 use crate::model::After;
+use crate::model::control::{AdminToken, ApiKey, App, ControlChange, KeyKind, Project, Role, Team};
 
 use super::auth::{
     ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE, secret_hash,
@@ -62,41 +62,39 @@ fn name_or(name: Option<String>, default: &str) -> Result<String> {
 impl Service {
     /// Every team.
     pub fn teams(&self) -> Result<Vec<Team>> {
-        Ok(self.index.teams()?)
+        Ok(self.catalog.teams()?)
     }
 
     /// Every project, deleted ones included.
     pub fn projects(&self) -> Result<Vec<Project>> {
-        Ok(self.index.projects()?)
+        Ok(self.catalog.projects()?)
     }
 
     /// Every app.
     pub fn apps(&self) -> Result<Vec<App>> {
-        Ok(self.index.apps()?)
+        Ok(self.catalog.apps()?)
     }
 
     /// Every API key (hashes only; secrets are never stored).
     pub fn api_keys(&self) -> Result<Vec<ApiKey>> {
-        Ok(self.index.api_keys()?)
+        Ok(self.catalog.api_keys()?)
     }
 
     /// A team's members and their roles.
     pub fn members(&self, team: &TeamId) -> Result<Vec<(UserId, Role)>> {
-        Ok(self.index.members(team)?)
+        Ok(self.catalog.members(team)?)
     }
 
     /// Creates a team.
     pub fn create_team(&self, name: Option<String>) -> Result<Team> {
         let t = Team { id: TeamId::random(), name: name_or(name, "team")?, created_at: Timestamp::now() };
-        let mut b = self.index.batch();
-        b.put_team(&t);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::PutTeam(t.clone())])?;
         Ok(t)
     }
 
     /// Creates a project in a team.
     pub fn create_project(&self, team: TeamId, name: Option<String>) -> Result<Project> {
-        self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
+        self.catalog.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
         let p = Project {
             id: ProjectId::random(),
             team_id: team,
@@ -106,23 +104,17 @@ impl Service {
             attachment_project_quota_bytes: None,
             attachment_user_quota_bytes: None,
         };
-        let mut b = self.index.batch();
-        b.put_project(&p);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::PutProject(p.clone())])?;
         Ok(p)
     }
 
     /// Soft-deletes a project and all its attachments (reclaimed by cleanup after the grace).
     pub fn delete_project(&self, id: ProjectId) -> Result<Project> {
-        let mut p = self.index.project(&id)?.ok_or(ServiceError::EntityNotFound("Project"))?;
-        p.deleted_at.get_or_insert(Timestamp::now());
-        {
-            // Reserves re-check the project under this lock, so none commits into the project
-            // after this point unseen by the listing below.
-            let mut b = self.index.batch();
-            b.put_project(&p);
-            self.local.with_quota_lock(&id, || self.commit_control(b))?;
-        }
+        self.catalog.project(&id)?.ok_or(ServiceError::EntityNotFound("Project"))?;
+        // The catalog orders a project change with the project's reserves, so none commits
+        // into the project after this point unseen by the listing below.
+        self.commit_control(vec![ControlChange::DeleteProject { project: id, at: Timestamp::now() }])?;
+        let p = self.catalog.project(&id)?.ok_or(ServiceError::EntityNotFound("Project"))?;
         // Its attachments are soft-deleted too, so cleanup reclaims their bytes after the grace
         // period like any other deleted attachment (the reference never did).
         let rows: Vec<_> = self.catalog.list_project(&id, After::Start).collect::<std::result::Result<_, _>>()?;
@@ -135,7 +127,7 @@ impl Service {
     /// Creates an app in a project.
     pub fn create_app(&self, project: ProjectId, name: Option<String>) -> Result<App> {
         let p = self
-            .index
+            .catalog
             .project(&project)?
             .filter(|p| p.deleted_at.is_none())
             .ok_or(ServiceError::EntityNotFound("Project"))?;
@@ -147,9 +139,7 @@ impl Service {
             created_at: Timestamp::now(),
             deleted_at: None,
         };
-        let mut b = self.index.batch();
-        b.put_app(&a);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::PutApp(a.clone())])?;
         Ok(a)
     }
 
@@ -159,7 +149,7 @@ impl Service {
             KeyKind::Client => {
                 let app_id = req.app_id.ok_or_else(|| ServiceError::BadParameter("client keys need app_id".into()))?;
                 let app = self
-                    .index
+                    .catalog
                     .app(&app_id)?
                     .filter(|a| a.deleted_at.is_none())
                     .ok_or(ServiceError::EntityNotFound("App"))?;
@@ -170,7 +160,7 @@ impl Service {
                     return Err(ServiceError::BadParameter("agent keys are team-scoped; omit app_id".into()));
                 }
                 let team = req.team_id.ok_or_else(|| ServiceError::BadParameter("agent keys need team_id".into()))?;
-                self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
+                self.catalog.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
                 (team, None, AGENT_KEY_PREFIX, &AGENT_PERMISSIONS, EVENTS_READ)
             }
         };
@@ -199,39 +189,31 @@ impl Service {
             revoked_at: None,
             expires_at: req.expires_in_secs.map(|s| now.plus(std::time::Duration::from_secs(s))),
         };
-        let mut b = self.index.batch();
-        b.put_api_key(&key, &hash);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::PutApiKey { key: key.clone(), secret_sha256: hash }])?;
         Ok((key, secret))
     }
 
     /// Revokes a key (it stops authenticating at once).
     pub fn revoke_key(&self, id: KeyId) -> Result<ApiKey> {
-        let mut k = self.index.api_key(&id)?.ok_or(ServiceError::EntityNotFound("Key"))?;
+        let mut k = self.catalog.api_key(&id)?.ok_or(ServiceError::EntityNotFound("Key"))?;
         k.revoked_at.get_or_insert(Timestamp::now());
-        let mut b = self.index.batch();
-        b.update_api_key(&k);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::UpdateApiKey(k.clone())])?;
         Ok(k)
     }
 
     /// Sets a user's role in a team.
     pub fn set_member(&self, team: TeamId, user: UserId, role: Role) -> Result<()> {
-        self.index.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
+        self.catalog.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
         if user.0.is_empty() || user.0.len() > 255 || user.0.contains('\0') {
             return Err(ServiceError::BadParameter("user id must be 1–255 bytes without NUL".into()));
         }
-        let mut b = self.index.batch();
-        b.put_member(&team, &user, role);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::PutMember { team, user, role }])?;
         Ok(())
     }
 
     /// Removes a user from a team.
     pub fn remove_member(&self, team: TeamId, user: UserId) -> Result<()> {
-        let mut b = self.index.batch();
-        b.delete_member(&team, &user);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::DeleteMember { team, user }])?;
         Ok(())
     }
 
@@ -241,9 +223,8 @@ impl Service {
             return Err(ServiceError::BadParameter("name must be 1-100 characters".into()));
         }
         let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_secret());
-        let mut b = self.index.batch();
-        b.put_admin_token(&secret_hash(&secret), &AdminToken { name: name.to_string(), created_at: Timestamp::now() });
-        self.commit_control(b)?;
+        let token = AdminToken { name: name.to_string(), created_at: Timestamp::now() };
+        self.commit_control(vec![ControlChange::PutAdminToken { sha256: secret_hash(&secret), token }])?;
         Ok(secret)
     }
 }
@@ -267,7 +248,7 @@ fn token_view(hash: &[u8; 32], t: &AdminToken) -> AdminTokenView {
 impl Service {
     /// Every admin token (admin API), oldest first.
     pub fn admin_tokens(&self) -> Result<Vec<AdminTokenView>> {
-        let mut all = self.index.admin_tokens()?;
+        let mut all = self.catalog.admin_tokens()?;
         all.sort_by_key(|(_, t)| t.created_at);
         Ok(all.iter().map(|(h, t)| token_view(h, t)).collect())
     }
@@ -276,17 +257,17 @@ impl Service {
     pub fn add_admin_token(&self, name: &str) -> Result<(AdminTokenView, String)> {
         let secret = self.create_admin_token(name)?;
         let hash = secret_hash(&secret);
-        let t = self.index.admin_token(&hash)?.ok_or(ServiceError::EntityNotFound("Admin token"))?;
+        let t = self.catalog.admin_token(&hash)?.ok_or(ServiceError::EntityNotFound("Admin token"))?;
         Ok((token_view(&hash, &t), secret))
     }
 
     /// Revokes the admin token with `id`; takes effect on the next request (admin requests
-    /// read the index, never a cache). The last token cannot be revoked: that would leave no
+    /// read the catalog, never a cache). The last token cannot be revoked: that would leave no
     /// way in but the data directory.
     pub fn revoke_admin_token(&self, id: &str) -> Result<AdminTokenView> {
         // One revocation at a time: two concurrent ones must not both see "not the last".
         let _one_at_a_time = self.admin_token_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let all = self.index.admin_tokens()?;
+        let all = self.catalog.admin_tokens()?;
         let (hash, t) =
             all.iter().find(|(h, t)| token_view(h, t).id == id).ok_or(ServiceError::EntityNotFound("Admin token"))?;
         if all.len() == 1 {
@@ -294,9 +275,7 @@ impl Service {
                 "the last admin token cannot be revoked: create its replacement first".into(),
             ));
         }
-        let mut b = self.index.batch();
-        b.delete_admin_token(hash);
-        self.commit_control(b)?;
+        self.commit_control(vec![ControlChange::DeleteAdminToken(*hash)])?;
         tracing::info!(token = id, name = %t.name, "admin token revoked");
         Ok(token_view(hash, t))
     }

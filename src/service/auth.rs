@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, ProjectId, TeamId, UserId};
-use crate::index::control::{ApiKey, KeyKind, Project, Role};
+use crate::model::control::{ApiKey, KeyKind, Project, Role};
 
 use super::{Result, Service, ServiceError};
 
@@ -128,7 +128,7 @@ impl Service {
         }
         let now = Timestamp::now();
         if [CLIENT_KEY_PREFIX, AGENT_KEY_PREFIX, IMPORT_KEY_PREFIX].iter().any(|p| token.starts_with(p)) {
-            let key = self.control.key(&self.index, &secret_hash(token))?.ok_or(ServiceError::InvalidApiKey)?;
+            let key = self.control.key(&*self.catalog, &secret_hash(token))?.ok_or(ServiceError::InvalidApiKey)?;
             if key.revoked_at.is_some() {
                 return Err(ServiceError::InvalidApiKey);
             }
@@ -138,7 +138,7 @@ impl Service {
             return Ok(Principal::Key(key));
         }
         let user = self.jwt.verify(token, now.as_secs()).ok_or(ServiceError::InvalidJwt)?;
-        let teams = self.index.memberships(&user)?;
+        let teams = self.catalog.memberships(&user)?;
         Ok(Principal::User { id: user, teams })
     }
 
@@ -147,7 +147,7 @@ impl Service {
         if token.is_empty() {
             return Err(ServiceError::MissingAuth);
         }
-        match self.index.admin_token(&secret_hash(token))? {
+        match self.catalog.admin_token(&secret_hash(token))? {
             Some(_) => Ok(()),
             None => Err(ServiceError::InvalidAdminToken),
         }
@@ -155,7 +155,7 @@ impl Service {
 
     /// A live (not soft-deleted) project visible to the caller, or `ProjectNotFound`.
     pub fn visible_project(&self, p: &Principal, id: &ProjectId) -> Result<Project> {
-        match self.control.project(&self.index, id)? {
+        match self.control.project(&*self.catalog, id)? {
             Some(proj) if proj.deleted_at.is_none() && p.teams().contains(&proj.team_id) => Ok((*proj).clone()),
             _ => Err(ServiceError::ProjectNotFound),
         }
@@ -165,14 +165,14 @@ impl Service {
     pub fn visible_projects(&self, p: &Principal) -> Result<Vec<Project>> {
         let teams = p.teams();
         let mut projects: Vec<Project> = self
-            .index
+            .catalog
             .projects()?
             .into_iter()
             .filter(|x| x.deleted_at.is_none() && teams.contains(&x.team_id))
             .collect();
         if let Principal::Key(k) = p {
             if let (KeyKind::Client, Some(app)) = (k.kind, k.app_id) {
-                match self.control.app(&self.index, &app)? {
+                match self.control.app(&*self.catalog, &app)? {
                     Some(a) => projects.retain(|x| x.id == a.project_id),
                     None => projects.clear(),
                 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::index::control::KeyKind;
+use crate::model::control::{ControlChange, KeyKind};
 
 use super::admin::NewKey;
 use super::auth::EVENTS_READ;
@@ -55,11 +55,11 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Resul
 }
 
 impl Service {
-    /// Creates the defaults if the index has no team yet; returns the file written, if any.
+    /// Creates the defaults if the catalog has no team yet; returns the file written, if any.
     pub fn bootstrap_if_empty(&self, data_dir: &Path) -> Result<Option<PathBuf>> {
         // The marker is written only after bootstrap.json is durable, so a crash in between
         // bootstraps again (the half-made team stays, unused) instead of leaving no admin token.
-        if self.index.marker(BOOTSTRAPPED)?.is_some() {
+        if self.catalog.marker(BOOTSTRAPPED)?.is_some() {
             return Ok(None);
         }
         let team = self.create_team(Some("default".into()))?;
@@ -94,9 +94,8 @@ impl Service {
         let json = serde_json::to_vec_pretty(&b).expect("bootstrap serializes");
         write_file_atomic(&path, &json, 0o600)
             .map_err(|e| ServiceError::Internal(format!("write {}: {e}", path.display())))?;
-        let mut batch = self.index.batch();
-        batch.put_marker(BOOTSTRAPPED, &serde_json::json!(crate::clock::Timestamp::now().to_iso()));
-        batch.commit(true)?;
+        let value = serde_json::json!(crate::clock::Timestamp::now().to_iso());
+        self.commit_control(vec![ControlChange::PutMarker { name: BOOTSTRAPPED.into(), value }])?;
         Ok(Some(path))
     }
 }

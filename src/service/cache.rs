@@ -1,5 +1,5 @@
 //! A read-through cache of the control plane (API keys by secret hash, apps, projects), so the
-//! hot paths (reserve, upload, list) do not read and decode JSON from RocksDB on every request.
+//! hot paths (reserve, upload, list) do not go to the catalog's control plane on every request.
 //!
 //! Every control-plane change goes through this process's service, which calls
 //! [`ControlCache::clear`] after committing it. A lookup that loaded its value before that commit
@@ -13,9 +13,9 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::engine::{Catalog, CatalogResult};
 use crate::ids::{AppId, ProjectId};
-use crate::index::control::{ApiKey, App, Project};
-use crate::index::{Index, IndexError};
+use crate::model::control::{ApiKey, App, Project};
 
 /// Cached control-plane objects.
 #[derive(Default)]
@@ -34,8 +34,8 @@ fn get_or_load<K: Eq + Hash + Copy, V>(
     map: &RwLock<HashMap<K, Arc<V>>>,
     generation: &AtomicU64,
     key: K,
-    load: impl FnOnce() -> Result<Option<V>, IndexError>,
-) -> Result<Option<Arc<V>>, IndexError> {
+    load: impl FnOnce() -> CatalogResult<Option<V>>,
+) -> CatalogResult<Option<Arc<V>>> {
     if let Some(v) = map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(Some(v.clone()));
     }
@@ -57,18 +57,18 @@ fn get_or_load<K: Eq + Hash + Copy, V>(
 
 impl ControlCache {
     /// The key whose secret hashes to `hash`.
-    pub fn key(&self, index: &Index, hash: &[u8; 32]) -> Result<Option<Arc<ApiKey>>, IndexError> {
-        get_or_load(&self.keys, &self.generation, *hash, || index.api_key_by_hash(hash))
+    pub fn key(&self, catalog: &dyn Catalog, hash: &[u8; 32]) -> CatalogResult<Option<Arc<ApiKey>>> {
+        get_or_load(&self.keys, &self.generation, *hash, || catalog.api_key_by_hash(hash))
     }
 
     /// An app.
-    pub fn app(&self, index: &Index, id: &AppId) -> Result<Option<Arc<App>>, IndexError> {
-        get_or_load(&self.apps, &self.generation, *id, || index.app(id))
+    pub fn app(&self, catalog: &dyn Catalog, id: &AppId) -> CatalogResult<Option<Arc<App>>> {
+        get_or_load(&self.apps, &self.generation, *id, || catalog.app(id))
     }
 
     /// A project.
-    pub fn project(&self, index: &Index, id: &ProjectId) -> Result<Option<Arc<Project>>, IndexError> {
-        get_or_load(&self.projects, &self.generation, *id, || index.project(id))
+    pub fn project(&self, catalog: &dyn Catalog, id: &ProjectId) -> CatalogResult<Option<Arc<Project>>> {
+        get_or_load(&self.projects, &self.generation, *id, || catalog.project(id))
     }
 
     /// Forgets everything (after any control-plane write).

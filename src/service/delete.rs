@@ -11,8 +11,8 @@
 use crate::clock::Timestamp;
 use crate::engine::Durability;
 use crate::ids::AttachmentId;
-use crate::index::control::Role;
 use crate::model::Attachment;
+use crate::model::control::Role;
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -23,7 +23,7 @@ impl Service {
         principal.require(EVENTS_WRITE)?;
         let rec =
             self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self.control.project(&self.index, &rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
+        let project = self.control.project(&*self.catalog, &rec.project_id)?.ok_or(ServiceError::AttachmentNotFound)?;
         if !principal.can_see_app(project.team_id, rec.app_id) {
             return Err(ServiceError::AttachmentNotFound);
         }

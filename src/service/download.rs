@@ -86,7 +86,7 @@ impl Service {
     pub fn visible_record(&self, principal: &Principal, id: AttachmentId) -> Result<Attachment> {
         let rec =
             self.catalog.record(id)?.filter(|r| r.deleted_at.is_none()).ok_or(ServiceError::AttachmentNotFound)?;
-        let project = self.control.project(&self.index, &rec.project_id)?.filter(|p| p.deleted_at.is_none());
+        let project = self.control.project(&*self.catalog, &rec.project_id)?.filter(|p| p.deleted_at.is_none());
         match project {
             Some(p) if principal.can_see_app(p.team_id, rec.app_id) => Ok(rec),
             _ => Err(ServiceError::AttachmentNotFound),

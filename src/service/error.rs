@@ -2,9 +2,6 @@
 //! owns the table that turns each variant into its status, stable code and body (the seed-000
 //! API's is `frontend/events/error.rs`).
 
-use crate::index::IndexError;
-use crate::store::StoreError;
-
 /// Every way a service call can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -204,7 +201,7 @@ impl From<crate::engine::CatalogError> for ServiceError {
             C::ProjectGone => Self::ProjectGone,
             C::TooManyPending { what } => Self::TooManyPending { what },
             C::TooLarge { size, max } => Self::AttachmentTooLarge { size, max },
-            other => Self::Internal(format!("index: {other}")),
+            other => Self::Internal(format!("catalog: {other}")),
         }
     }
 }
@@ -223,22 +220,6 @@ impl From<crate::engine::BlobError> for ServiceError {
             B::Unavailable => Self::Unavailable,
             B::Catalog(e) => e.into(),
             B::Backend(what) => Self::Internal(format!("blob store: {what}")),
-        }
-    }
-}
-
-impl From<IndexError> for ServiceError {
-    fn from(e: IndexError) -> Self {
-        Self::Internal(format!("index: {e}"))
-    }
-}
-
-impl From<StoreError> for ServiceError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NoSpace { .. } => Self::NoSpace,
-            StoreError::Corrupt(what) => Self::Corrupt(what),
-            other => Self::Internal(format!("store: {other}")),
         }
     }
 }

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::engine::Durability;
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
-use crate::index::control::Role;
-use crate::index::links::EventLink;
+use crate::model::control::Role;
+use crate::model::control::{ControlChange, EventLink};
 use crate::model::{After, ParentKind, ParentRef};
 
 use super::auth::EVENTS_WRITE;
@@ -91,7 +91,7 @@ impl Service {
             }
             _ => match input.app_id {
                 Some(a) => {
-                    let app = self.index.app(&a)?.filter(|x| x.deleted_at.is_none());
+                    let app = self.catalog.app(&a)?.filter(|x| x.deleted_at.is_none());
                     match app {
                         Some(x) if principal.can_see(x.team_id, x.id) => Some(a),
                         _ => return Err(ServiceError::EntityNotFound("App")),
@@ -118,12 +118,12 @@ impl Service {
             linked += 1;
         }
         if !apps.is_empty() {
-            let mut batch = self.index.batch();
             let link = EventLink { event_id: input.event_id, issue_id: input.issue_id, user_id: input.user_id };
-            for app in &apps {
-                batch.put_event_link(app, &input.ce, &link);
-            }
-            batch.commit(true)?;
+            let changes = apps
+                .iter()
+                .map(|&app| ControlChange::PutEventLink { app, client_event_id: input.ce, link: link.clone() })
+                .collect();
+            self.catalog.apply_control(changes)?;
         }
         Ok(LinkResult { linked })
     }
@@ -142,7 +142,7 @@ impl Service {
             if named_app.is_some_and(|a| Some(a) != old.app_id) {
                 return Ok(None);
             }
-            let Some(project) = self.index.project(&old.project_id)? else { return Ok(None) };
+            let Some(project) = self.catalog.project(&old.project_id)? else { return Ok(None) };
             if !principal.can_see_app(project.team_id, old.app_id)
                 || principal.require_role(project.team_id, Role::Member).is_err()
             {

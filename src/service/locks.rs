@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::engine::{BlobResult, UploadGuard};
 use crate::ids::AttachmentId;
 
 /// Attachments with a PUT in progress in this process.
@@ -79,5 +80,11 @@ mod tests {
         drop(c);
         assert!(!set.contains(&id));
         assert!(set.claim(id).is_some());
+    }
+}
+
+impl UploadGuard for InProgress {
+    fn unless_uploading(&self, id: AttachmentId, f: &mut dyn FnMut() -> BlobResult<()>) -> Option<BlobResult<()>> {
+        self.with_unclaimed(&id, f)
     }
 }

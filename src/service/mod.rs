@@ -5,13 +5,14 @@
 //! arrive through the [`upload::BodySource`] trait and results are plain structs. Records,
 //! listings, usage and quotas are reached only through the [`Catalog`] (`crate::engine`): a
 //! reserve is one atomic quota-checked call, and every other change is a compare-and-set
-//! transition from the record as read, retried when another change won. The group committer
-//! and the control plane still reach the local index directly (moving into the local backend
-//! next). A reserve and a link of the same client event id are serialised by `link_locks`.
+//! transition from the record as read, retried when another change won. Bytes go through the
+//! [`BlobStore`], and the jobs' and operators' housekeeping through [`Housekeeping`]; the
+//! control plane (teams, projects, apps, keys, members, admin tokens, event links) is the
+//! catalog's other half. A reserve and a link of the same client event id are serialised by
+//! `link_locks`.
 
 pub mod admin;
 pub mod auth;
-pub mod backup;
 pub mod bootstrap;
 pub mod budget;
 pub mod cache;
@@ -19,11 +20,11 @@ pub mod delete;
 pub mod download;
 pub mod error;
 pub mod events;
-pub mod fsck;
 pub mod jwt;
 pub mod link;
 pub mod listing;
 pub mod locks;
+pub mod maintenance;
 pub mod ratelimit;
 pub mod reserve;
 pub mod token;
@@ -35,12 +36,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::engine::{BlobStore, Catalog};
-use crate::index::Index;
-use crate::local::{Committer, LocalBlobConfig, LocalBlobs, LocalCatalog, Stripes};
-use crate::store::Store;
+use crate::engine::{Backend, BlobStore, Catalog, Housekeeping};
+use crate::model::control::ControlChange;
+use crate::stripes::Stripes;
 
-pub use crate::index::control::{ApiKey, App, KeyKind, Project, Role, Team};
+pub use crate::model::control::{ApiKey, App, KeyKind, Project, Role, Team};
 pub use auth::Principal;
 pub use error::{Result, ServiceError};
 pub use locks::{InProgress, UploadClaim};
@@ -48,34 +48,20 @@ pub use locks::{InProgress, UploadClaim};
 /// Settings the service needs, resolved from the configuration at start.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// The data directory (for backups of its top-level files).
-    pub data_dir: std::path::PathBuf,
     /// Base of `upload_url`/`download_url`, without a trailing slash.
     pub public_url: String,
     /// Download token lifetime.
     pub download_ttl: Duration,
     /// Reservation lifetime.
     pub reservation_ttl: Duration,
-    /// Largest attachment stored in a segment.
-    pub standalone_threshold: u64,
     /// Default project quota.
     pub default_project_quota: u64,
     /// Default per-user quota.
     pub default_user_quota: u64,
-    /// Free space an upload must leave on the data volume.
-    pub min_free_bytes: u64,
-    /// Most bytes per group commit.
-    pub max_commit_batch_bytes: u64,
     /// Soft-delete grace before cleanup reclaims.
     pub soft_delete_grace: Duration,
     /// Age at which unreferenced blob files are swept.
     pub orphan_grace: Duration,
-    /// Live fraction below which a sealed segment is compacted.
-    pub compaction_live_ratio: f64,
-    /// Compaction copy throttle.
-    pub compaction_bytes_per_sec: u64,
-    /// X-Accel-Redirect internal location prefix (empty = serve bytes ourselves).
-    pub x_accel_prefix: String,
     /// Rate limit (burst, per second), if enabled.
     pub rate_limit: Option<(u32, f64)>,
     /// Most reservations a project may hold not yet uploaded.
@@ -93,16 +79,12 @@ pub struct ServiceConfig {
 /// The service: shared state behind every operation.
 pub struct Service {
     pub(crate) cfg: ServiceConfig,
-    pub(crate) index: Arc<Index>,
-    /// Records, listings, usage and quotas.
+    /// Records, listings, usage, quotas and the control plane.
     pub(crate) catalog: Arc<dyn Catalog>,
-    /// The same catalog as the local backend (its quota stripes, for control-plane changes).
-    pub(crate) local: Arc<LocalCatalog>,
-    pub(crate) store: Arc<Store>,
     /// Attachment bytes.
     pub(crate) blobs: Arc<dyn BlobStore>,
-    /// The local backend's group committer (compaction relocates records through it).
-    pub(crate) committer: Arc<Committer>,
+    /// The backend's orphan sweep, compaction, fsck, backup and shutdown.
+    pub(crate) housekeeping: Arc<dyn Housekeeping>,
     pub(crate) signer: token::TokenSigner,
     pub(crate) jwt: jwt::JwtVerifier,
     /// Per client event id: serialises a reserve's link lookup with the link endpoint.
@@ -113,7 +95,7 @@ pub struct Service {
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
     pub(crate) upload_budget: budget::MemoryBudget,
     pub(crate) download_budget: budget::MemoryBudget,
-    /// Held by cleanup/compaction and by backups: they never run at the same time.
+    /// Held by cleanup, fsck and backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
     /// Serialises admin token revocations (the last token must survive).
     pub(crate) admin_token_lock: Mutex<()>,
@@ -122,44 +104,26 @@ pub struct Service {
 }
 
 impl Service {
-    /// Builds the service and starts its group committer.
+    /// Builds the service over an opened backend.
     pub fn new(
         cfg: ServiceConfig,
-        index: Arc<Index>,
-        store: Arc<Store>,
+        backend: Backend,
         download_secret: &[u8],
         jwt_secret: &[u8],
         jwt_rules: jwt::JwtRules,
-    ) -> std::io::Result<Arc<Self>> {
-        let local = Arc::new(LocalCatalog::new(index.clone()));
+    ) -> Arc<Self> {
         let limiter = cfg.rate_limit.map(|(b, r)| ratelimit::RateLimiter::new(b, r));
         let upload_budget =
             budget::MemoryBudget::new(cfg.upload_memory_bytes, "upload", "too many upload bytes in flight");
         let download_budget =
             budget::MemoryBudget::new(cfg.download_memory_bytes, "download", "too many download bytes in flight");
-        let committer = Arc::new(Committer::start(
-            index.clone(),
-            store.clone(),
-            local.record_locks().clone(),
-            cfg.max_commit_batch_bytes,
-        )?);
-        let blob_cfg = LocalBlobConfig {
-            data_dir: cfg.data_dir.clone(),
-            standalone_threshold: cfg.standalone_threshold,
-            min_free_bytes: cfg.min_free_bytes,
-            x_accel_prefix: cfg.x_accel_prefix.clone(),
-        };
-        let blobs = Arc::new(LocalBlobs::new(blob_cfg, index.clone(), store.clone(), committer.clone()));
-        Ok(Arc::new_cyclic(|me| Self {
+        Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
             jwt: jwt::JwtVerifier::new(jwt_secret, jwt_rules),
             cfg,
-            index,
-            catalog: local.clone(),
-            local,
-            store,
-            blobs,
-            committer,
+            catalog: backend.catalog,
+            blobs: backend.blobs,
+            housekeeping: backend.housekeeping,
             link_locks: Stripes::new(256),
             uploads: InProgress::default(),
             control: cache::ControlCache::default(),
@@ -170,7 +134,7 @@ impl Service {
             admin_token_lock: Mutex::new(()),
             draining: AtomicBool::new(false),
             me: me.clone(),
-        }))
+        })
     }
 
     /// A strong handle to this service (for work moved to blocking threads).
@@ -183,14 +147,9 @@ impl Service {
         &self.catalog
     }
 
-    /// The index (for workers and fsck).
-    pub fn index(&self) -> &Arc<Index> {
-        &self.index
-    }
-
-    /// The store (for workers and fsck).
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// The backend's housekeeping (for the cleanup job and the sampler).
+    pub fn housekeeping(&self) -> &Arc<dyn Housekeeping> {
+        &self.housekeeping
     }
 
     /// The resolved settings.
@@ -218,11 +177,10 @@ impl Service {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Commits a control-plane change (synced) and drops the cached copies.
-    pub(crate) fn commit_control(&self, batch: crate::index::Batch<'_>) -> Result<()> {
-        batch.commit(true)?;
+    /// Applies control-plane changes (atomic, synced) and drops the cached copies.
+    pub(crate) fn commit_control(&self, changes: Vec<ControlChange>) -> Result<()> {
+        self.catalog.apply_control(changes)?;
         self.control.clear();
-        self.local.forget_projects();
         Ok(())
     }
 
@@ -230,8 +188,8 @@ impl Service {
         if self.is_draining() { Err(ServiceError::Unavailable) } else { Ok(()) }
     }
 
-    /// Waits for the committer to finish everything queued (shutdown).
+    /// Finishes every queued write and closes the backend as a clean shutdown does.
     pub fn shutdown(&self) {
-        self.committer.shutdown();
+        self.housekeeping.close();
     }
 }

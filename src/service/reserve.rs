@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::clock::Timestamp;
 use crate::engine::{CatalogError, ReserveLimits};
 use crate::ids::{AttachmentId, ClientEventId, EndUserId, Sha256Digest};
-use crate::index::control::Project;
+use crate::model::control::Project;
 use crate::model::{Attachment, Digests, Metadata, Retention, ScanState};
 
 use super::auth::EVENTS_WRITE;
@@ -157,13 +157,16 @@ impl Service {
         self.rate_limit(principal)?;
         let (app_id, _) = principal.app_scope()?;
         let input = ReserveInput::from_json(body)?;
-        let app =
-            self.control.app(&self.index, &app_id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)?;
+        let app = self
+            .control
+            .app(&*self.catalog, &app_id)?
+            .filter(|a| a.deleted_at.is_none())
+            .ok_or(ServiceError::AppGone)?;
         let now = Timestamp::now();
         // Held until the record is committed, so a concurrent link of this client event id
         // either is seen here or sees this record (see link.rs).
         let _link_lock = self.link_locks.lock(input.client_event_id.as_bytes());
-        let link = self.index.event_link(&app.id, &input.client_event_id)?;
+        let link = self.catalog.event_link(&app.id, &input.client_event_id)?;
         let rec = Attachment {
             id: AttachmentId::random(),
             project_id: app.project_id,

@@ -137,7 +137,7 @@ impl Service {
             // The reference's 403 within the key's own team; another team's attachment does
             // not exist for this caller (404), so its existence never leaks across teams.
             let same_team =
-                self.control.project(&self.index, &rec.project_id)?.is_some_and(|p| p.team_id == key.team_id);
+                self.control.project(&*self.catalog, &rec.project_id)?.is_some_and(|p| p.team_id == key.team_id);
             return Err(if same_team { ServiceError::WrongApp } else { ServiceError::AttachmentNotFound });
         }
         if rec.deleted_at.is_some() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ids::{EndUserId, ProjectId};
-use crate::index::control::{Project, Role};
+use crate::model::control::{ControlChange, Project, Role};
 
 use super::auth::{EVENTS_READ, PROJECTS_WRITE};
 use super::views::Usage;
@@ -101,20 +101,11 @@ impl Service {
         project: Option<Option<u64>>,
         user: Option<Option<u64>>,
     ) -> Result<Project> {
-        // Under the project's quota stripe, so no reserve checks against half of the change.
-        let p = self.local.with_quota_lock(&pid, || -> Result<Project> {
-            let mut p = self.index.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
-            if let Some(v) = project {
-                p.attachment_project_quota_bytes = v;
-            }
-            if let Some(v) = user {
-                p.attachment_user_quota_bytes = v;
-            }
-            let mut b = self.index.batch();
-            b.put_project(&p);
-            self.commit_control(b)?;
-            Ok(p)
-        })?;
+        // One catalog step reads and writes the project, ordered with its reserves: none
+        // checks against half of the change, and two changes never lose one another.
+        self.catalog.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
+        self.commit_control(vec![ControlChange::SetQuotas { project: pid, project_bytes: project, user_bytes: user }])?;
+        let p = self.catalog.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
         tracing::info!(project = %pid, project_quota = ?p.attachment_project_quota_bytes, user_quota = ?p.attachment_user_quota_bytes, "project quotas changed");
         Ok(p)
     }

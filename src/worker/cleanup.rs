@@ -3,25 +3,22 @@
 //!      (index first, then the standalone file; segment bytes become dead space);
 //!   2. **expired reservations**: lapsed, never-uploaded reservations are released (the sweeper
 //!      does this every minute too);
-//!   3. **orphans**: files in the blob area that no record points at, and temporary files, once
-//!      older than `orphan_grace` and not belonging to an upload in progress — never a live
-//!      upload's file, unlike the reference;
-//!   4. **compaction** (`compaction.rs`).
-//! One run at a time (the service's maintenance lock, shared with backups); runs on the
-//! schedule, from `attachd cleanup` and from the admin endpoint.
+//!   3. **orphans**: the backend's stored bytes that no record points at, and temporary ones,
+//!      once older than `orphan_grace` and not belonging to an upload in progress (the
+//!      service's upload claims are the guard) — never a live upload's file, unlike the
+//!      reference;
+//!   4. **compaction**: the backend's (segment files, on the local backend).
+//! One run at a time (the service's maintenance lock, shared with fsck and backups); runs on
+//! the schedule, from `attachd cleanup` and from the admin endpoint.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde_json::json;
 
 use crate::clock::Timestamp;
-use crate::ids::AttachmentId;
-use crate::index::prelude::*;
 use crate::service::{Service, ServiceError};
 
 use super::Job;
-use super::compaction::Compactor;
 use super::sweeper::ReservationSweeper;
 
 /// What one run did.
@@ -56,9 +53,10 @@ impl Cleanup {
     /// Runs every pass once.
     pub fn run(&self) -> Result<CleanupReport, ServiceError> {
         let svc = &self.service;
-        let _one = svc.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = svc.maintenance_lock();
+        let housekeeping = svc.housekeeping();
         let mut report = CleanupReport::default();
-        let disk_before = svc.store().segments.disk_bytes() + svc.store().blobs.disk_bytes();
+        let disk_before = housekeeping.disk_bytes();
 
         // 1. Soft-deleted past the grace period.
         let before = Timestamp::now().minus(svc.config().soft_delete_grace);
@@ -83,71 +81,16 @@ impl Cleanup {
         crate::metrics::cleanup_removed("expired_reservations", report.expired_reservations_removed);
 
         // 3. Orphans.
-        report.orphan_files_removed = self.sweep_orphans()?;
+        report.orphan_files_removed = housekeeping.sweep_orphans(svc.config().orphan_grace, &svc.uploads)?;
         crate::metrics::cleanup_removed("orphans", report.orphan_files_removed);
 
         // 4. Compaction.
-        let c = Compactor { service: svc.clone() }.run()?;
+        let c = housekeeping.compact()?;
         report.segments_compacted = c.segments_removed;
         report.records_moved = c.records_moved;
 
-        let disk_after = svc.store().segments.disk_bytes() + svc.store().blobs.disk_bytes();
-        report.bytes_reclaimed = disk_before.saturating_sub(disk_after);
+        report.bytes_reclaimed = disk_before.saturating_sub(housekeeping.disk_bytes());
         Ok(report)
-    }
-
-    fn sweep_orphans(&self) -> Result<u64, ServiceError> {
-        let svc = &self.service;
-        let cutoff = SystemTime::now() - svc.config().orphan_grace;
-        let mut removed = 0u64;
-        for (blob, path, mtime) in svc.store().blobs.list()? {
-            if mtime > cutoff {
-                continue;
-            }
-            let Some(b) = blob else {
-                tracing::info!(path = %path.display(), "removing a file that is not a blob");
-                svc.store().blobs.remove_path(&path)?;
-                removed += 1;
-                continue;
-            };
-            // Under the claims lock: an upload of this id (which renames its file here before
-            // its commit) can neither be running nor start while we look and remove.
-            let outcome = svc.uploads.with_unclaimed(&b.id, || -> Result<bool, ServiceError> {
-                let referenced = svc.index().record(b.id)?.is_some_and(|r| {
-                    r.project_id == b.project && r.location.and_then(|l| l.standalone_month()) == Some(b.month)
-                });
-                if referenced {
-                    return Ok(false);
-                }
-                svc.store().blobs.remove_path(&path)?;
-                Ok(true)
-            });
-            if let Some(true) = outcome.transpose()? {
-                tracing::info!(path = %path.display(), "removed an orphaned blob file");
-                removed += 1;
-            }
-        }
-        for (path, mtime) in svc.store().blobs.list_tmp()? {
-            if mtime > cutoff {
-                continue;
-            }
-            let id: Option<AttachmentId> = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.split('.').next())
-                .and_then(|id| id.parse().ok());
-            let remove = || svc.store().blobs.remove_path(&path);
-            let outcome = match id {
-                Some(id) => svc.uploads.with_unclaimed(&id, remove),
-                None => Some(remove()),
-            };
-            if let Some(r) = outcome {
-                r?;
-                tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted upload");
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 }
 

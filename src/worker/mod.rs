@@ -1,14 +1,13 @@
-//! Background jobs: the reservation sweeper, the cleanup job (reclaim, sweep, compact) and the
-//! metrics sampler. Each implements [`Job`]; [`spawn`] runs one on a schedule until shutdown.
-//! Jobs do blocking I/O, so each run happens on a blocking thread, one run of a job at a time.
+//! Background jobs: the reservation sweeper, the cleanup job (reclaim, then the backend's
+//! orphan sweep and compaction) and the metrics sampler. Each implements [`Job`]; [`spawn`]
+//! runs one on a schedule until shutdown. Jobs do blocking I/O, so each run happens on a
+//! blocking thread, one run of a job at a time.
 
 pub mod cleanup;
-pub mod compaction;
 pub mod sampler;
 pub mod sweeper;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -45,12 +44,4 @@ pub fn spawn<J: Job>(job: Arc<J>, schedule: Schedule, mut stop: watch::Receiver<
             }
         }
     })
-}
-
-/// Sleeps long enough that `bytes` moved since `started` stay under `per_sec`.
-pub(crate) fn throttle(bytes: u64, per_sec: u64, started: std::time::Instant) {
-    let due = Duration::from_secs_f64(bytes as f64 / per_sec.max(1) as f64);
-    if let Some(wait) = due.checked_sub(started.elapsed()) {
-        std::thread::sleep(wait);
-    }
 }

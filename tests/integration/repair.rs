@@ -32,7 +32,7 @@ fn zero_segment_counters(d: &Daemon, with_marker: bool) {
     let mut b = idx.batch();
     if with_marker {
         b.clear_derived();
-        b.put_marker(attachd::service::fsck::REPAIR_IN_PROGRESS, &serde_json::json!("test"));
+        b.put_marker(attachd::local::fsck::REPAIR_IN_PROGRESS, &serde_json::json!("test"));
     } else {
         for e in std::fs::read_dir(d.data.join("segments")).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().to_string();

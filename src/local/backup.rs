@@ -1,9 +1,9 @@
-//! Online backup of a data directory: a RocksDB checkpoint plus the segment and blob files it
-//! refers to, taken while the daemon serves.
+//! Online backup of the local backend's data directory: a RocksDB checkpoint plus the segment
+//! and blob files it refers to, taken while the daemon serves.
 //!
-//! Backups go to `<storage.backup_dir>/<name>`, never anywhere else: the admin API names a
-//! backup, it does not choose a path. Order: (1) hold the maintenance lock, so cleanup and
-//! compaction cannot remove a segment or blob between the checkpoint and the copy; (2) RocksDB
+//! The service names the destination (`<storage.backup_dir>/<name>`, created empty) and holds
+//! its maintenance lock meanwhile. Order: (1) under that lock, cleanup and compaction cannot
+//! remove a segment or blob between the checkpoint and the copy; (2) RocksDB
 //! checkpoint into `<dest>/index`; (3) note which segments are sealed *now*, then hard-link
 //! those and committed blobs (immutable once written; copied when `dest` is on another
 //! filesystem) and copy every other segment file — the active one, and any created during the
@@ -17,32 +17,12 @@
 //! within a minute anyway). Restore = start attachd with `data_dir` set to the backup directory.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
-
+use crate::engine::{BackupReport, BlobResult};
 use crate::store::{SegmentState, snapshot_tree};
 
-use super::{Result, Service, ServiceError};
-
-/// What a backup wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupReport {
-    /// The backup directory (a complete data directory).
-    pub dest: PathBuf,
-    /// Bytes of segment files linked or copied.
-    pub segment_bytes: u64,
-    /// Bytes of standalone blobs linked or copied.
-    pub blob_bytes: u64,
-}
-
-/// Whether `name` can name a backup: a plain file name, so it can never leave the backup dir.
-pub fn valid_backup_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
+use super::LocalBackend;
 
 /// Whether the segment file at `path` must be copied rather than hard-linked: everything but
 /// the segments that were sealed before the walk began.
@@ -50,27 +30,9 @@ fn must_copy(sealed: &HashSet<String>, path: &Path) -> bool {
     !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| sealed.contains(n))
 }
 
-impl Service {
-    /// Writes a backup of the data directory to `<backup_dir>/<name>` (which must not exist).
-    pub fn backup(&self, name: &str) -> Result<BackupReport> {
-        if self.cfg.backup_dir.as_os_str().is_empty() {
-            return Err(ServiceError::Forbidden("backups are disabled (storage.backup_dir is empty)"));
-        }
-        if !valid_backup_name(name) {
-            return Err(ServiceError::BadParameter(
-                "name must be 1-128 letters, digits, '.', '_' or '-', not starting with '.'".into(),
-            ));
-        }
-        let dest = &self.cfg.backup_dir.join(name);
-        let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
-        let made = std::fs::create_dir_all(&self.cfg.backup_dir).and_then(|()| std::fs::create_dir(dest));
-        match made {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ServiceError::Conflict(format!("backup {name} already exists")));
-            }
-            Err(e) => return Err(ServiceError::Internal(format!("create {}: {e}", dest.display()))),
-            Ok(()) => {}
-        }
+impl LocalBackend {
+    /// Writes a backup of the data directory into `dest` (an empty directory).
+    pub(super) fn write_backup(&self, dest: &Path) -> BlobResult<BackupReport> {
         self.index.checkpoint(&dest.join("index"))?;
         let sealed: HashSet<String> = (self.store.segments.list().into_iter())
             .filter(|s| s.state == SegmentState::Sealed)
@@ -99,15 +61,5 @@ mod tests {
         assert!(must_copy(&sealed, Path::new("/d/segments/0000000000000002.seg")));
         assert!(must_copy(&sealed, Path::new("/d/segments/0000000000000003.seg")));
         assert!(must_copy(&sealed, Path::new("/d/segments/0000000000000001.corrupt")));
-    }
-
-    #[test]
-    fn backup_names_cannot_leave_the_backup_dir() {
-        for ok in ["2026-12-02", "nightly_1", "a.b"] {
-            assert!(valid_backup_name(ok), "{ok}");
-        }
-        for bad in ["", "..", ".hidden", "../etc", "a/b", "/abs", "a\\b", "x y", &"n".repeat(129)] {
-            assert!(!valid_backup_name(bad), "{bad}");
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! Striped mutexes: a small fixed table of locks keyed by a 16-byte id, instead of one lock
 //! per id. The local backend serialises quota checks per project and changes per record with
-//! them; a shared-database backend uses the database's own locking instead.
+//! them (a shared-database backend uses the database's own locking instead), and the service
+//! serialises a reserve's event-link lookup with the link endpoint.
 
 use std::sync::{Mutex, MutexGuard};
 

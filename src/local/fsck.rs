@@ -1,6 +1,6 @@
-//! `attachd fsck`: check every record against its bytes and the rows and counters it implies;
-//! with `--repair` (offline), re-point records to an intact copy found in the segments and
-//! rebuild every derived row and counter from the records.
+//! The local backend's check (`attachd fsck`): every record against its bytes and the rows and
+//! counters it implies; with `--repair` (offline), re-point records to an intact copy found in
+//! the segments and rebuild every derived row and counter from the records.
 //!
 //! What is checked: each uploaded record's bytes (segment records: header, CRC-32C and SHA-256;
 //! standalone files: size and SHA-256); that uploaded ⇔ located; the listing, filter, expiry and
@@ -11,16 +11,16 @@
 //! Online, uploads, deletes and reservation expiry go on during the check, so every index read
 //! of one check goes through one RocksDB snapshot: records, rows and counters are compared as of
 //! a single instant and a change landing mid-scan is never reported as a mismatch. The
-//! maintenance lock (no cleanup or compaction meanwhile) keeps the bytes of every record in
-//! that snapshot where it says they are while they are hashed. Orphan files are judged against
+//! caller's maintenance lock (no cleanup or compaction meanwhile) keeps the bytes of every
+//! record in that snapshot where it says they are while they are hashed. Orphan files are judged against
 //! the live index, so a blob whose upload is between rename and commit can be listed; orphans
 //! are informational (cleanup reclaims them only after the orphan grace).
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::{BlobResult, FsckReport, Problem};
 use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest};
 use crate::index::counter::Counter;
 use crate::index::derived::{CounterKey, shares_of};
@@ -28,46 +28,10 @@ use crate::index::prelude::*;
 use crate::model::{Attachment, Location};
 use crate::store::{SegmentState, StoreError, StoredBlob};
 
-use super::{Result, Service, ServiceError};
+use super::LocalBackend;
 
 /// Control-plane marker set while `--repair` rebuilds rows and counters.
 pub const REPAIR_IN_PROGRESS: &str = "repair_in_progress";
-
-/// One attachment with a problem.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Problem {
-    /// The attachment.
-    pub attachment_id: String,
-    /// What is wrong.
-    pub what: String,
-}
-
-/// What fsck found (and, with repair, did).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FsckReport {
-    /// Nothing wrong.
-    pub ok: bool,
-    /// Records examined.
-    pub records: u64,
-    /// Of which uploaded.
-    pub uploaded: u64,
-    /// Payload bytes read and hashed.
-    pub bytes_verified: u64,
-    /// Stored bytes that exist but fail verification.
-    pub corrupt: Vec<Problem>,
-    /// Stored bytes that are gone.
-    pub missing: Vec<Problem>,
-    /// Records with a missing or extra row in listing/filters/expiry/deleted.
-    pub row_problems: Vec<String>,
-    /// Usage or segment counters that differ from the sums of the records.
-    pub counter_mismatches: Vec<String>,
-    /// Blob-area files no record points at (reclaimed by cleanup after the orphan grace).
-    pub orphan_files: Vec<String>,
-    /// Segments kept read-only after damage was found in them.
-    pub damaged_segments: Vec<String>,
-    /// What `--repair` changed.
-    pub repaired: Vec<String>,
-}
 
 #[derive(Default)]
 struct Sums {
@@ -75,27 +39,14 @@ struct Sums {
     segments: HashMap<SegmentId, Counter>,
 }
 
-impl Service {
+impl LocalBackend {
     /// Whether an `fsck --repair` was interrupted (its rebuilt rows and counters are partial).
-    pub fn repair_interrupted(&self) -> Result<bool> {
+    pub(super) fn repair_marker_set(&self) -> BlobResult<bool> {
         Ok(self.index.marker(REPAIR_IN_PROGRESS)?.is_some())
     }
 
-    /// Refuses work that acts on counters (serving, cleanup) while a repair is unfinished:
-    /// with usage at zero quotas would not hold, and with segment counters at zero cleanup
-    /// would take live segments for empty ones.
-    pub fn refuse_if_repair_interrupted(&self) -> Result<()> {
-        if self.repair_interrupted()? {
-            return Err(ServiceError::Internal(
-                "an `attachd fsck --repair` was interrupted; run it again to completion first".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Checks everything; with `repair`, fixes what can be fixed (daemon stopped).
-    pub fn fsck(&self, repair: bool) -> Result<FsckReport> {
-        let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn check_and_repair(&self, repair: bool) -> BlobResult<FsckReport> {
         let report = self.check()?;
         if !repair || report.ok {
             return Ok(report);
@@ -106,7 +57,7 @@ impl Service {
         Ok(after)
     }
 
-    fn check(&self) -> Result<FsckReport> {
+    fn check(&self) -> BlobResult<FsckReport> {
         let mut r = FsckReport::default();
         let mut sums = Sums::default();
         let snap = self.index.snapshot();
@@ -142,7 +93,7 @@ impl Service {
             r.row_problems.push(format!("{id}: {cf} row without a matching record"));
         }
         compare_counters(&snap, &sums, &mut r)?;
-        if self.repair_interrupted()? {
+        if self.repair_marker_set()? {
             r.counter_mismatches.push("a repair was interrupted: rows and counters are incomplete".into());
         }
         self.find_orphans(&mut r)?;
@@ -189,12 +140,10 @@ impl Service {
         Ok(())
     }
 
-    fn find_orphans(&self, r: &mut FsckReport) -> Result<()> {
+    fn find_orphans(&self, r: &mut FsckReport) -> BlobResult<()> {
         for (blob, path, _) in self.store.blobs.list()? {
             let referenced = match blob {
-                Some(b) => self.index.record(b.id)?.is_some_and(|rec| {
-                    rec.project_id == b.project && rec.location.and_then(|l| l.standalone_month()) == Some(b.month)
-                }),
+                Some(b) => self.blob_referenced(&b)?,
                 None => false,
             };
             if !referenced {
@@ -209,7 +158,7 @@ impl Service {
 
     /// Offline repair: re-point damaged segment records to an intact copy, then rebuild every
     /// derived row and counter from the records.
-    fn repair(&self, report: &FsckReport) -> Result<Vec<String>> {
+    fn repair(&self, report: &FsckReport) -> BlobResult<Vec<String>> {
         let mut done = Vec::new();
         let broken: Vec<AttachmentId> =
             report.corrupt.iter().chain(&report.missing).filter_map(|p| p.attachment_id.parse().ok()).collect();
@@ -279,7 +228,7 @@ impl Service {
 }
 
 /// Usage and segment counters against the sums recomputed from the records.
-fn compare_counters(index: &impl Reads, sums: &Sums, r: &mut FsckReport) -> Result<()> {
+fn compare_counters(index: &impl Reads, sums: &Sums, r: &mut FsckReport) -> BlobResult<()> {
     let mut stored: HashMap<(ProjectId, Option<EndUserId>), Counter> = HashMap::new();
     for (p, u, c) in index.all_usage()? {
         stored.insert((p, u), c);

@@ -1,4 +1,5 @@
-//! Compaction: reclaim the dead bytes of sealed segments.
+//! Compaction, the local backend's job beside the segments: reclaim the dead bytes of sealed
+//! segments.
 //!
 //! For each sealed segment whose live bytes (index `segments` counter) fall below
 //! `compaction_live_ratio` of its used bytes: every record the index still points at is read
@@ -12,47 +13,28 @@
 //! Copying is throttled to `compaction_bytes_per_sec`. A record that does not verify is left
 //! where it is (so is its segment) and logged; the pass goes on with the others.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::engine::{BlobResult, CompactionReport};
 use crate::index::prelude::*;
 use crate::model::Location;
-use crate::service::{Service, ServiceError};
 use crate::store::format::FILE_HEADER_LEN;
 use crate::store::{AppendItem, SegmentState};
 
-use super::throttle;
+use super::LocalBackend;
 
-/// What a compaction pass did.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CompactionReport {
-    /// Segment files removed.
-    pub segments_removed: u64,
-    /// Records copied forward.
-    pub records_moved: u64,
-    /// Bytes of segment files removed.
-    pub bytes_reclaimed: u64,
-}
-
-/// Runs compaction passes.
-pub struct Compactor {
-    /// The service.
-    pub service: Arc<Service>,
-}
-
-impl Compactor {
+impl LocalBackend {
     /// One pass over every sealed segment.
-    pub fn run(&self) -> Result<CompactionReport, ServiceError> {
+    pub(super) fn compact_segments(&self) -> BlobResult<CompactionReport> {
         let started = Instant::now();
-        let svc = &self.service;
-        let ratio = svc.config().compaction_live_ratio;
+        let ratio = self.cfg.compaction_live_ratio;
         let mut report = CompactionReport::default();
-        for seg in svc.store().segments.list() {
+        for seg in self.store.segments.list() {
             if seg.state != SegmentState::Sealed {
                 continue;
             }
             let used = seg.used.saturating_sub(FILE_HEADER_LEN as u64);
-            let live = svc.index().segment_live(seg.id)?;
+            let live = self.index.segment_live(seg.id)?;
             if live.count > 0 && (live.bytes_u64() as f64) >= ratio * used as f64 {
                 continue;
             }
@@ -66,7 +48,7 @@ impl Compactor {
             }
             // Removal goes through the committer: it re-checks the live count after every batch
             // that could have written into this segment has committed.
-            if svc.committer.remove_segment_blocking(seg.id)? {
+            if self.committer.remove_segment_blocking(seg.id)? {
                 let size = seg.used;
                 report.segments_removed += 1;
                 report.bytes_reclaimed += size;
@@ -81,9 +63,8 @@ impl Compactor {
     /// here, on the compaction thread, not by the committer (it would hold up every group
     /// commit); a sealed segment gains no records, so the answer holds until the removal job.
     /// A segment whose records cannot be listed is kept.
-    fn still_referenced(&self, seg: crate::ids::SegmentId) -> Result<bool, ServiceError> {
-        let svc = &self.service;
-        let headers = match svc.store().segments.record_headers(seg) {
+    fn still_referenced(&self, seg: crate::ids::SegmentId) -> BlobResult<bool> {
+        let headers = match self.store.segments.record_headers(seg) {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(segment = %seg, error = %e, "cannot list a segment's records; keeping it");
@@ -91,7 +72,7 @@ impl Compactor {
             }
         };
         for (offset, h) in headers {
-            if svc.index().record(h.id)?.is_some_and(|r| r.location == Some(Location::Segment { segment: seg, offset }))
+            if self.index.record(h.id)?.is_some_and(|r| r.location == Some(Location::Segment { segment: seg, offset }))
             {
                 tracing::error!(segment = %seg, attachment = %h.id, "segment counter says empty but a record points into it; \
                     keeping the segment (run `attachd fsck --repair`)");
@@ -101,15 +82,14 @@ impl Compactor {
         Ok(false)
     }
 
-    fn move_live_records(&self, seg: crate::ids::SegmentId) -> Result<u64, ServiceError> {
-        let svc = &self.service;
+    fn move_live_records(&self, seg: crate::ids::SegmentId) -> BlobResult<u64> {
         let started = Instant::now();
         let mut copied = 0u64;
         let mut moved = 0u64;
         // Damage in one segment must not stop compaction of every other one: a segment whose
         // records cannot be listed, or a record that does not verify, is left where it is (its
         // live count keeps the file) and reported, for fsck and an operator.
-        let headers = match svc.store().segments.record_headers(seg) {
+        let headers = match self.store.segments.record_headers(seg) {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(segment = %seg, error = %e, "cannot list the records of a segment; not compacting it");
@@ -117,13 +97,13 @@ impl Compactor {
             }
         };
         for (offset, h) in headers {
-            let Some(rec) = svc.index().record(h.id)? else {
+            let Some(rec) = self.index.record(h.id)? else {
                 continue;
             };
             if rec.location != Some(Location::Segment { segment: seg, offset }) {
                 continue; // a dead record
             }
-            let payload = match svc.store().segments.read(seg, offset, h.id, h.len) {
+            let payload = match self.store.segments.read(seg, offset, h.id, h.len) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(segment = %seg, attachment = %h.id, error = %e, "a live record does not verify; left in place");
@@ -131,12 +111,20 @@ impl Compactor {
                 }
             };
             let item = AppendItem { id: h.id, sha256: h.sha256, crc: h.payload_crc, payload: vec![payload] };
-            if svc.committer.relocate_blocking(h.id, (seg, offset), item)? {
+            if self.committer.relocate_blocking(h.id, (seg, offset), item)? {
                 moved += 1;
             }
             copied += h.record_len();
-            throttle(copied, svc.config().compaction_bytes_per_sec, started);
+            throttle(copied, self.cfg.compaction_bytes_per_sec, started);
         }
         Ok(moved)
+    }
+}
+
+/// Sleeps long enough that `bytes` moved since `started` stay under `per_sec`.
+fn throttle(bytes: u64, per_sec: u64, started: Instant) {
+    let due = Duration::from_secs_f64(bytes as f64 / per_sec.max(1) as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        std::thread::sleep(wait);
     }
 }

@@ -1,0 +1,131 @@
+//! The control plane of the local backend: [`ControlPlane`] for [`LocalCatalog`], over the
+//! `control` and `event_links` column families (`crate::index::control`, `index::links`).
+//!
+//! One [`ControlPlane::apply_control`] call is one synced RocksDB batch. A call that writes a
+//! project holds that project's quota stripe across the commit and the drop of the reserve
+//! path's project cache, so a reserve sees the old project (quotas, deletion) or the new one,
+//! never a cached copy of the old one after the new one was committed.
+
+use crate::engine::{CatalogResult, ControlPlane};
+use crate::ids::{AppId, ClientEventId, KeyId, ProjectId, TeamId, UserId};
+use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, Project, Role, Team};
+
+use super::LocalCatalog;
+
+impl ControlPlane for LocalCatalog {
+    fn team(&self, id: &TeamId) -> CatalogResult<Option<Team>> {
+        Ok(self.index().team(id)?)
+    }
+
+    fn teams(&self) -> CatalogResult<Vec<Team>> {
+        Ok(self.index().teams()?)
+    }
+
+    fn project(&self, id: &ProjectId) -> CatalogResult<Option<Project>> {
+        Ok(self.index().project(id)?)
+    }
+
+    fn projects(&self) -> CatalogResult<Vec<Project>> {
+        Ok(self.index().projects()?)
+    }
+
+    fn app(&self, id: &AppId) -> CatalogResult<Option<App>> {
+        Ok(self.index().app(id)?)
+    }
+
+    fn apps(&self) -> CatalogResult<Vec<App>> {
+        Ok(self.index().apps()?)
+    }
+
+    fn api_key(&self, id: &KeyId) -> CatalogResult<Option<ApiKey>> {
+        Ok(self.index().api_key(id)?)
+    }
+
+    fn api_keys(&self) -> CatalogResult<Vec<ApiKey>> {
+        Ok(self.index().api_keys()?)
+    }
+
+    fn api_key_by_hash(&self, sha256: &[u8; 32]) -> CatalogResult<Option<ApiKey>> {
+        Ok(self.index().api_key_by_hash(sha256)?)
+    }
+
+    fn admin_token(&self, sha256: &[u8; 32]) -> CatalogResult<Option<AdminToken>> {
+        Ok(self.index().admin_token(sha256)?)
+    }
+
+    fn admin_tokens(&self) -> CatalogResult<Vec<([u8; 32], AdminToken)>> {
+        Ok(self.index().admin_tokens()?)
+    }
+
+    fn members(&self, team: &TeamId) -> CatalogResult<Vec<(UserId, Role)>> {
+        Ok(self.index().members(team)?)
+    }
+
+    fn memberships(&self, user: &UserId) -> CatalogResult<Vec<(TeamId, Role)>> {
+        Ok(self.index().memberships(user)?)
+    }
+
+    fn marker(&self, name: &str) -> CatalogResult<Option<serde_json::Value>> {
+        Ok(self.index().marker(name)?)
+    }
+
+    fn event_link(&self, app: &AppId, client_event_id: &ClientEventId) -> CatalogResult<Option<EventLink>> {
+        Ok(self.index().event_link(app, client_event_id)?)
+    }
+
+    fn apply_control(&self, changes: Vec<ControlChange>) -> CatalogResult<()> {
+        let projects: Vec<ProjectId> = changes.iter().filter_map(project_of).collect();
+        // Project changes are read (where they depend on the stored project), written and
+        // committed under the projects' quota stripes, and the reserve path's project cache is
+        // dropped before the stripes are released.
+        let _quota = self.quota_locks.lock_many(projects.iter().map(|p| p.as_bytes()));
+        let mut b = self.index().batch();
+        for change in changes {
+            match change {
+                ControlChange::PutTeam(t) => b.put_team(&t),
+                ControlChange::PutProject(p) => b.put_project(&p),
+                ControlChange::SetQuotas { project, project_bytes, user_bytes } => {
+                    if let Some(mut p) = self.index().project(&project)? {
+                        if let Some(v) = project_bytes {
+                            p.attachment_project_quota_bytes = v;
+                        }
+                        if let Some(v) = user_bytes {
+                            p.attachment_user_quota_bytes = v;
+                        }
+                        b.put_project(&p);
+                    }
+                }
+                ControlChange::DeleteProject { project, at } => {
+                    if let Some(mut p) = self.index().project(&project)?.filter(|p| p.deleted_at.is_none()) {
+                        p.deleted_at = Some(at);
+                        b.put_project(&p);
+                    }
+                }
+                ControlChange::PutApp(a) => b.put_app(&a),
+                ControlChange::PutApiKey { key, secret_sha256 } => b.put_api_key(&key, &secret_sha256),
+                ControlChange::UpdateApiKey(key) => b.update_api_key(&key),
+                ControlChange::PutAdminToken { sha256, token } => b.put_admin_token(&sha256, &token),
+                ControlChange::DeleteAdminToken(sha256) => b.delete_admin_token(&sha256),
+                ControlChange::PutMember { team, user, role } => b.put_member(&team, &user, role),
+                ControlChange::DeleteMember { team, user } => b.delete_member(&team, &user),
+                ControlChange::PutMarker { name, value } => b.put_marker(&name, &value),
+                ControlChange::DeleteMarker(name) => b.delete_marker(&name),
+                ControlChange::PutEventLink { app, client_event_id, link } => {
+                    b.put_event_link(&app, &client_event_id, &link)
+                }
+            }
+        }
+        b.commit(true)?;
+        self.forget_projects();
+        Ok(())
+    }
+}
+
+/// The project a change writes, if any.
+fn project_of(change: &ControlChange) -> Option<ProjectId> {
+    match change {
+        ControlChange::PutProject(p) => Some(p.id),
+        ControlChange::SetQuotas { project, .. } | ControlChange::DeleteProject { project, .. } => Some(*project),
+        _ => None,
+    }
+}

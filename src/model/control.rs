@@ -1,0 +1,209 @@
+//! The control plane's values: teams, projects (the unit of quotas), apps, API keys, team
+//! roles, admin tokens, and the links from an app's client event ids to the host's events.
+//!
+//! Plain data, stored by every backend as it likes (the local one as JSON in the `control`
+//! and `event_links` column families). Secrets never appear here: a key or an admin token is
+//! known by the SHA-256 of its secret. Every change is a [`ControlChange`], applied by the
+//! catalog atomically and durably, in order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId, KeyId, ProjectId, TeamId, UserId};
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    /// Its id.
+    pub id: TeamId,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A project: the unit of quotas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    /// Its id.
+    pub id: ProjectId,
+    /// The team that owns it.
+    pub team_id: TeamId,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was soft-deleted; `None` while it is live.
+    pub deleted_at: Option<Timestamp>,
+    /// Override of the project quota (bytes); `None` = the configured default.
+    pub attachment_project_quota_bytes: Option<u64>,
+    /// Override of the per-user quota (bytes); `None` = the configured default.
+    pub attachment_user_quota_bytes: Option<u64>,
+}
+
+/// An app inside a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// Its id.
+    pub id: AppId,
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// The team owning that project.
+    pub team_id: TeamId,
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was deleted; `None` while it is live. A deleted app takes no new keys.
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// What kind of API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// Embedded in apps; scoped to one app.
+    Client,
+    /// Server-side reader; scoped to a team.
+    Agent,
+}
+
+/// An API key (its secret is stored only as a SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Its id.
+    pub id: KeyId,
+    /// Client or agent.
+    pub kind: KeyKind,
+    /// Display name.
+    pub name: String,
+    /// The team it acts in (a client key's: its app's team).
+    pub team_id: TeamId,
+    /// The app a client key is scoped to; `None` for agent keys.
+    pub app_id: Option<AppId>,
+    /// What it may do, e.g. `events:write`.
+    pub permissions: Vec<String>,
+    /// The first characters of the secret, for recognising it in lists.
+    pub secret_prefix: String,
+    /// SHA-256 of the secret, hex-encoded.
+    pub secret_sha256: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was revoked; `None` while it is not.
+    pub revoked_at: Option<Timestamp>,
+    /// When it stops authenticating; `None` for never.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A team role, ranked owner > admin > member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Lowest.
+    Member,
+    /// Middle.
+    Admin,
+    /// Highest.
+    Owner,
+}
+
+/// An admin token (stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminToken {
+    /// Display name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A link from a client event id to the host's ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLink {
+    /// The host's event id.
+    pub event_id: EventId,
+    /// The issue the event belongs to, if known.
+    pub issue_id: Option<IssueId>,
+    /// The event's end user, if known.
+    #[serde(default)]
+    pub user_id: Option<EndUserId>,
+}
+
+/// One change to the control plane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlChange {
+    /// Creates or replaces a team.
+    PutTeam(Team),
+    /// Creates or replaces a project (its quotas with it).
+    PutProject(Project),
+    /// Changes a project's quota overrides, read and written as one step (`Some(None)`: back
+    /// to the configured default; `None`: unchanged). A project that does not exist is left so.
+    SetQuotas {
+        /// The project.
+        project: ProjectId,
+        /// The project quota override.
+        project_bytes: Option<Option<u64>>,
+        /// The per-user quota override.
+        user_bytes: Option<Option<u64>>,
+    },
+    /// Marks a project deleted at `at`, unless it already is (read and written as one step).
+    DeleteProject {
+        /// The project.
+        project: ProjectId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Creates or replaces an app.
+    PutApp(App),
+    /// Creates a key, findable by the SHA-256 of its secret.
+    PutApiKey {
+        /// The key.
+        key: ApiKey,
+        /// SHA-256 of its secret.
+        secret_sha256: [u8; 32],
+    },
+    /// Rewrites a key's record (revocation), keeping its secret's lookup.
+    UpdateApiKey(ApiKey),
+    /// Stores an admin token by the SHA-256 of its secret.
+    PutAdminToken {
+        /// SHA-256 of its secret.
+        sha256: [u8; 32],
+        /// The token.
+        token: AdminToken,
+    },
+    /// Removes an admin token.
+    DeleteAdminToken([u8; 32]),
+    /// Sets (or replaces) a member's role in a team.
+    PutMember {
+        /// The team.
+        team: TeamId,
+        /// The user.
+        user: UserId,
+        /// The role.
+        role: Role,
+    },
+    /// Removes a member from a team.
+    DeleteMember {
+        /// The team.
+        team: TeamId,
+        /// The user.
+        user: UserId,
+    },
+    /// Sets a named marker (e.g. `bootstrapped`).
+    PutMarker {
+        /// Its name.
+        name: String,
+        /// Its value.
+        value: serde_json::Value,
+    },
+    /// Clears a marker.
+    DeleteMarker(String),
+    /// Records (or replaces) the link of a client event id of an app.
+    PutEventLink {
+        /// The app.
+        app: AppId,
+        /// The client event id.
+        client_event_id: ClientEventId,
+        /// The host's ids.
+        link: EventLink,
+    },
+}
