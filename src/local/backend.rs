@@ -163,3 +163,48 @@ impl Housekeeping for LocalBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::engine::conformance::{self, Fixture};
+    use crate::engine::{Backend, BlobStore, Catalog};
+
+    use super::{LocalBackend, LocalConfig};
+
+    struct Local {
+        _dir: tempfile::TempDir,
+        parts: Backend,
+    }
+
+    impl Fixture for Local {
+        fn catalog(&self) -> Arc<dyn Catalog> {
+            self.parts.catalog.clone()
+        }
+        fn blobs(&self) -> Arc<dyn BlobStore> {
+            self.parts.blobs.clone()
+        }
+    }
+
+    /// The backend conformance suite, on RocksDB and local files.
+    #[test]
+    fn the_local_backend_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = LocalConfig {
+            data_dir: dir.path().to_path_buf(),
+            io_engine: crate::config::IoEngineChoice::Auto,
+            segment_bytes: 8 << 20,
+            standalone_threshold: 65_536,
+            min_free_bytes: 0,
+            max_commit_batch_bytes: 4 << 20,
+            compaction_live_ratio: 0.5,
+            compaction_bytes_per_sec: u64::MAX,
+            x_accel_prefix: String::new(),
+        };
+        let backend = LocalBackend::open(cfg, None, None).unwrap();
+        let local = Local { parts: backend.parts(), _dir: dir };
+        conformance::run_all(&local);
+        crate::engine::Housekeeping::close(&*backend);
+    }
+}

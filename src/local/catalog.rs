@@ -198,32 +198,3 @@ impl Catalog for LocalCatalog {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use crate::engine::Catalog;
-    use crate::engine::conformance::{self, Fixture};
-    use crate::index::temp_index;
-
-    use super::LocalCatalog;
-
-    struct Local {
-        _dir: tempfile::TempDir,
-        catalog: Arc<LocalCatalog>,
-    }
-
-    impl Fixture for Local {
-        fn catalog(&self) -> Arc<dyn Catalog> {
-            self.catalog.clone()
-        }
-    }
-
-    /// The backend conformance suite, on RocksDB.
-    #[test]
-    fn the_local_catalog_conforms() {
-        let (dir, index) = temp_index();
-        conformance::run_all(&Local { _dir: dir, catalog: Arc::new(LocalCatalog::new(Arc::new(index))) });
-    }
-}

@@ -1,55 +1,14 @@
-//! The backend conformance suite: what every [`Catalog`] must do, written once and run against
-//! each backend (the local one in `local::catalog`'s tests; a new backend calls [`run_all`]
-//! from its own). Each check starts from projects it creates through the catalog's own control
-//! plane and fails with a panic naming what broke.
-
-use std::sync::Arc;
+//! What every [`Catalog`] must do with records: reserve and its quota checks, transitions and
+//! the rows and counters they move, listing pages, scans.
 
 use crate::clock::Timestamp;
-use crate::ids::{AppId, AttachmentId, ClientEventId, EndUserId, EventId, KeyId, ProjectId, SegmentId, TeamId, UserId};
-use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, KeyKind, Project, Role, Team};
+use crate::engine::{CatalogError, Durability, ReserveLimits};
+use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId};
+use crate::model::control::ControlChange;
 pub use crate::model::example::reservation;
 use crate::model::{After, Attachment, Location};
 
-use super::{Catalog, CatalogError, Durability, ReserveLimits};
-
-/// What a backend provides to be checked: its catalog (fresh, or at least with no project the
-/// suite did not make).
-pub trait Fixture: Send + Sync {
-    /// The catalog under test.
-    fn catalog(&self) -> Arc<dyn Catalog>;
-
-    /// A new project with these quota overrides (`None`: the limits' defaults).
-    fn project(&self, quota: Option<u64>, user_quota: Option<u64>) -> ProjectId {
-        let p = Project {
-            id: ProjectId::random(),
-            team_id: TeamId::random(),
-            name: "p".into(),
-            created_at: Timestamp(1),
-            deleted_at: None,
-            attachment_project_quota_bytes: quota,
-            attachment_user_quota_bytes: user_quota,
-        };
-        self.catalog().apply_control(vec![ControlChange::PutProject(p.clone())]).unwrap();
-        p.id
-    }
-
-    /// Marks a project deleted.
-    fn delete_project(&self, project: ProjectId) {
-        let c = self.catalog();
-        let mut p = c.project(&project).unwrap().expect("the project exists");
-        p.deleted_at = Some(Timestamp(2));
-        c.apply_control(vec![ControlChange::PutProject(p)]).unwrap();
-    }
-}
-
-/// Generous limits, so only what a check sets up can refuse.
-pub const LIMITS: ReserveLimits = ReserveLimits {
-    default_project_quota: 1 << 40,
-    default_user_quota: 1 << 40,
-    max_pending_count: 1_000_000,
-    max_pending_bytes: 1 << 40,
-};
+use super::{Fixture, LIMITS};
 
 fn uploaded(r: &Attachment) -> Attachment {
     let mut u = r.clone();
@@ -62,22 +21,6 @@ fn deleted(r: &Attachment, at: u64) -> Attachment {
     let mut d = r.clone();
     d.deleted_at = Some(Timestamp(at));
     d
-}
-
-/// Runs every check.
-pub fn run_all(f: &dyn Fixture) {
-    reserve_records_and_counts(f);
-    quota_refusals_in_order(f);
-    concurrent_reserves_never_overshoot(f);
-    pending_caps(f);
-    transitions_move_rows_and_counters(f);
-    stale_updates_are_refused(f);
-    concurrent_deletes_win_once(f);
-    listing_pages_neither_skip_nor_repeat(f);
-    lapsed_and_deleted_scans(f);
-    deleted_projects_take_no_reservations(f);
-    quota_changes_reach_the_next_reserve(f);
-    control_changes_land_whole_and_read_back(f);
 }
 
 /// A reservation is readable, counted (project and owner, by declared size), pending and listed.
@@ -272,82 +215,4 @@ pub fn quota_changes_reach_the_next_reserve(f: &dyn Fixture) {
         matches!(c.reserve(&reservation(p, None, 1, 2), &LIMITS), Err(CatalogError::ProjectQuota { quota: 500, .. })),
         "the lowered quota refuses"
     );
-}
-
-/// Every kind of control change lands, in order, and reads back; keys are found by the hash of
-/// their secret; memberships read both ways; removals remove.
-pub fn control_changes_land_whole_and_read_back(f: &dyn Fixture) {
-    let c = f.catalog();
-    let now = Timestamp(10);
-    let team = Team { id: TeamId::random(), name: "t".into(), created_at: now };
-    let project = c.project(&f.project(None, None)).unwrap().unwrap();
-    let app = App {
-        id: AppId::random(),
-        project_id: project.id,
-        team_id: team.id,
-        name: "a".into(),
-        created_at: now,
-        deleted_at: None,
-    };
-    let key = ApiKey {
-        id: KeyId::random(),
-        kind: KeyKind::Client,
-        name: "k".into(),
-        team_id: team.id,
-        app_id: Some(app.id),
-        permissions: vec!["events:write".into()],
-        secret_prefix: "ak_".into(),
-        secret_sha256: "00".repeat(32),
-        created_at: now,
-        revoked_at: None,
-        expires_at: None,
-    };
-    let (secret, token_hash) = ([7u8; 32], [9u8; 32]);
-    let (alice, al) = (UserId("alice".into()), UserId("al".into()));
-    let ce = ClientEventId::random();
-    let link = EventLink { event_id: EventId::random(), issue_id: None, user_id: Some(EndUserId("u".into())) };
-    c.apply_control(vec![
-        ControlChange::PutTeam(team.clone()),
-        ControlChange::PutApp(app.clone()),
-        ControlChange::PutApiKey { key: key.clone(), secret_sha256: secret },
-        ControlChange::PutAdminToken { sha256: token_hash, token: AdminToken { name: "ops".into(), created_at: now } },
-        ControlChange::PutMember { team: team.id, user: alice.clone(), role: Role::Owner },
-        ControlChange::PutMember { team: team.id, user: al.clone(), role: Role::Member },
-        ControlChange::PutMarker { name: "m".into(), value: serde_json::json!({"at": 1}) },
-        ControlChange::PutEventLink { app: app.id, client_event_id: ce, link: link.clone() },
-    ])
-    .unwrap();
-    assert_eq!(c.team(&team.id).unwrap(), Some(team.clone()));
-    assert!(c.teams().unwrap().contains(&team));
-    assert!(c.projects().unwrap().contains(&project));
-    assert_eq!(c.app(&app.id).unwrap(), Some(app.clone()));
-    assert!(c.apps().unwrap().contains(&app));
-    assert_eq!(c.api_key(&key.id).unwrap(), Some(key.clone()));
-    assert_eq!(c.api_key_by_hash(&secret).unwrap(), Some(key.clone()));
-    assert_eq!(c.api_key_by_hash(&[8u8; 32]).unwrap(), None);
-    assert!(c.api_keys().unwrap().contains(&key));
-    assert_eq!(c.admin_token(&token_hash).unwrap().map(|t| t.name), Some("ops".into()));
-    assert!(c.admin_tokens().unwrap().iter().any(|(h, _)| *h == token_hash));
-    let mut members = c.members(&team.id).unwrap();
-    members.sort();
-    assert_eq!(members, vec![(al.clone(), Role::Member), (alice.clone(), Role::Owner)]);
-    assert_eq!(c.memberships(&al).unwrap(), vec![(team.id, Role::Member)], "a user id that prefixes another's");
-    assert_eq!(c.marker("m").unwrap(), Some(serde_json::json!({"at": 1})));
-    assert_eq!(c.event_link(&app.id, &ce).unwrap(), Some(link));
-    assert_eq!(c.event_link(&AppId::random(), &ce).unwrap(), None, "links are per app");
-
-    let mut revoked = key.clone();
-    revoked.revoked_at = Some(now);
-    c.apply_control(vec![
-        ControlChange::UpdateApiKey(revoked.clone()),
-        ControlChange::DeleteAdminToken(token_hash),
-        ControlChange::DeleteMember { team: team.id, user: alice.clone() },
-        ControlChange::DeleteMarker("m".into()),
-    ])
-    .unwrap();
-    assert_eq!(c.api_key_by_hash(&secret).unwrap(), Some(revoked), "an updated key keeps its lookup");
-    assert_eq!(c.admin_token(&token_hash).unwrap(), None);
-    assert!(c.memberships(&alice).unwrap().is_empty());
-    assert_eq!(c.members(&team.id).unwrap(), vec![(al, Role::Member)]);
-    assert_eq!(c.marker("m").unwrap(), None);
 }

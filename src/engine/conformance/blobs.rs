@@ -1,0 +1,136 @@
+//! What every [`BlobStore`] must do: a body staged in chunks is measured exactly, committed
+//! with its record in one step and read back byte for byte at every size (below, at and above
+//! any size a backend treats differently); a commit refuses a record that changed since it was
+//! read; an aborted body leaves the reservation as it was, so the client's retry succeeds.
+//!
+//! The store's futures are driven by a runtime made here, as the service's would be.
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::clock::Timestamp;
+use crate::engine::{Access, BlobError, BlobStore, Durability, Opened, Staged};
+use crate::ids::Sha256Digest;
+use crate::model::Attachment;
+use crate::model::example::reservation;
+
+use super::{Fixture, LIMITS};
+
+/// Sizes every store is checked at: tiny, one byte either side of 64 KiB (the suite's fixtures
+/// put a backend's small/large boundary there), and several MiB in odd chunks.
+pub const SIZES: [u64; 5] = [1, 65_535, 65_536, 65_537, 3 << 20 | 12_345];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Deterministic bytes for a body of `len`.
+fn body(len: u64, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+/// A pending reservation of `payload`, recorded in the catalog.
+fn reserve(f: &dyn Fixture, payload: &[u8]) -> Attachment {
+    let p = f.project(None, None);
+    let mut r = reservation(p, Some("u"), payload.len() as u64, Timestamp::now().0);
+    r.digests.sha256 = Sha256Digest(Sha256::digest(payload).into());
+    f.catalog().reserve(&r, &LIMITS).unwrap();
+    r
+}
+
+/// Streams `payload` into a sink of `blobs` in chunks of 7,777 bytes.
+async fn stage(blobs: &dyn BlobStore, rec: &Attachment, payload: &[u8]) -> Staged {
+    let mut sink = blobs.stage(rec).await.unwrap();
+    for chunk in payload.chunks(7_777) {
+        sink.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    sink.finish().await.unwrap()
+}
+
+/// Reads an uploaded record's bytes back whole.
+async fn read_back(blobs: &dyn BlobStore, rec: &Attachment) -> Vec<u8> {
+    match blobs.open(rec, Access::Body).await.unwrap() {
+        Opened::Whole(read) => read().unwrap().to_vec(),
+        Opened::Stream(reader, _) => {
+            let mut out = Vec::new();
+            while (out.len() as u64) < reader.len() {
+                out.extend_from_slice(&reader.read_at(out.len() as u64, 100_000).unwrap());
+            }
+            out
+        }
+        Opened::Head => panic!("Access::Body opened nothing"),
+        Opened::Redirect(to) => panic!("the suite's fixture serves bytes itself, not a redirect to {to}"),
+    }
+}
+
+/// Every size: measured exactly, committed with its record, read back byte for byte.
+pub fn bodies_round_trip_at_every_size(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for (i, size) in SIZES.into_iter().enumerate() {
+        let payload = body(size, i as u8);
+        let rec = reserve(f, &payload);
+        let staged = rt.block_on(stage(&*blobs, &rec, &payload));
+        assert_eq!(staged.measured.len, size, "{size}: length measured");
+        assert_eq!(staged.measured.sha256, rec.digests.sha256, "{size}: SHA-256 measured");
+        let committed = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
+        assert!(committed.uploaded_at.is_some() && committed.location.is_some(), "{size}: committed as uploaded");
+        assert_eq!(cat.record(rec.id).unwrap().as_ref(), Some(&committed), "{size}: the catalog holds the commit");
+        assert_eq!(cat.pending(Some(&rec.project_id)).count, 0, "{size}: no longer pending");
+        assert!(rt.block_on(read_back(&*blobs, &committed)) == payload, "{size}: bytes read back differ");
+        assert!(matches!(rt.block_on(blobs.open(&committed, Access::Head)), Ok(Opened::Head)));
+    }
+}
+
+/// A commit refuses a record that was deleted, discarded or already uploaded since it was read.
+pub fn commits_refuse_records_that_changed(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for size in [10, 200_000] {
+        let payload = body(size, 7);
+        // Soft-deleted meanwhile.
+        let rec = reserve(f, &payload);
+        let staged = rt.block_on(stage(&*blobs, &rec, &payload));
+        let mut gone = rec.clone();
+        gone.deleted_at = Some(Timestamp::now());
+        assert!(cat.update(&rec, Some(&gone), Durability::Synced).unwrap());
+        let r = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(())));
+        assert!(matches!(r, Err(BlobError::RecordDeleted)), "{size}: deleted meanwhile: {r:?}");
+        // Discarded meanwhile.
+        let rec = reserve(f, &payload);
+        let staged = rt.block_on(stage(&*blobs, &rec, &payload));
+        assert!(cat.update(&rec, None, Durability::Synced).unwrap());
+        let r = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(())));
+        assert!(matches!(r, Err(BlobError::RecordGone)), "{size}: discarded meanwhile: {r:?}");
+        // Uploaded already.
+        let rec = reserve(f, &payload);
+        let first = rt.block_on(stage(&*blobs, &rec, &payload));
+        let second = rt.block_on(stage(&*blobs, &rec, &payload));
+        rt.block_on(blobs.commit_upload(first, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
+        let r = rt.block_on(blobs.commit_upload(second, rec.clone(), Timestamp::now(), Box::new(())));
+        assert!(matches!(r, Err(BlobError::AlreadyUploaded)), "{size}: uploaded twice: {r:?}");
+        let stored = cat.record(rec.id).unwrap().unwrap();
+        assert!(rt.block_on(read_back(&*blobs, &stored)) == payload, "{size}: the first upload's bytes stand");
+    }
+}
+
+/// An aborted or dropped body changes nothing: the reservation stays pending and a retry
+/// commits.
+pub fn aborted_bodies_leave_the_reservation_retryable(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for size in [10, 200_000] {
+        let payload = body(size, 3);
+        let rec = reserve(f, &payload);
+        rt.block_on(async {
+            let mut sink = blobs.stage(&rec).await.unwrap();
+            sink.write(Bytes::copy_from_slice(&payload[..payload.len() / 2])).await.unwrap();
+            sink.abort().await;
+            let mut dropped = blobs.stage(&rec).await.unwrap();
+            dropped.write(Bytes::copy_from_slice(&payload[..1])).await.unwrap();
+            drop(dropped);
+            drop(stage(&*blobs, &rec, &payload).await);
+        });
+        assert_eq!(cat.record(rec.id).unwrap().as_ref(), Some(&rec), "{size}: still pending as reserved");
+        let staged = rt.block_on(stage(&*blobs, &rec, &payload));
+        let committed = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
+        assert!(rt.block_on(read_back(&*blobs, &committed)) == payload, "{size}: the retry's bytes");
+    }
+}
