@@ -29,7 +29,6 @@ pub mod reserve;
 pub mod token;
 pub mod upload;
 pub mod usage;
-pub mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -41,7 +40,7 @@ use crate::local::{Committer, LocalBlobConfig, LocalBlobs, LocalCatalog, Stripes
 use crate::store::Store;
 
 pub use crate::index::control::{ApiKey, App, KeyKind, Project, Role, Team};
-pub use auth::Principal;
+pub use auth::{Admitted, Op, Principal};
 pub use error::{Result, ServiceError};
 pub use locks::{InProgress, UploadClaim};
 
