@@ -1,5 +1,7 @@
 //! The dependency rules of `src/lib.rs`, checked: each layer's source files may name only the
-//! layers below it. A rule broken by a new `use` fails `cargo test` with the file and the line.
+//! layers below it, and the service names no front end's wire format (URL paths, JSON request
+//! bodies, URL encoding). A rule broken by a new line of code fails `cargo test` with the file
+//! and the line; comments are not read.
 
 #[cfg(test)]
 mod tests {
@@ -84,6 +86,20 @@ mod tests {
             ],
         ));
         assert!(all.is_empty(), "layering broken:\n{}", all.join("\n"));
+    }
+
+    #[test]
+    fn the_service_knows_no_wire_format() {
+        // A front end parses its requests (JSON bodies, query strings, cursors) and builds its
+        // URLs and JSON answers; the service takes typed requests and returns domain values.
+        // The one JSON the service reads is a JWT's claims, in jwt.rs: a credential, not a
+        // request.
+        const WIRE: [&str; 6] =
+            ["/v1/", "serde_json::Value", "serde_json::Map", "Value::Object", "as_object(", "percent_encoding"];
+        let found: Vec<String> =
+            offences("service", &WIRE).into_iter().filter(|o| !o.contains("/service/jwt.rs:")).collect();
+        assert!(found.is_empty(), "the service reads a front end's wire format:\n{}", found.join("\n"));
+        assert!(!offences("frontend", &WIRE).is_empty(), "front ends do, so the check can see it");
     }
 
     #[test]

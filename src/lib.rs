@@ -2,37 +2,38 @@
 //!
 //! The map, in the order a request meets the modules:
 //!
-//! - [`config`]  — embedded defaults (`config.toml`) + file + `ATTACHD_…` environment
-//! - [`daemon`]  — composition root: lock, recover, bind, serve, drain
-//! - [`http`]    — the HTTP library under every API: accept loops, bodies, ranges, serving
-//!                 bytes, bearer extraction, and the router that composes front ends
-//! - [`frontend`] — one folder per API, each with its routes, handlers, wire shapes and error
-//!                 table: [`frontend::events`] (seed 000), [`frontend::admin`], probes
-//! - [`service`] — reserve, upload, list, download, delete, usage, quotas, link, admin
-//! - [`engine`]  — the boundary the service holds: the `Catalog` and `BlobStore` traits and the
-//!                 catalog's conformance suite
-//! - [`model`]   — the neutral attachment record, parents, metadata, digests, listing values
-//! - [`local`]   — the local backend: `LocalCatalog` over [`index`], `LocalBlobs` (sinks,
-//!                 segment or standalone file) over [`store`], the group committer, the stripes
-//! - [`worker`]  — background jobs: reservation sweeper, cleanup, compaction, metrics sampler
-//! - [`index`]   — RocksDB column families (records, listing, filters, usage, expiry, deleted,
-//!                 segments, event links, control plane), one module each; `transition.rs`
-//!                 derives every row and counter change from a record's old and new state
-//! - [`store`]   — segment files, standalone blobs, io engines (io_uring, sync), recovery
-//! - [`metrics`] — every exported metric, named in one place
-//! - [`ids`], [`clock`] — newtypes for ids, digests and time
-//! - [`cli`], [`client`] — the command line and its HTTP client
-//! - [`loadgen`] — `attachd bench`, the load generator used against attachd and its peers
+//! - [`config`]   — embedded defaults (`config.toml`) + file + `ATTACHD_…` environment
+//! - [`daemon`]   — composition root: lock, recover, bind, mount the front ends, serve, drain
+//! - [`http`]     — the library under every API: accept loops, bodies, ranges, bytes, the router
+//! - [`frontend`] — one folder per API (routes, parsers, handlers, JSON, errors): events, admin
+//! - [`service`]  — the operations on typed requests, returning domain values and errors
+//! - [`engine`]   — the boundary: `Catalog` (+ control plane), `BlobStore`, `Housekeeping`, suite
+//! - [`model`]    — the neutral values: attachment record, parents, metadata, control plane
+//! - [`local`]    — the local backend: catalog, blobs, committer, compaction, fsck, backup
+//! - [`worker`]   — background jobs: reservation sweeper, cleanup, metrics sampler
+//! - [`index`]    — RocksDB, one module per column family; `transition.rs` derives every row
+//! - [`store`]    — segment files, standalone blobs, io engines (io_uring, sync), recovery
+//! - [`metrics`]  — every exported metric, named in one place
+//! - [`ids`]      — newtypes for ids and digests
+//! - [`clock`]    — timestamps and ISO-8601
+//! - [`cli`]      — the command line
+//! - [`client`]   — the command line's HTTP client
+//! - [`loadgen`]  — `attachd bench`, the load generator used against attachd and its peers
 //! - [`xorshift`] — the seeded generator for payloads, test data and fault schedules
-//! - [`stripes`] — striped mutexes (the local backend's record and quota locks, link locks)
+//! - [`stripes`]  — striped mutexes (the local backend's record and quota locks, link locks)
+//! - `layering`   — tests of the layering rules below, run on the sources
 //!
-//! Layering: `frontend → {http, service}`, `service → engine (Catalog, BlobStore) → local →
-//! {index, store}`, all speaking [`model`]; the service names neither `http` nor a front end,
-//! `http` names no front end, front ends reach storage only through the service, `index` and
-//! `store` never import each other, and nothing below `http` imports hyper (checked by the
-//! tests in `layering.rs`). [`daemon`] mounts the front ends on each listener.
-//! Still crossing the boundary (next steps): the service reaches the control plane and event
-//! links through `index`, and compaction, fsck and backup through `store` and the committer.
+//! The seed-000 API ([`frontend::events`]) parses its JSON bodies, query strings and cursors
+//! into the service's typed requests after [`service::Service::authorize`] admits the caller,
+//! and builds its JSON answers and upload and download URLs from the domain values returned.
+//!
+//! Layering: `frontend → {http, service}`, `service → engine → local → {index, store}`, all
+//! speaking [`model`]; the service holds the engine's traits only and names no backend, `http`
+//! names no front end, front ends reach storage only through the service, no backend names the
+//! service or a front end, `index` and `store` never import each other, and nothing below
+//! `http` imports hyper (checked by the tests in `layering.rs`, which also check that the
+//! service names no URL path or JSON body). [`daemon`] opens the backend and mounts the front
+//! ends on each listener.
 
 pub mod cli;
 pub mod client;

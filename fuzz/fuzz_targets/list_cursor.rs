@@ -1,7 +1,7 @@
 //! List cursors and `limit` parsing on arbitrary strings: never panic; `limit` stays in 1..=200.
-//! Proptest mirror: `service::listing::tests::arbitrary_cursors_never_panic`.
+//! Proptest mirror: `frontend::events::listing::tests::arbitrary_cursors_never_panic`.
 #![no_main]
-use attachd::service::listing::{decode_cursor, parse_limit};
+use attachd::frontend::events::listing::{decode_cursor, parse_limit};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -115,12 +115,80 @@ impl Principal {
     }
 }
 
+/// An operation whose caller is admitted before its input is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Reserve an attachment: `events:write`, the rate limit, an app-scoped key.
+    Reserve,
+    /// List attachments: `events:read`, the rate limit.
+    List,
+    /// Link a client event id to an event: `events:write`.
+    Link,
+    /// Change a project's quota overrides: `projects:write`, the project visible, and for a
+    /// user, the admin role on its team.
+    SetQuotas(ProjectId),
+}
+
+/// A caller admitted to one operation: its permission, rate limit and scope checks passed.
+/// Only [`Service::authorize`] makes one, so an operation that takes one cannot be reached
+/// around its checks. A front end admits first and parses the operation's input after, which
+/// keeps its reference's order of errors: a caller who may not run the operation is told so
+/// before anything about the input.
+#[derive(Debug)]
+pub struct Admitted {
+    principal: Principal,
+    op: Op,
+}
+
+impl Admitted {
+    /// The caller.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The operation admitted to.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The caller, if this admission is for `op` (a mismatch is a bug in the caller's code).
+    pub(crate) fn expect(&self, op: Op) -> Result<&Principal> {
+        if self.op == op {
+            Ok(&self.principal)
+        } else {
+            Err(ServiceError::Internal(format!("admitted to {:?}, not {op:?}", self.op)))
+        }
+    }
+}
+
 /// SHA-256 of a secret, as stored in the index.
 pub fn secret_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
 impl Service {
+    /// Admits `principal` to `op` (a reserve or list takes one token of its rate limit).
+    pub fn authorize(&self, principal: &Principal, op: Op) -> Result<Admitted> {
+        match op {
+            Op::Reserve => {
+                principal.require(EVENTS_WRITE)?;
+                self.rate_limit(principal)?;
+                principal.app_scope()?;
+            }
+            Op::List => {
+                principal.require(EVENTS_READ)?;
+                self.rate_limit(principal)?;
+            }
+            Op::Link => principal.require(EVENTS_WRITE)?,
+            Op::SetQuotas(pid) => {
+                principal.require(PROJECTS_WRITE)?;
+                let project = self.visible_project(principal, &pid)?;
+                principal.require_role(project.team_id, Role::Admin)?;
+            }
+        }
+        Ok(Admitted { principal: principal.clone(), op })
+    }
+
     /// Resolves a bearer token to a caller.
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         if token.is_empty() {

@@ -1,4 +1,5 @@
-//! `GET /v1/attachments/:id` (with a signed URL) and `GET /v1/attachments/download?t=` (bytes).
+//! Reading one attachment: its record for a caller who may see it, a signed download token
+//! for it, and its bytes for a valid token (a front end puts the token in its download URL).
 //!
 //! Every download re-reads the record, so a soft-deleted or reclaimed attachment is refused
 //! even with a valid token. Bytes are never served unverified: segment records are checked
@@ -20,12 +21,7 @@ use crate::model::Attachment;
 
 use super::auth::EVENTS_READ;
 use super::budget::{MemoryBudget, MemoryPermit, charged};
-use super::views::{AttachmentDetail, AttachmentSummary, DownloadUrl};
 use super::{Principal, Result, Service, ServiceError};
-
-/// Everything but RFC 3986 unreserved characters is percent-encoded in the token parameter.
-const QUERY_VALUE: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Bytes read per step when streaming a standalone file.
 pub const STREAM_CHUNK: usize = 256 << 10;
@@ -51,35 +47,18 @@ pub struct Download {
 }
 
 impl Service {
-    /// A fresh signed download URL for an uploaded record, and its expiry.
-    pub fn download_url(&self, rec: &Attachment) -> (String, Timestamp) {
+    /// A fresh signed download token for an uploaded record, and its expiry (whole seconds:
+    /// the token carries seconds).
+    pub fn download_token(&self, rec: &Attachment) -> (String, Timestamp) {
         let expires = Timestamp::now().plus(self.cfg.download_ttl);
-        // Truncate to whole seconds: the token carries seconds.
         let expires = Timestamp(expires.as_secs() * 1_000_000);
-        let token = self.signer.sign(rec.id, expires.as_secs());
-        let url = format!(
-            "{}/v1/attachments/download?t={}",
-            self.cfg.public_url,
-            percent_encoding::utf8_percent_encode(&token, QUERY_VALUE)
-        );
-        (url, expires)
+        (self.signer.sign(rec.id, expires.as_secs()), expires)
     }
 
-    /// The single GET: the record (if the caller can see it) and, once uploaded, a signed URL.
-    pub fn get_attachment(&self, principal: &Principal, id: AttachmentId) -> Result<AttachmentDetail> {
+    /// One attachment's record, if the caller may read it and can see it.
+    pub fn get_attachment(&self, principal: &Principal, id: AttachmentId) -> Result<Attachment> {
         principal.require(EVENTS_READ)?;
-        let rec = self.visible_record(principal, id)?;
-        let download_url = rec.uploaded_at.map(|_| {
-            let (url, expires) = self.download_url(&rec);
-            DownloadUrl {
-                url,
-                expires_at: expires.to_iso(),
-                original_filename: rec.meta.original_filename.clone(),
-                content_type: rec.meta.content_type.clone(),
-                size_bytes: rec.size_bytes,
-            }
-        });
-        Ok(AttachmentDetail { summary: AttachmentSummary::from(&rec), download_url })
+        self.visible_record(principal, id)
     }
 
     /// A live record the caller may see, or `AttachmentNotFound`.

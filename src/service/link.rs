@@ -1,20 +1,16 @@
-//! `POST /v1/attachments/link`: the host application tells attachd which event (and issue, and
-//! end user) a client event id became, since event ingestion lives outside attachd.
+//! Linking: the host application tells attachd which event (and issue, and end user) a client
+//! event id became, since event ingestion lives outside attachd.
 //!
-//! Body: `{"client_event_id": uuid, "event_id": uuid, "issue_id": uuid|null, "user_id":
-//! string|null, "app_id": uuid|null}`. Every visible, not-deleted attachment of the app with
-//! that client event id gets `event_id`/`issue_id` (filter rows moved in the same batch) and,
-//! if it has none, `user_id` (its usage moves into that user's bucket, as the reference's
-//! backfill does). The link is remembered per app, so attachments reserved later are linked
-//! at reserve time. A client key links within its own app; agent keys with `events:write` and
-//! member+ users name the app with `app_id`, or link the apps of the matching attachments.
-//! A link and a reserve of the same client event id are serialised (`link_locks`), so neither
-//! order loses the link.
+//! Every visible, not-deleted attachment of the app with that client event id gets the event
+//! and issue as parents (filter rows moved in the same batch) and, if it has none, the end user
+//! as owner (its usage moves into that user's bucket, as the reference's backfill does). The
+//! link is remembered per app, so attachments reserved later are linked at reserve time. A
+//! client key links within its own app; agent keys with `events:write` and member+ users name
+//! the app, or link the apps of the matching attachments. A link and a reserve of the same
+//! client event id are serialised (`link_locks`), so neither order loses the link. The request
+//! arrives typed ([`LinkRequest`]) from a front end that admitted the caller ([`Op::Link`]).
 
 use std::collections::BTreeSet;
-
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::engine::Durability;
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId};
@@ -22,64 +18,29 @@ use crate::model::control::Role;
 use crate::model::control::{ControlChange, EventLink};
 use crate::model::{After, ParentKind, ParentRef};
 
-use super::auth::EVENTS_WRITE;
+use super::auth::{Admitted, Op};
 use super::{Principal, Result, Service, ServiceError};
 
-/// The link endpoint's answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct LinkResult {
-    /// Attachments updated now.
-    pub linked: u64,
-}
-
-/// A validated link request.
-struct LinkInput {
-    ce: ClientEventId,
-    event_id: EventId,
-    issue_id: Option<IssueId>,
-    user_id: Option<EndUserId>,
-    app_id: Option<AppId>,
-}
-
-fn uuid_field<T: std::str::FromStr>(
-    obj: &serde_json::Map<String, Value>,
-    name: &str,
-    required: bool,
-) -> Result<Option<T>> {
-    match obj.get(name) {
-        None | Some(Value::Null) if !required => Ok(None),
-        Some(Value::String(s)) => {
-            s.parse().map(Some).map_err(|_| ServiceError::InvalidRequest(format!("{name} must be a UUID")))
-        }
-        _ => Err(ServiceError::InvalidRequest(format!("{name} is required and must be a UUID"))),
-    }
-}
-
-fn parse(body: &Value) -> Result<LinkInput> {
-    let obj = body.as_object().ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
-    let user_id = match obj.get("user_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 && !s.contains('\0') => {
-            Some(EndUserId(s.clone()))
-        }
-        Some(_) => {
-            return Err(ServiceError::InvalidRequest("user_id must be a non-empty string of at most 255 chars".into()));
-        }
-    };
-    Ok(LinkInput {
-        ce: uuid_field(obj, "client_event_id", true)?.expect("required"),
-        event_id: uuid_field(obj, "event_id", true)?.expect("required"),
-        issue_id: uuid_field(obj, "issue_id", false)?,
-        user_id,
-        app_id: uuid_field(obj, "app_id", false)?,
-    })
+/// A link request in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRequest {
+    /// The client-generated event id the attachments were reserved under.
+    pub client_event_id: ClientEventId,
+    /// The host application's id for that event.
+    pub event_id: EventId,
+    /// Its issue, if any.
+    pub issue_id: Option<IssueId>,
+    /// Its end user, given to attachments reserved without one.
+    pub user_id: Option<EndUserId>,
+    /// The app whose events these are (a client key's own app when it is one).
+    pub app_id: Option<AppId>,
 }
 
 impl Service {
-    /// Links a client event id to an event (and issue, and user).
-    pub async fn link(&self, principal: &Principal, body: &Value) -> Result<LinkResult> {
-        principal.require(EVENTS_WRITE)?;
-        let input = parse(body)?;
+    /// Links a client event id to an event (and issue, and user) for a caller admitted to
+    /// [`Op::Link`]; returns how many attachments were linked now.
+    pub async fn link(&self, who: Admitted, input: LinkRequest) -> Result<u64> {
+        let principal = who.expect(Op::Link)?;
         // Which app's events these are: a client key's own; otherwise the named app, which the
         // caller must be able to see.
         let named_app = match principal {
@@ -104,11 +65,11 @@ impl Service {
         self.blocking(move |svc| svc.link_blocking(&principal, named_app, input)).await
     }
 
-    fn link_blocking(&self, principal: &Principal, named_app: Option<AppId>, input: LinkInput) -> Result<LinkResult> {
-        let _link_lock = self.link_locks.lock(input.ce.as_bytes());
+    fn link_blocking(&self, principal: &Principal, named_app: Option<AppId>, input: LinkRequest) -> Result<u64> {
+        let _link_lock = self.link_locks.lock(input.client_event_id.as_bytes());
         let rows: Vec<_> = self
             .catalog
-            .list_parent(&ParentRef::uuid(ParentKind::ClientEvent, input.ce.0), After::Start)
+            .list_parent(&ParentRef::uuid(ParentKind::ClientEvent, input.client_event_id.0), After::Start)
             .collect::<std::result::Result<_, _>>()?;
         let mut linked = 0u64;
         let mut apps: BTreeSet<AppId> = named_app.into_iter().collect();
@@ -121,11 +82,15 @@ impl Service {
             let link = EventLink { event_id: input.event_id, issue_id: input.issue_id, user_id: input.user_id };
             let changes = apps
                 .iter()
-                .map(|&app| ControlChange::PutEventLink { app, client_event_id: input.ce, link: link.clone() })
+                .map(|&app| ControlChange::PutEventLink {
+                    app,
+                    client_event_id: input.client_event_id,
+                    link: link.clone(),
+                })
                 .collect();
             self.catalog.apply_control(changes)?;
         }
-        Ok(LinkResult { linked })
+        Ok(linked)
     }
 
     /// Links one attachment (if the caller may), retrying when another change won the race.
@@ -134,7 +99,7 @@ impl Service {
         &self,
         principal: &Principal,
         named_app: Option<AppId>,
-        input: &LinkInput,
+        input: &LinkRequest,
         id: crate::ids::AttachmentId,
     ) -> Result<Option<Option<AppId>>> {
         loop {

@@ -30,7 +30,6 @@ pub mod reserve;
 pub mod token;
 pub mod upload;
 pub mod usage;
-pub mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -41,7 +40,7 @@ use crate::model::control::ControlChange;
 use crate::stripes::Stripes;
 
 pub use crate::model::control::{ApiKey, App, KeyKind, Project, Role, Team};
-pub use auth::Principal;
+pub use auth::{Admitted, Op, Principal};
 pub use error::{Result, ServiceError};
 pub use locks::{InProgress, UploadClaim};
 

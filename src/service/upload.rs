@@ -28,7 +28,6 @@ use crate::model::Attachment;
 
 use super::auth::EVENTS_WRITE;
 use super::budget::UPLOAD_OVERHEAD;
-use super::views::Uploaded;
 use super::{Principal, Result, Service, ServiceError, UploadClaim};
 
 /// Why the body stopped early.
@@ -56,14 +55,15 @@ pub struct BodyInfo {
 }
 
 impl Service {
-    /// Runs one PUT. Failures on our side are reported as the reference's "Upload failed".
+    /// Runs one PUT; returns the committed record. Failures on our side are reported as the
+    /// reference's "Upload failed".
     pub async fn upload<B: BodySource>(
         &self,
         principal: &Principal,
         id: AttachmentId,
         info: BodyInfo,
         body: B,
-    ) -> Result<Uploaded> {
+    ) -> Result<Attachment> {
         self.upload_inner(principal, id, info, body).await.map_err(|e| match e {
             ServiceError::Internal(detail) => ServiceError::UploadFailed(detail),
             other => other,
@@ -76,7 +76,7 @@ impl Service {
         id: AttachmentId,
         info: BodyInfo,
         mut body: B,
-    ) -> Result<Uploaded> {
+    ) -> Result<Attachment> {
         let (rec, claim) = self.admit(principal, id, &info)?;
         match info.content_length {
             Some(n) if n > rec.size_bytes => {
@@ -114,15 +114,7 @@ impl Service {
         };
         crate::metrics::upload_outcome("ok");
         crate::metrics::bytes_uploaded(committed.size_bytes);
-        let (url, expires) = self.download_url(&committed);
-        Ok(Uploaded {
-            uploaded: true,
-            attachment_id: committed.id.to_string(),
-            size_bytes: committed.size_bytes,
-            sha256: committed.digests.sha256.to_hex(),
-            download_url: url,
-            download_url_expires_at: expires.to_iso(),
-        })
+        Ok(committed)
     }
 
     /// The checks before a byte is read, in the reference's order and then ours: scope, the

@@ -1,22 +1,18 @@
-//! `GET /v1/projects/:projectId/attachment-usage` and the reference's project quota settings
-//! (`PATCH /v1/projects/:id`).
+//! A project's usage against its quotas, and its quota settings: the owner-facing change (by a
+//! caller admitted to [`Op::SetQuotas`]: `projects:write` and, for a user, the team's admin
+//! role; the front end bounds the values) and the admin API's. Quota changes are made under the
+//! project's quota stripe, so no reserve checks against half of a change.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::ids::{EndUserId, ProjectId};
-use crate::model::control::{ControlChange, Project, Role};
+use crate::model::Counter;
+use crate::model::control::{ControlChange, Project};
 
-use super::auth::{EVENTS_READ, PROJECTS_WRITE};
-use super::views::Usage;
+use super::auth::{Admitted, EVENTS_READ, Op};
 use super::{Principal, Result, Service, ServiceError};
 
-/// Smallest quota the public PATCH accepts (1 MiB).
-pub const MIN_QUOTA: u64 = 1 << 20;
-/// Largest quota the public PATCH accepts (1 TiB).
-pub const MAX_QUOTA: u64 = 1 << 40;
-
-/// A project as the PATCH returns it.
+/// A project with its effective quotas, as the quota APIs return it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectView {
     /// The stored project.
@@ -28,34 +24,46 @@ pub struct ProjectView {
     pub effective_attachment_user_quota_bytes: u64,
 }
 
-/// Parses a path id, naming the parameter in the error.
-pub fn parse_project_id(raw: &str) -> Result<ProjectId> {
-    raw.parse().map_err(|_| ServiceError::BadParameter("projectId must be a UUID".into()))
+/// A change to a project's quota overrides. For each: `None` leaves it as is, `Some(None)`
+/// resets it to the default, `Some(Some(n))` sets it to `n` bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaChange {
+    /// The project quota.
+    pub project: Option<Option<u64>>,
+    /// The per-user quota.
+    pub user: Option<Option<u64>>,
+}
+
+/// A project's usage, and optionally one end user's share.
+#[derive(Debug, Clone)]
+pub struct UsageReport {
+    /// The project.
+    pub project: ProjectId,
+    /// Effective project quota.
+    pub quota_bytes: u64,
+    /// Effective per-user quota.
+    pub user_quota_bytes: u64,
+    /// Bytes and attachments counted against the project quota.
+    pub total: Counter,
+    /// The user asked about and their share.
+    pub user: Option<(EndUserId, Counter)>,
 }
 
 impl Service {
     /// Usage of a visible project, optionally with one user's share.
-    pub fn usage(&self, principal: &Principal, project: &str, user: Option<&str>) -> Result<Usage> {
+    pub fn usage(&self, principal: &Principal, pid: ProjectId, user: Option<EndUserId>) -> Result<UsageReport> {
         principal.require(EVENTS_READ)?;
-        let pid = parse_project_id(project)?;
         let project = self.visible_project(principal, &pid)?;
-        let (quota, user_quota) = self.effective_quotas(&project);
+        let (quota_bytes, user_quota_bytes) = self.effective_quotas(&project);
         let total = self.catalog.usage(&pid, None)?;
-        let user = user.filter(|u| !u.is_empty());
-        let per_user = match user {
-            Some(u) => Some(self.catalog.usage(&pid, Some(&EndUserId(u.to_string())))?),
+        let user = match user {
+            Some(u) => {
+                let share = self.catalog.usage(&pid, Some(&u))?;
+                Some((u, share))
+            }
             None => None,
         };
-        Ok(Usage {
-            project_id: pid.to_string(),
-            used_bytes: total.bytes_u64(),
-            quota_bytes: quota,
-            user_quota_bytes: user_quota,
-            file_count: total.count_u64(),
-            user_id: user.map(str::to_string),
-            user_used_bytes: per_user.map(|c| c.bytes_u64()),
-            user_file_count: per_user.map(|c| c.count_u64()),
-        })
+        Ok(UsageReport { project: pid, quota_bytes, user_quota_bytes, total, user })
     }
 
     /// A project with its effective quotas.
@@ -64,34 +72,11 @@ impl Service {
         ProjectView { project, effective_attachment_project_quota_bytes: p, effective_attachment_user_quota_bytes: u }
     }
 
-    /// The reference's `PATCH /v1/projects/:id` quota fields: integer in [1 MiB, 1 TiB] or null.
-    pub fn patch_project(&self, principal: &Principal, project: &str, body: &Value) -> Result<ProjectView> {
-        principal.require(PROJECTS_WRITE)?;
-        let pid = parse_project_id(project)?;
-        let current = self.visible_project(principal, &pid)?;
-        principal.require_role(current.team_id, Role::Admin)?;
-        let obj = body.as_object().ok_or_else(|| ServiceError::BadJson("Request body must be a JSON object".into()))?;
-        let field = |name: &str| -> Result<Option<Option<u64>>> {
-            match obj.get(name) {
-                None => Ok(None),
-                Some(Value::Null) => Ok(Some(None)),
-                Some(Value::Number(n)) => {
-                    let v = n
-                        .as_u64()
-                        .ok_or_else(|| ServiceError::BadParameter(format!("{name} must be an integer or null")))?;
-                    if !(MIN_QUOTA..=MAX_QUOTA).contains(&v) {
-                        return Err(ServiceError::BadParameter(format!(
-                            "{name} must be between {MIN_QUOTA} and {MAX_QUOTA}"
-                        )));
-                    }
-                    Ok(Some(Some(v)))
-                }
-                Some(_) => Err(ServiceError::BadParameter(format!("{name} must be an integer or null"))),
-            }
-        };
-        let user = field("attachment_user_quota_bytes")?;
-        let proj = field("attachment_project_quota_bytes")?;
-        self.set_quotas(pid, proj, user).map(|p| self.project_view(p))
+    /// Changes the quota overrides of project `pid` for a caller admitted to
+    /// [`Op::SetQuotas`] of it.
+    pub fn patch_project(&self, who: Admitted, pid: ProjectId, change: QuotaChange) -> Result<ProjectView> {
+        who.expect(Op::SetQuotas(pid))?;
+        self.set_quotas(pid, change.project, change.user).map(|p| self.project_view(p))
     }
 
     /// Applies quota overrides (`Some(None)` resets to the default, `None` leaves as is).

@@ -3,17 +3,19 @@
 //! project usage and quota settings (`/v1/projects`).
 //!
 //! Everything vendor-shaped lives in this folder: the routes (`route.rs`), the handlers that
-//! read requests and call the service (`ingest.rs`, `attachments.rs`, `download.rs`,
-//! `projects.rs`), and the one table from service errors to this API's statuses, codes and
-//! bodies (`error.rs`). Every request is authenticated before its body is read, as in the
-//! reference; every error answer goes through `error.rs`.
+//! read requests and call the service with typed inputs (`handlers.rs`), the request parsers
+//! that keep the reference's order of validation (`reserve.rs`, `listing.rs`, `bodies.rs`),
+//! the JSON views and URL shapes (`views.rs`), and the one table from service errors to this
+//! API's statuses, codes and bodies (`error.rs`). The service below speaks domain types only:
+//! it never sees this API's JSON, query strings, cursors or URLs.
 
-pub mod attachments;
-pub mod download;
+pub mod bodies;
 pub mod error;
-pub mod ingest;
-pub mod projects;
+pub mod handlers;
+pub mod listing;
+pub mod reserve;
 pub mod route;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -40,6 +42,11 @@ impl EventsApi {
         Arc::new(Self { service, cfg })
     }
 
+    /// Base of `upload_url` and download URLs, without a trailing slash.
+    pub(crate) fn public_url(&self) -> &str {
+        &self.service.config().public_url
+    }
+
     /// Authenticates the request's bearer token.
     pub(crate) fn principal(&self, req: &Request<Incoming>) -> Result<Principal, ServiceError> {
         let token = crate::http::auth::bearer(req.headers())?;
@@ -48,15 +55,15 @@ impl EventsApi {
 
     async fn dispatch(&self, route: Route, req: Request<Incoming>) -> Result<Reply, ServiceError> {
         match route {
-            Route::Reserve => ingest::reserve(self, req).await,
-            Route::Upload(id) => ingest::upload(self, id, req).await,
-            Route::List => attachments::list(self, req).await,
-            Route::Get(id) => attachments::get(self, id, req).await,
-            Route::Delete(id) => attachments::delete(self, id, req).await,
-            Route::Link => attachments::link(self, req).await,
-            Route::Download => download::download(self, req).await,
-            Route::Usage(p) => projects::usage(self, &p, req).await,
-            Route::PatchProject(p) => projects::patch(self, &p, req).await,
+            Route::Reserve => handlers::reserve(self, req).await,
+            Route::Upload(id) => handlers::upload(self, id, req).await,
+            Route::List => handlers::list(self, req).await,
+            Route::Get(id) => handlers::get(self, id, req).await,
+            Route::Delete(id) => handlers::delete(self, id, req).await,
+            Route::Link => handlers::link(self, req).await,
+            Route::Download => handlers::download(self, req).await,
+            Route::Usage(p) => handlers::usage(self, &p, req).await,
+            Route::PatchProject(p) => handlers::patch(self, &p, req).await,
             Route::MethodNotAllowed(allow) => Ok(method_not_allowed(allow)),
             Route::BadRequest(msg) => Err(ServiceError::BadParameter(msg)),
         }

@@ -27,9 +27,10 @@ pub enum Route {
     Get(AttachmentId),
     /// `DELETE /v1/attachments/:id`
     Delete(AttachmentId),
-    /// `GET /v1/projects/:id/attachment-usage` (the service parses the id: a malformed one is a 400)
+    /// `GET /v1/projects/:id/attachment-usage` (the id is parsed after the permission check, as
+    /// the reference does: a malformed one is a 400)
     Usage(String),
-    /// `PATCH /v1/projects/:id` (id parsed by the service, as for `Usage`)
+    /// `PATCH /v1/projects/:id` (id parsed as for `Usage`)
     PatchProject(String),
     /// A known path with the wrong method; carries the `Allow` value.
     MethodNotAllowed(&'static str),

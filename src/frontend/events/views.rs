@@ -1,10 +1,29 @@
-//! What the API returns, field for field as the reference serialises it.
+//! What the seed-000 API returns, field for field as the reference serialises it, built from
+//! the service's domain values, and the API's URL shapes: `upload_url` is
+//! `<public_url>/v1/ingest/attachment/<id>`, a download URL
+//! `<public_url>/v1/attachments/download?t=<token>`.
 
 use serde::Serialize;
 
-use crate::model::Attachment;
+use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
+use crate::model::{Attachment, Counter};
+use crate::service::events::EventRefs;
+use crate::service::usage::UsageReport;
 
-use super::events::EventRefs;
+/// Everything but RFC 3986 unreserved characters is percent-encoded in the token parameter.
+const QUERY_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Where the bytes of reservation `id` are PUT.
+pub fn upload_url(public_url: &str, id: AttachmentId) -> String {
+    format!("{public_url}/v1/ingest/attachment/{id}")
+}
+
+/// The download URL carrying a signed `token`.
+pub fn download_url(public_url: &str, token: &str) -> String {
+    format!("{public_url}/v1/attachments/download?t={}", percent_encoding::utf8_percent_encode(token, QUERY_VALUE))
+}
 
 /// One attachment in a list (and the body of the single GET, before `download_url`).
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +94,19 @@ pub struct DownloadUrl {
     pub size_bytes: u64,
 }
 
+impl DownloadUrl {
+    /// The signed URL object for `rec`, from its `token` and the token's expiry.
+    pub fn new(public_url: &str, rec: &Attachment, (token, expires): (String, Timestamp)) -> Self {
+        Self {
+            url: download_url(public_url, &token),
+            expires_at: expires.to_iso(),
+            original_filename: rec.meta.original_filename.clone(),
+            content_type: rec.meta.content_type.clone(),
+            size_bytes: rec.size_bytes,
+        }
+    }
+}
+
 /// The single GET's body.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentDetail {
@@ -97,6 +129,13 @@ pub struct AttachmentPage {
     pub has_more: bool,
 }
 
+impl AttachmentPage {
+    /// The page of `records`; `cursor` names the next page's start, if any.
+    pub fn new(records: &[Attachment], cursor: Option<String>) -> Self {
+        Self { attachments: records.iter().map(AttachmentSummary::from).collect(), has_more: cursor.is_some(), cursor }
+    }
+}
+
 /// The reserve's 201 body.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reservation {
@@ -106,6 +145,17 @@ pub struct Reservation {
     pub upload_url: String,
     /// When the reservation lapses (enforced).
     pub expires_at: String,
+}
+
+impl Reservation {
+    /// The answer for reservation `rec`.
+    pub fn new(public_url: &str, rec: &Attachment) -> Self {
+        Self {
+            attachment_id: rec.id.to_string(),
+            upload_url: upload_url(public_url, rec.id),
+            expires_at: rec.expires_at.to_iso(),
+        }
+    }
 }
 
 /// The PUT's 200 body: the seed's `uploaded` plus the reference's fields.
@@ -123,6 +173,20 @@ pub struct Uploaded {
     pub download_url: String,
     /// Its expiry.
     pub download_url_expires_at: String,
+}
+
+impl Uploaded {
+    /// The answer for committed upload `rec`, with a download URL from `token`.
+    pub fn new(public_url: &str, rec: &Attachment, (token, expires): (String, Timestamp)) -> Self {
+        Self {
+            uploaded: true,
+            attachment_id: rec.id.to_string(),
+            size_bytes: rec.size_bytes,
+            sha256: rec.digests.sha256.to_hex(),
+            download_url: download_url(public_url, &token),
+            download_url_expires_at: expires.to_iso(),
+        }
+    }
 }
 
 /// The usage endpoint's body.
@@ -147,4 +211,21 @@ pub struct Usage {
     /// That user's attachments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_file_count: Option<u64>,
+}
+
+impl From<&UsageReport> for Usage {
+    fn from(u: &UsageReport) -> Self {
+        let user = u.user.as_ref();
+        let share = |f: fn(&Counter) -> u64| user.map(|(_, c)| f(c));
+        Self {
+            project_id: u.project.to_string(),
+            used_bytes: u.total.bytes_u64(),
+            quota_bytes: u.quota_bytes,
+            user_quota_bytes: u.user_quota_bytes,
+            file_count: u.total.count_u64(),
+            user_id: user.map(|(id, _)| id.0.clone()),
+            user_used_bytes: share(Counter::bytes_u64),
+            user_file_count: share(Counter::count_u64),
+        }
+    }
 }
