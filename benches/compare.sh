@@ -39,8 +39,10 @@ data_dir = "$WORK/attachd"
 [quota]
 project_bytes = 1099511627776
 [uploads]
-# 64 concurrent 64 MiB uploads hold 4 GiB reserved at once: above the default pending cap.
+# 64 concurrent 64 MiB uploads hold 4 GiB reserved at once, and the listing run fills the index
+# with 1,000,000 reservations: both above the default pending caps.
 max_pending_bytes_per_project = 1099511627776
+max_pending_per_project = 10000000
 [metrics]
 listen = ""
 [cleanup]

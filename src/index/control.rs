@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
-pub use crate::model::control::{AdminToken, ApiKey, App, KeyKind, Project, Role, Team};
+use crate::model::control::{AdminToken, ApiKey, App, Project, Role, Team};
 
 use super::{Batch, Index, IndexError};
 

@@ -12,7 +12,7 @@
 //! events are, so one app can never relink another's events.
 
 use crate::ids::{AppId, ClientEventId};
-pub use crate::model::control::EventLink;
+use crate::model::control::EventLink;
 
 use super::{Batch, Index, IndexError};
 

@@ -56,11 +56,6 @@ impl LocalBlobs {
         Self { cfg, index, store, committer }
     }
 
-    /// The group committer (compaction relocates records through it).
-    pub fn committer(&self) -> &Arc<Committer> {
-        &self.committer
-    }
-
     fn is_small(&self, size: u64) -> bool {
         size <= self.cfg.standalone_threshold
     }

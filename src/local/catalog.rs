@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use crate::clock::Timestamp;
 use crate::engine::{Catalog, CatalogError, CatalogResult, Durability, ReserveLimits};
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
-use crate::index::control::Project;
 use crate::index::derived::{CounterKey, shares_of};
 use crate::index::prelude::*;
 use crate::index::{Index, IndexError};
+use crate::model::control::Project;
 use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
 
 use crate::stripes::Stripes;
@@ -50,7 +50,7 @@ impl LocalCatalog {
         }
     }
 
-    /// The index (for the local-only jobs: group commit, compaction, fsck, backup).
+    /// The index (the control plane reads and writes it through this).
     pub fn index(&self) -> &Arc<Index> {
         &self.index
     }
@@ -58,13 +58,6 @@ impl LocalCatalog {
     /// The record stripes, shared with the group committer.
     pub fn record_locks(&self) -> &Arc<Stripes> {
         &self.record_locks
-    }
-
-    /// Holds `project`'s quota stripe while `f` runs (control-plane changes that reserves must
-    /// see whole: a project's deletion, its quota overrides).
-    pub fn with_quota_lock<T>(&self, project: &ProjectId, f: impl FnOnce() -> T) -> T {
-        let _g = self.quota_locks.lock(project.as_bytes());
-        f()
     }
 
     /// Forgets every cached project. The control plane calls it after each commit, inside the
@@ -87,8 +80,8 @@ impl LocalCatalog {
             .cached_project(&rec.project_id)?
             .filter(|p| p.deleted_at.is_none())
             .ok_or(CatalogError::ProjectGone)?;
-        let project_quota = project.attachment_project_quota_bytes.unwrap_or(limits.default_project_quota);
-        let user_quota = project.attachment_user_quota_bytes.unwrap_or(limits.default_user_quota);
+        let project_quota = project.project_quota_bytes.unwrap_or(limits.default_project_quota);
+        let user_quota = project.user_quota_bytes.unwrap_or(limits.default_user_quota);
         if let Some(user) = &rec.owner {
             let used = self.index.user_usage(&project.id, user)?.bytes_u64();
             if used.saturating_add(rec.size_bytes) > user_quota {

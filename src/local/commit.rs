@@ -268,8 +268,7 @@ impl BatchCommitter {
     fn discard_unused_blob(&self, job: &CommitJob) {
         let CommitJob::Upload { rec, payload: Payload::Standalone(blob, _), .. } = job else { return };
         let id = &rec.id;
-        let referenced = matches!(self.index.record(*id), Ok(Some(r)) if r.project_id == blob.project
-            && r.location.and_then(|l| l.standalone_month()) == Some(blob.month));
+        let referenced = matches!(self.index.record(*id), Ok(Some(r)) if super::orphans::points_at(&r, blob));
         if !referenced {
             if let Err(e) = self.store.blobs.remove(blob) {
                 tracing::warn!(attachment = %id, error = %e, "could not remove an uncommitted blob; the orphan sweep will");
@@ -278,7 +277,7 @@ impl BatchCommitter {
     }
 
     /// Removes a segment file and its counter if its live count is zero. Compaction has already
-    /// checked that no record points into it (`worker::compaction`); that walk is not done here,
+    /// checked that no record points into it (`compaction.rs`); that walk is not done here,
     /// where it would hold up every group commit.
     fn remove_segment(&self, segment: SegmentId) -> Result<bool> {
         if self.index.segment_live(segment)?.count > 0 || self.store.segments.active_id() == Some(segment) {

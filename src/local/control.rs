@@ -6,6 +6,8 @@
 //! path's project cache, so a reserve sees the old project (quotas, deletion) or the new one,
 //! never a cached copy of the old one after the new one was committed.
 
+use std::collections::HashMap;
+
 use crate::engine::{CatalogResult, ControlPlane};
 use crate::ids::{AppId, ClientEventId, KeyId, ProjectId, TeamId, UserId};
 use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, Project, Role, Team};
@@ -80,25 +82,33 @@ impl ControlPlane for LocalCatalog {
         // dropped before the stripes are released.
         let _quota = self.quota_locks.lock_many(projects.iter().map(|p| p.as_bytes()));
         let mut b = self.index().batch();
+        // Projects as this call has left them so far: a change reads an earlier one's result.
+        let mut written: HashMap<ProjectId, Project> = HashMap::new();
         for change in changes {
             match change {
                 ControlChange::PutTeam(t) => b.put_team(&t),
-                ControlChange::PutProject(p) => b.put_project(&p),
+                ControlChange::PutProject(p) => {
+                    b.put_project(&p);
+                    written.insert(p.id, p);
+                }
                 ControlChange::SetQuotas { project, project_bytes, user_bytes } => {
-                    if let Some(mut p) = self.index().project(&project)? {
+                    if let Some(mut p) = self.project_as_written(&written, &project)? {
                         if let Some(v) = project_bytes {
-                            p.attachment_project_quota_bytes = v;
+                            p.project_quota_bytes = v;
                         }
                         if let Some(v) = user_bytes {
-                            p.attachment_user_quota_bytes = v;
+                            p.user_quota_bytes = v;
                         }
                         b.put_project(&p);
+                        written.insert(p.id, p);
                     }
                 }
                 ControlChange::DeleteProject { project, at } => {
-                    if let Some(mut p) = self.index().project(&project)?.filter(|p| p.deleted_at.is_none()) {
+                    let live = self.project_as_written(&written, &project)?.filter(|p| p.deleted_at.is_none());
+                    if let Some(mut p) = live {
                         p.deleted_at = Some(at);
                         b.put_project(&p);
+                        written.insert(p.id, p);
                     }
                 }
                 ControlChange::PutApp(a) => b.put_app(&a),
@@ -118,6 +128,20 @@ impl ControlPlane for LocalCatalog {
         b.commit(true)?;
         self.forget_projects();
         Ok(())
+    }
+}
+
+impl LocalCatalog {
+    /// `id` as an earlier change of the same call wrote it, else as stored.
+    fn project_as_written(
+        &self,
+        written: &HashMap<ProjectId, Project>,
+        id: &ProjectId,
+    ) -> CatalogResult<Option<Project>> {
+        match written.get(id) {
+            Some(p) => Ok(Some(p.clone())),
+            None => Ok(self.index().project(id)?),
+        }
     }
 }
 

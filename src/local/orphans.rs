@@ -14,16 +14,20 @@ use std::time::{Duration, SystemTime};
 use crate::engine::{BlobError, BlobResult, UploadGuard};
 use crate::ids::AttachmentId;
 use crate::index::prelude::*;
+use crate::model::Attachment;
 use crate::store::StoredBlob;
 
 use super::LocalBackend;
 
+/// Whether `rec` points at exactly the standalone file `b` (same project, same month).
+pub(super) fn points_at(rec: &Attachment, b: &StoredBlob) -> bool {
+    rec.project_id == b.project && rec.location.and_then(|l| l.standalone_month()) == Some(b.month)
+}
+
 impl LocalBackend {
     /// Whether the record `b` is named after points at exactly this file.
     pub(super) fn blob_referenced(&self, b: &StoredBlob) -> BlobResult<bool> {
-        Ok(self.index.record(b.id)?.is_some_and(|r| {
-            r.project_id == b.project && r.location.and_then(|l| l.standalone_month()) == Some(b.month)
-        }))
+        Ok(self.index.record(b.id)?.is_some_and(|r| points_at(&r, b)))
     }
 
     /// Removes unreferenced blob files and temporary files older than `grace`; returns how

@@ -36,9 +36,11 @@ pub struct Project {
     /// When it was soft-deleted; `None` while it is live.
     pub deleted_at: Option<Timestamp>,
     /// Override of the project quota (bytes); `None` = the configured default.
-    pub attachment_project_quota_bytes: Option<u64>,
-    /// Override of the per-user quota (bytes); `None` = the configured default.
-    pub attachment_user_quota_bytes: Option<u64>,
+    #[serde(rename = "attachment_project_quota_bytes")]
+    pub project_quota_bytes: Option<u64>,
+    /// Override of the per-owner quota (bytes); `None` = the configured default.
+    #[serde(rename = "attachment_user_quota_bytes")]
+    pub user_quota_bytes: Option<u64>,
 }
 
 /// An app inside a project.
@@ -123,9 +125,9 @@ pub struct EventLink {
     pub event_id: EventId,
     /// The issue the event belongs to, if known.
     pub issue_id: Option<IssueId>,
-    /// The event's end user, if known.
-    #[serde(default)]
-    pub user_id: Option<EndUserId>,
+    /// The event's end user (an attachment's owner), if known.
+    #[serde(default, rename = "user_id")]
+    pub owner: Option<EndUserId>,
 }
 
 /// One change to the control plane.

@@ -101,8 +101,8 @@ impl Service {
             name: name_or(name, "project")?,
             created_at: Timestamp::now(),
             deleted_at: None,
-            attachment_project_quota_bytes: None,
-            attachment_user_quota_bytes: None,
+            project_quota_bytes: None,
+            user_quota_bytes: None,
         };
         self.commit_control(vec![ControlChange::PutProject(p.clone())])?;
         Ok(p)

@@ -212,7 +212,9 @@ impl From<crate::engine::BlobError> for ServiceError {
         match e {
             B::NoSpace => Self::NoSpace,
             B::Corrupt(what) => Self::Corrupt(what),
-            B::Missing(what) => Self::ReadFailed(what),
+            // Which operation failed decides the answer: a download reports it as a failed
+            // read, an upload as a failed upload (both map `Internal`).
+            B::Missing(what) => Self::Internal(format!("stored bytes missing: {what}")),
             B::RecordGone => Self::AttachmentNotFound,
             B::RecordDeleted => Self::AttachmentDeleted,
             B::AlreadyUploaded => Self::AlreadyUploaded,

@@ -79,7 +79,7 @@ impl Service {
             linked += 1;
         }
         if !apps.is_empty() {
-            let link = EventLink { event_id: input.event_id, issue_id: input.issue_id, user_id: input.user_id };
+            let link = EventLink { event_id: input.event_id, issue_id: input.issue_id, owner: input.user_id };
             let changes = apps
                 .iter()
                 .map(|&app| ControlChange::PutEventLink {
@@ -88,7 +88,7 @@ impl Service {
                     link: link.clone(),
                 })
                 .collect();
-            self.catalog.apply_control(changes)?;
+            self.commit_control(changes)?;
         }
         Ok(linked)
     }

@@ -146,8 +146,9 @@ impl Service {
         &self.catalog
     }
 
-    /// The backend's housekeeping (for the cleanup job and the sampler).
-    pub fn housekeeping(&self) -> &Arc<dyn Housekeeping> {
+    /// The backend's housekeeping (for the cleanup job and the sampler, which hold the
+    /// maintenance lock where they need it).
+    pub(crate) fn housekeeping(&self) -> &Arc<dyn Housekeeping> {
         &self.housekeeping
     }
 

@@ -66,8 +66,8 @@ impl Service {
     /// Effective (project, per-user) quotas of a project.
     pub fn effective_quotas(&self, p: &Project) -> (u64, u64) {
         (
-            p.attachment_project_quota_bytes.unwrap_or(self.cfg.default_project_quota),
-            p.attachment_user_quota_bytes.unwrap_or(self.cfg.default_user_quota),
+            p.project_quota_bytes.unwrap_or(self.cfg.default_project_quota),
+            p.user_quota_bytes.unwrap_or(self.cfg.default_user_quota),
         )
     }
 
@@ -98,7 +98,7 @@ impl Service {
                 link.as_ref().and_then(|l| l.issue_id),
             ),
             // The reference falls back to the event's user when the SDK sent none.
-            owner: input.user_id.or_else(|| link.as_ref().and_then(|l| l.user_id.clone())),
+            owner: input.user_id.or_else(|| link.as_ref().and_then(|l| l.owner.clone())),
             uploader: None,
             meta: Metadata {
                 original_filename: input.original_filename,

@@ -91,7 +91,7 @@ impl Service {
         self.catalog.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
         self.commit_control(vec![ControlChange::SetQuotas { project: pid, project_bytes: project, user_bytes: user }])?;
         let p = self.catalog.project(&pid)?.ok_or(ServiceError::ProjectNotFound)?;
-        tracing::info!(project = %pid, project_quota = ?p.attachment_project_quota_bytes, user_quota = ?p.attachment_user_quota_bytes, "project quotas changed");
+        tracing::info!(project = %pid, project_quota = ?p.project_quota_bytes, user_quota = ?p.user_quota_bytes, "project quotas changed");
         Ok(p)
     }
 }

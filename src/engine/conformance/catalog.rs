@@ -204,15 +204,30 @@ pub fn deleted_projects_take_no_reservations(f: &dyn Fixture) {
     assert!(matches!(c.reserve(&reservation(unknown, None, 1, 1), &LIMITS), Err(CatalogError::ProjectGone)));
 }
 
-/// A project's new quota holds for the very next reserve (no stale copy of the project).
+/// A project's new quota holds for the very next reserve (no stale copy of the project); a
+/// quota change leaves the other override as it was, and a change reads the result of an
+/// earlier one in the same call.
 pub fn quota_changes_reach_the_next_reserve(f: &dyn Fixture) {
-    let (c, p) = (f.catalog(), f.project(Some(1000), None));
+    let (c, p) = (f.catalog(), f.project(Some(1000), Some(900)));
     c.reserve(&reservation(p, None, 800, 1), &LIMITS).unwrap();
-    let mut project = c.project(&p).unwrap().unwrap();
-    project.attachment_project_quota_bytes = Some(500);
-    c.apply_control(vec![ControlChange::PutProject(project)]).unwrap();
+    c.apply_control(vec![ControlChange::SetQuotas { project: p, project_bytes: Some(Some(500)), user_bytes: None }])
+        .unwrap();
     assert!(
         matches!(c.reserve(&reservation(p, None, 1, 2), &LIMITS), Err(CatalogError::ProjectQuota { quota: 500, .. })),
         "the lowered quota refuses"
     );
+    let project = c.project(&p).unwrap().unwrap();
+    assert_eq!((project.project_quota_bytes, project.user_quota_bytes), (Some(500), Some(900)));
+    let mut renamed = project.clone();
+    renamed.name = "renamed".into();
+    c.apply_control(vec![
+        ControlChange::PutProject(renamed),
+        ControlChange::SetQuotas { project: p, project_bytes: None, user_bytes: Some(None) },
+    ])
+    .unwrap();
+    let project = c.project(&p).unwrap().unwrap();
+    assert_eq!((project.name.as_str(), project.user_quota_bytes), ("renamed", None), "both changes of one call land");
+    c.apply_control(vec![ControlChange::SetQuotas { project: p, project_bytes: Some(None), user_bytes: None }])
+        .unwrap();
+    c.reserve(&reservation(p, None, 1, 3), &LIMITS).expect("back to the default quota");
 }

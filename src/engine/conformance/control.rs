@@ -38,7 +38,7 @@ pub fn control_changes_land_whole_and_read_back(f: &dyn Fixture) {
     let (secret, token_hash) = ([7u8; 32], [9u8; 32]);
     let (alice, al) = (UserId("alice".into()), UserId("al".into()));
     let ce = ClientEventId::random();
-    let link = EventLink { event_id: EventId::random(), issue_id: None, user_id: Some(EndUserId("u".into())) };
+    let link = EventLink { event_id: EventId::random(), issue_id: None, owner: Some(EndUserId("u".into())) };
     c.apply_control(vec![
         ControlChange::PutTeam(team.clone()),
         ControlChange::PutApp(app.clone()),

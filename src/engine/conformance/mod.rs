@@ -37,8 +37,8 @@ pub trait Fixture: Send + Sync {
             name: "p".into(),
             created_at: Timestamp(1),
             deleted_at: None,
-            attachment_project_quota_bytes: quota,
-            attachment_user_quota_bytes: user_quota,
+            project_quota_bytes: quota,
+            user_quota_bytes: user_quota,
         };
         self.catalog().apply_control(vec![ControlChange::PutProject(p.clone())]).unwrap();
         p.id
@@ -47,9 +47,8 @@ pub trait Fixture: Send + Sync {
     /// Marks a project deleted.
     fn delete_project(&self, project: ProjectId) {
         let c = self.catalog();
-        let mut p = c.project(&project).unwrap().expect("the project exists");
-        p.deleted_at = Some(Timestamp(2));
-        c.apply_control(vec![ControlChange::PutProject(p)]).unwrap();
+        c.apply_control(vec![ControlChange::DeleteProject { project, at: Timestamp(2) }]).unwrap();
+        assert_eq!(c.project(&project).unwrap().and_then(|p| p.deleted_at), Some(Timestamp(2)));
     }
 }
 

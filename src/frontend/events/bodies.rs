@@ -9,7 +9,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::ids::EndUserId;
 use crate::service::ServiceError;
 use crate::service::link::LinkRequest;
 use crate::service::usage::QuotaChange;
@@ -47,15 +46,7 @@ fn required_uuid<T: std::str::FromStr>(obj: &Map<String, Value>, name: &str) -> 
 /// that order.
 pub fn link(body: &Value) -> Result<LinkRequest, ServiceError> {
     let obj = object(body)?;
-    let user_id = match obj.get("user_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 255 && !s.contains('\0') => {
-            Some(EndUserId(s.clone()))
-        }
-        Some(_) => {
-            return Err(ServiceError::InvalidRequest("user_id must be a non-empty string of at most 255 chars".into()));
-        }
-    };
+    let user_id = super::reserve::end_user(obj.get("user_id"))?;
     Ok(LinkRequest {
         client_event_id: required_uuid(obj, "client_event_id")?,
         event_id: required_uuid(obj, "event_id")?,
@@ -96,6 +87,7 @@ pub fn quota_change(body: &Value) -> Result<QuotaChange, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::EndUserId;
     use serde_json::json;
 
     const CE: &str = "550E8400-E29B-41D4-A716-446655440000";

@@ -4,9 +4,9 @@
 //! Every handler authenticates the bearer token before reading a body, as the reference does.
 //! Where the reference checks the caller's permission before validating the request (reserve,
 //! list, link, usage, the project PATCH), the handler asks the service to admit the caller
-//! first and parses after, so the first error is the reference's. Calls that write to the index run on
-//! the blocking pool: a RocksDB write can wait behind a group commit's WAL fsync, and an async
-//! worker must never be parked there.
+//! first and parses after, so the first error is the reference's. Calls that write to the
+//! catalog run on the blocking pool: a write can wait behind a group commit's flush, and an
+//! async worker must never be parked there.
 
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};

@@ -20,6 +20,18 @@ pub const MAX_FILENAME_LEN: usize = 255;
 /// Longest `user_id`.
 pub const MAX_USER_ID_LEN: usize = 255;
 
+/// An optional `user_id` field: absent or null, or 1–[`MAX_USER_ID_LEN`] characters without
+/// NUL (the reserve and link bodies share it).
+pub fn end_user(v: Option<&Value>) -> Result<Option<EndUserId>, ServiceError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_USER_ID_LEN && !s.contains('\0') => {
+            Ok(Some(EndUserId(s.clone())))
+        }
+        Some(_) => Err(invalid("user_id must be a non-empty string of at most 255 chars")),
+    }
+}
+
 fn invalid(msg: &str) -> ServiceError {
     ServiceError::InvalidRequest(msg.to_string())
 }
@@ -36,15 +48,7 @@ pub fn parse(v: &Value) -> Result<ReserveRequest, ServiceError> {
         Some(Value::String(s)) => s.parse::<ClientEventId>().map_err(|_| invalid("client_event_id must be a UUID"))?,
         _ => return Err(invalid("client_event_id is required")),
     };
-    let user_id = match obj.get("user_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_USER_ID_LEN && !s.contains('\0') => {
-            Some(EndUserId(s.clone()))
-        }
-        Some(_) => {
-            return Err(invalid("user_id must be a non-empty string of at most 255 chars"));
-        }
-    };
+    let user_id = end_user(obj.get("user_id"))?;
     let original_filename = match obj.get("original_filename") {
         Some(Value::String(s)) if s.encode_utf16().count() <= MAX_FILENAME_LEN => s.clone(),
         _ => {
