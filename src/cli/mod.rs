@@ -3,6 +3,10 @@
 //! `--token`, `ATTACHD_ADMIN_TOKEN` or `<data_dir>/bootstrap.json`), except `cleanup --offline`,
 //! which opens a stopped daemon's data directory itself.
 
+mod admin;
+
+pub use admin::{AdminCmd, admin};
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -141,135 +145,8 @@ pub enum ConfigCmd {
     },
 }
 
-/// `attachd admin …`
-#[derive(Debug, Subcommand)]
-pub enum AdminCmd {
-    /// List teams.
-    Teams,
-    /// Create a team.
-    CreateTeam {
-        /// Name of the new team.
-        #[arg(long)]
-        name: String,
-    },
-    /// List projects.
-    Projects,
-    /// Create a project.
-    CreateProject {
-        /// Id of the team that owns the project.
-        #[arg(long)]
-        team: String,
-        /// Name of the new project.
-        #[arg(long)]
-        name: String,
-    },
-    /// Soft-delete a project.
-    DeleteProject {
-        /// Project id.
-        id: String,
-    },
-    /// List apps.
-    Apps,
-    /// Create an app.
-    CreateApp {
-        /// Id of the project the app belongs to.
-        #[arg(long)]
-        project: String,
-        /// Name of the new app.
-        #[arg(long)]
-        name: String,
-    },
-    /// List keys (never their secrets).
-    Keys,
-    /// Create a key; prints its secret once.
-    CreateKey {
-        /// client (app-scoped) or agent (team-scoped).
-        #[arg(long)]
-        kind: String,
-        /// App id (required for client keys).
-        #[arg(long)]
-        app: Option<String>,
-        /// Team id (required for agent keys).
-        #[arg(long)]
-        team: Option<String>,
-        /// Display name (default: "key").
-        #[arg(long)]
-        name: Option<String>,
-        /// Repeat for several (client: events:write; agent: events:read, events:write, projects:write).
-        #[arg(long = "permission")]
-        permissions: Vec<String>,
-    },
-    /// Revoke a key.
-    RevokeKey {
-        /// Key id.
-        id: String,
-    },
-    /// List a team's members.
-    Members {
-        /// Team id.
-        #[arg(long)]
-        team: String,
-    },
-    /// Set a user's role in a team (owner, admin, member).
-    SetMember {
-        /// Team id.
-        #[arg(long)]
-        team: String,
-        /// User id (a JWT `sub`).
-        #[arg(long)]
-        user: String,
-        /// owner, admin or member.
-        #[arg(long)]
-        role: String,
-    },
-    /// Remove a user from a team.
-    RemoveMember {
-        /// Team id.
-        #[arg(long)]
-        team: String,
-        /// User id (a JWT `sub`).
-        #[arg(long)]
-        user: String,
-    },
-    /// Set a project's quota overrides (bytes, any non-negative value; "default" resets).
-    SetQuota {
-        /// Project id.
-        #[arg(long)]
-        project: String,
-        /// Quota for the whole project in bytes, or "default" (left unchanged when omitted).
-        #[arg(long)]
-        project_bytes: Option<String>,
-        /// Quota for each end user's uploads in the project in bytes, or "default" (left unchanged when omitted).
-        #[arg(long)]
-        user_bytes: Option<String>,
-    },
-    /// List admin tokens (never their secrets).
-    Tokens,
-    /// Create an admin token; prints its secret once. Rotate by creating the new token,
-    /// switching to it, then revoking the old one.
-    CreateToken {
-        /// Name of the new token (1–100 characters).
-        #[arg(long)]
-        name: String,
-    },
-    /// Revoke an admin token by id (see `tokens`); the last one cannot be revoked.
-    RevokeToken {
-        /// Token id (16 hex digits).
-        id: String,
-    },
-    /// Mint a user JWT signed with the daemon's secret.
-    MintJwt {
-        /// Subject: the user id the token speaks for.
-        #[arg(long)]
-        sub: String,
-        /// Lifetime in seconds (default: 3600).
-        #[arg(long)]
-        ttl_secs: Option<u64>,
-    },
-}
-
 impl Conn {
-    fn resolve(&self) -> Result<(String, Option<String>), String> {
+    pub(crate) fn resolve(&self) -> Result<(String, Option<String>), String> {
         let cfg = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
         let url = match &self.url {
             Some(u) => u.trim_end_matches('/').to_string(),
@@ -290,69 +167,6 @@ impl Conn {
         });
         Ok((url, token))
     }
-}
-
-fn quota_value(s: &Option<String>) -> Result<Option<Value>, String> {
-    match s.as_deref() {
-        None => Ok(None),
-        Some("default") | Some("null") => Ok(Some(Value::Null)),
-        Some(n) => n.parse::<u64>().map(|n| Some(json!(n))).map_err(|_| format!("not a byte count: {n}")),
-    }
-}
-
-/// Runs an admin command; returns the process exit code.
-pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
-    let (url, token) = conn.resolve()?;
-    let token = token.ok_or("no admin token: pass --token or set ATTACHD_ADMIN_TOKEN")?;
-    let a = |p: &str| format!("{url}/admin/v1/{p}");
-    let (method, path, body) = match what {
-        AdminCmd::Teams => (Method::GET, a("teams"), None),
-        AdminCmd::CreateTeam { name } => (Method::POST, a("teams"), Some(json!({"name": name}))),
-        AdminCmd::Projects => (Method::GET, a("projects"), None),
-        AdminCmd::CreateProject { team, name } => {
-            (Method::POST, a(&format!("teams/{team}/projects")), Some(json!({"name": name})))
-        }
-        AdminCmd::DeleteProject { id } => (Method::DELETE, a(&format!("projects/{id}")), None),
-        AdminCmd::Apps => (Method::GET, a("apps"), None),
-        AdminCmd::CreateApp { project, name } => {
-            (Method::POST, a(&format!("projects/{project}/apps")), Some(json!({"name": name})))
-        }
-        AdminCmd::Keys => (Method::GET, a("keys"), None),
-        AdminCmd::CreateKey { kind, app, team, name, permissions } => {
-            let mut b = json!({"kind": kind, "app_id": app, "team_id": team, "name": name});
-            if !permissions.is_empty() {
-                b["permissions"] = json!(permissions);
-            }
-            (Method::POST, a("keys"), Some(b))
-        }
-        AdminCmd::RevokeKey { id } => (Method::DELETE, a(&format!("keys/{id}")), None),
-        AdminCmd::Members { team } => (Method::GET, a(&format!("teams/{team}/members")), None),
-        AdminCmd::SetMember { team, user, role } => {
-            let u = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
-            (Method::PUT, a(&format!("teams/{team}/members/{u}")), Some(json!({"role": role})))
-        }
-        AdminCmd::RemoveMember { team, user } => {
-            let u = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
-            (Method::DELETE, a(&format!("teams/{team}/members/{u}")), None)
-        }
-        AdminCmd::SetQuota { project, project_bytes, user_bytes } => {
-            let mut b = json!({});
-            if let Some(v) = quota_value(project_bytes)? {
-                b["project_bytes"] = v;
-            }
-            if let Some(v) = quota_value(user_bytes)? {
-                b["user_bytes"] = v;
-            }
-            (Method::PUT, a(&format!("projects/{project}/quota")), Some(b))
-        }
-        AdminCmd::Tokens => (Method::GET, a("tokens"), None),
-        AdminCmd::CreateToken { name } => (Method::POST, a("tokens"), Some(json!({"name": name}))),
-        AdminCmd::RevokeToken { id } => (Method::DELETE, a(&format!("tokens/{id}")), None),
-        AdminCmd::MintJwt { sub, ttl_secs } => {
-            (Method::POST, a("jwt"), Some(json!({"sub": sub, "ttl_secs": ttl_secs})))
-        }
-    };
-    print_reply(crate::client::call(method, &path, Some(&token), body.as_ref()).await?)
 }
 
 /// `attachd cleanup` against a running daemon.
@@ -381,7 +195,7 @@ pub async fn healthcheck(conn: &Conn) -> Result<i32, String> {
     Ok(if status == 200 { 0 } else { 1 })
 }
 
-fn print_reply((status, body): (u16, Value)) -> Result<i32, String> {
+pub(crate) fn print_reply((status, body): (u16, Value)) -> Result<i32, String> {
     let text = serde_json::to_string_pretty(&body).unwrap_or_default();
     if (200..300).contains(&status) {
         println!("{text}");

@@ -50,6 +50,9 @@ pub enum CatalogError {
         /// The cap.
         max: u64,
     },
+    /// A control change names something that belongs to another project.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A stored value is damaged or from a newer version.
     #[error("corrupt catalog: {0}")]
     Corrupt(String),

@@ -1,5 +1,6 @@
 //! [`ControlPlane`]: the catalog's other half — teams, projects, apps, API keys, members,
-//! admin tokens, markers and event links (`crate::model::control`).
+//! admin tokens, markers, users, project aliases, registered parents and event links
+//! (`crate::model::control`).
 //!
 //! Reads see every change whose [`ControlPlane::apply_control`] has returned. A call of
 //! `apply_control` is one atomic, synced unit: all of its changes land or none does, and a
@@ -9,7 +10,10 @@
 //! every change the service applies.
 
 use crate::ids::{AppId, ClientEventId, KeyId, ProjectId, TeamId, UserId};
-use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, Project, Role, Team};
+use crate::model::ParentKind;
+use crate::model::control::{
+    AdminToken, AliasKind, ApiKey, App, ControlChange, EventLink, Parent, Project, Role, Team, User,
+};
 
 use super::CatalogResult;
 
@@ -43,6 +47,14 @@ pub trait ControlPlane: Send + Sync {
     fn memberships(&self, user: &UserId) -> CatalogResult<Vec<(TeamId, Role)>>;
     /// A named marker, if set.
     fn marker(&self, name: &str) -> CatalogResult<Option<serde_json::Value>>;
+    /// A user by id.
+    fn user(&self, id: &UserId) -> CatalogResult<Option<User>>;
+    /// The project `value` of `kind` names.
+    fn alias(&self, kind: AliasKind, value: &str) -> CatalogResult<Option<ProjectId>>;
+    /// A registered parent.
+    fn parent(&self, kind: ParentKind, id: &str) -> CatalogResult<Option<Parent>>;
+    /// Every parent registered in a project, by kind then id.
+    fn parents(&self, project: &ProjectId) -> CatalogResult<Vec<Parent>>;
     /// The link recorded for a client event id of an app.
     fn event_link(&self, app: &AppId, client_event_id: &ClientEventId) -> CatalogResult<Option<EventLink>>;
     /// Applies `changes` in order, atomically and synced.

@@ -1,4 +1,5 @@
-//! Column family `control`: teams, projects, apps, API keys, memberships and admin tokens.
+//! Column family `control`: teams, projects, apps, API keys, memberships, admin tokens, users,
+//! project aliases and registered parents.
 //!
 //! ```text
 //! key:    tag (1 byte) then:
@@ -11,6 +12,10 @@
 //!   'U' | len(user id) u16 BE | user id | team id (16)  → Role (JSON)
 //!   'S' | SHA-256 of admin token (32)          → AdminToken (JSON)
 //!   'X' | name (UTF-8)                         → marker value (JSON), e.g. "bootstrapped"
+//!   'W' | user id (UTF-8)                      → User (JSON)
+//!   'L' | alias kind (1) | name (UTF-8)        → project id (16)
+//!   'R' | parent kind (1) | parent id (UTF-8)  → Parent (JSON)
+//!   'Q' | project id (16) | parent kind (1) | parent id (UTF-8) → empty (parents by project)
 //! ```
 //! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
 //! the presented secret, so the plaintext is never stored.
@@ -19,7 +24,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
-use crate::model::control::{AdminToken, ApiKey, App, Project, Role, Team};
+use crate::model::ParentKind;
+use crate::model::control::{AdminToken, AliasKind, ApiKey, App, Parent, Project, Role, Team, User};
 
 use super::{Batch, Index, IndexError};
 
@@ -141,6 +147,38 @@ impl Index {
             })
             .collect()
     }
+
+    /// A user by id.
+    pub fn user(&self, id: &UserId) -> Result<Option<User>, IndexError> {
+        self.get_json(&control_key(b'W', &[id.0.as_bytes()]))
+    }
+    /// The project an alias names.
+    pub fn alias(&self, kind: AliasKind, value: &str) -> Result<Option<ProjectId>, IndexError> {
+        match self.get_cf(CF, &control_key(b'L', &[&[kind.tag()], value.as_bytes()]))? {
+            None => Ok(None),
+            Some(v) => {
+                ProjectId::from_slice(&v).map(Some).ok_or(IndexError::Corrupt { cf: CF, what: "alias entry".into() })
+            }
+        }
+    }
+    /// A registered parent.
+    pub fn parent(&self, kind: ParentKind, id: &str) -> Result<Option<Parent>, IndexError> {
+        self.get_json(&control_key(b'R', &[&[kind.tag()], id.as_bytes()]))
+    }
+    /// The parents registered in a project, by kind then id.
+    pub fn parents(&self, project: &ProjectId) -> Result<Vec<Parent>, IndexError> {
+        let prefix = control_key(b'Q', &[project.as_bytes()]);
+        let mut out = Vec::new();
+        for row in self.scan_prefix(CF, prefix.clone(), &prefix) {
+            let (key, _) = row?;
+            let rest = &key[prefix.len()..];
+            let (kind, id) = rest.split_first().ok_or(IndexError::Corrupt { cf: CF, what: "parent entry".into() })?;
+            let kind = ParentKind::from_tag(*kind).ok_or(IndexError::Corrupt { cf: CF, what: "parent kind".into() })?;
+            let id = std::str::from_utf8(id).map_err(|_| IndexError::Corrupt { cf: CF, what: "parent id".into() })?;
+            out.extend(self.parent(kind, id)?);
+        }
+        Ok(out)
+    }
 }
 
 impl Batch<'_> {
@@ -195,6 +233,25 @@ impl Batch<'_> {
     pub fn delete_member(&mut self, team: &TeamId, user: &UserId) {
         self.delete(CF, &control_key(b'M', &[team.as_bytes(), user.0.as_bytes()]));
         self.delete(CF, &user_team_key(user, Some(team)));
+    }
+
+    /// Writes a user.
+    pub fn put_user(&mut self, u: &User) {
+        self.put_json(&control_key(b'W', &[u.id.0.as_bytes()]), u);
+    }
+    /// Names a project by an alias.
+    pub fn put_alias(&mut self, kind: AliasKind, value: &str, project: &ProjectId) {
+        self.put(CF, &control_key(b'L', &[&[kind.tag()], value.as_bytes()]), project.as_bytes());
+    }
+    /// Writes a parent and its entry under its project.
+    pub fn put_parent(&mut self, p: &Parent) {
+        self.put_json(&control_key(b'R', &[&[p.kind.tag()], p.id.as_bytes()]), p);
+        self.put(CF, &control_key(b'Q', &[p.project_id.as_bytes(), &[p.kind.tag()], p.id.as_bytes()]), &[]);
+    }
+    /// Removes a parent and its entry under its project.
+    pub fn delete_parent(&mut self, p: &Parent) {
+        self.delete(CF, &control_key(b'R', &[&[p.kind.tag()], p.id.as_bytes()]));
+        self.delete(CF, &control_key(b'Q', &[p.project_id.as_bytes(), &[p.kind.tag()], p.id.as_bytes()]));
     }
 }
 

@@ -24,6 +24,8 @@ use crate::stripes::Stripes;
 pub struct LocalCatalog {
     index: Arc<Index>,
     pub(super) quota_locks: Stripes,
+    /// Serialises control-plane calls (`control.rs`).
+    pub(super) control_lock: Mutex<()>,
     record_locks: Arc<Stripes>,
     /// Projects as last read, for the reserve path; dropped whole by [`LocalCatalog::forget_projects`]
     /// after every control-plane commit.
@@ -45,6 +47,7 @@ impl LocalCatalog {
         Self {
             index,
             quota_locks: Stripes::new(256),
+            control_lock: Mutex::new(()),
             record_locks: Arc::new(Stripes::new(1024)),
             projects: Mutex::new(HashMap::new()),
         }

@@ -8,9 +8,12 @@
 
 use std::collections::HashMap;
 
-use crate::engine::{CatalogResult, ControlPlane};
+use crate::engine::{CatalogError, CatalogResult, ControlPlane};
 use crate::ids::{AppId, ClientEventId, KeyId, ProjectId, TeamId, UserId};
-use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, Project, Role, Team};
+use crate::model::ParentKind;
+use crate::model::control::{
+    AdminToken, AliasKind, ApiKey, App, ControlChange, EventLink, Parent, Project, Role, Team, User,
+};
 
 use super::LocalCatalog;
 
@@ -71,6 +74,22 @@ impl ControlPlane for LocalCatalog {
         Ok(self.index().marker(name)?)
     }
 
+    fn user(&self, id: &UserId) -> CatalogResult<Option<User>> {
+        Ok(self.index().user(id)?)
+    }
+
+    fn alias(&self, kind: AliasKind, value: &str) -> CatalogResult<Option<ProjectId>> {
+        Ok(self.index().alias(kind, value)?)
+    }
+
+    fn parent(&self, kind: ParentKind, id: &str) -> CatalogResult<Option<Parent>> {
+        Ok(self.index().parent(kind, id)?)
+    }
+
+    fn parents(&self, project: &ProjectId) -> CatalogResult<Vec<Parent>> {
+        Ok(self.index().parents(project)?)
+    }
+
     fn event_link(&self, app: &AppId, client_event_id: &ClientEventId) -> CatalogResult<Option<EventLink>> {
         Ok(self.index().event_link(app, client_event_id)?)
     }
@@ -80,10 +99,15 @@ impl ControlPlane for LocalCatalog {
         // Project changes are read (where they depend on the stored project), written and
         // committed under the projects' quota stripes, and the reserve path's project cache is
         // dropped before the stripes are released.
+        // One call at a time: the ownership checks of aliases and parents read what they
+        // then write. Then the projects' quota stripes.
+        let _control = self.control_lock.lock().unwrap_or_else(|e| e.into_inner());
         let _quota = self.quota_locks.lock_many(projects.iter().map(|p| p.as_bytes()));
         let mut b = self.index().batch();
         // Projects as this call has left them so far: a change reads an earlier one's result.
         let mut written: HashMap<ProjectId, Project> = HashMap::new();
+        let mut aliases: HashMap<(AliasKind, String), ProjectId> = HashMap::new();
+        let mut parents: HashMap<(ParentKind, String), Option<Parent>> = HashMap::new();
         for change in changes {
             match change {
                 ControlChange::PutTeam(t) => b.put_team(&t),
@@ -120,6 +144,45 @@ impl ControlPlane for LocalCatalog {
                 ControlChange::DeleteMember { team, user } => b.delete_member(&team, &user),
                 ControlChange::PutMarker { name, value } => b.put_marker(&name, &value),
                 ControlChange::DeleteMarker(name) => b.delete_marker(&name),
+                ControlChange::PutUser(u) => b.put_user(&u),
+                ControlChange::PutAlias { kind, value, project } => {
+                    let owner = match aliases.get(&(kind, value.clone())) {
+                        Some(p) => Some(*p),
+                        None => self.index().alias(kind, &value)?,
+                    };
+                    if owner.is_some_and(|o| o != project) {
+                        let what = alias_label(kind);
+                        return Err(CatalogError::Conflict(format!("{what} {value:?} already names another project")));
+                    }
+                    b.put_alias(kind, &value, &project);
+                    aliases.insert((kind, value), project);
+                }
+                ControlChange::PutParent(p) => {
+                    let key = (p.kind, p.id.clone());
+                    let before = match parents.get(&key) {
+                        Some(p) => p.clone(),
+                        None => self.index().parent(p.kind, &p.id)?,
+                    };
+                    if let Some(old) = before.filter(|old| old.project_id != p.project_id) {
+                        return Err(CatalogError::Conflict(format!(
+                            "{:?} {:?} belongs to another project ({})",
+                            old.kind, old.id, old.project_id
+                        )));
+                    }
+                    b.put_parent(&p);
+                    parents.insert(key, Some(p));
+                }
+                ControlChange::DeleteParent { kind, id } => {
+                    let key = (kind, id.clone());
+                    let before = match parents.get(&key) {
+                        Some(p) => p.clone(),
+                        None => self.index().parent(kind, &id)?,
+                    };
+                    if let Some(old) = before {
+                        b.delete_parent(&old);
+                    }
+                    parents.insert(key, None);
+                }
                 ControlChange::PutEventLink { app, client_event_id, link } => {
                     b.put_event_link(&app, &client_event_id, &link)
                 }
@@ -142,6 +205,14 @@ impl LocalCatalog {
             Some(p) => Ok(Some(p.clone())),
             None => Ok(self.index().project(id)?),
         }
+    }
+}
+
+/// How an alias kind is named in messages.
+fn alias_label(kind: AliasKind) -> &'static str {
+    match kind {
+        AliasKind::SpaceSlug => "space slug",
+        AliasKind::ProjectNumber => "project number",
     }
 }
 

@@ -1,5 +1,6 @@
 //! The control plane's values: teams, projects (the unit of quotas), apps, API keys, team
-//! roles, admin tokens, and the links from an app's client event ids to the host's events.
+//! roles, admin tokens, users, project aliases, the host application's parent entities, and
+//! the links from an app's client event ids to the host's events.
 //!
 //! Plain data, stored by every backend as it likes (the local one as JSON in the `control`
 //! and `event_links` column families). Secrets never appear here: a key or an admin token is
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, IssueId, KeyId, ProjectId, TeamId, UserId};
+use crate::model::ParentKind;
 
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,8 @@ pub enum KeyKind {
     Client,
     /// Server-side reader; scoped to a team.
     Agent,
+    /// Acts as one user in one project (the APIs that name who uploaded).
+    User,
 }
 
 /// An API key (its secret is stored only as a SHA-256).
@@ -95,6 +99,65 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
     /// When it stops authenticating; `None` for never.
     pub expires_at: Option<Timestamp>,
+    /// The user a user key acts as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// The project a user key acts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+}
+
+/// A person known to attachd: who uploaded a file, whose ticket it is. Created and updated by
+/// the admin API; JWTs and user keys name them by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Their id (a JWT's `sub`).
+    pub id: UserId,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// When first created.
+    pub created_at: Timestamp,
+    /// When last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Another name a front end gives a project. The discriminants are stored: never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum AliasKind {
+    /// A catalog space's slug (a string).
+    SpaceSlug = 1,
+    /// A project number (an integer, in its decimal form).
+    ProjectNumber = 2,
+}
+
+impl AliasKind {
+    /// The stored tag.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// An entity of the host application that attachments hang under (a product, a ticket, an
+/// asset, a project of the host), registered so that "parent not found" is a real answer. A
+/// parent belongs to one attachd project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// Its kind.
+    pub kind: ParentKind,
+    /// The host application's id for it (1–255 bytes).
+    pub id: String,
+    /// Its owner, where the kind has one (a ticket's).
+    pub owner: Option<UserId>,
+    /// When first registered.
+    pub created_at: Timestamp,
+    /// When last changed.
+    pub updated_at: Timestamp,
 }
 
 /// A team role, ranked owner > admin > member.
@@ -199,6 +262,28 @@ pub enum ControlChange {
     },
     /// Clears a marker.
     DeleteMarker(String),
+    /// Creates or replaces a user.
+    PutUser(User),
+    /// Names `project` by `value` of `kind`; refused with a conflict if the name belongs to
+    /// another project (re-naming the same project is a no-op).
+    PutAlias {
+        /// The kind of name.
+        kind: AliasKind,
+        /// The name.
+        value: String,
+        /// The project it names.
+        project: ProjectId,
+    },
+    /// Registers or updates a parent; refused with a conflict if the same kind and id are
+    /// registered in another project.
+    PutParent(Parent),
+    /// Unregisters a parent (nothing if it is not registered).
+    DeleteParent {
+        /// Its kind.
+        kind: ParentKind,
+        /// Its id.
+        id: String,
+    },
     /// Records (or replaces) the link of a client event id of an app.
     PutEventLink {
         /// The app.

@@ -7,8 +7,10 @@ use uuid::Uuid;
 use crate::clock::Timestamp;
 use crate::ids::Sha256Digest;
 
-/// What kind of entity an attachment hangs off. The discriminants are stored: never reuse one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What kind of entity an attachment hangs off. The discriminants are stored: never reuse one
+/// (nor a serde name: the control plane stores registered parents as JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum ParentKind {
     /// An analytics event, by the id its client generated.

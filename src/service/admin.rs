@@ -12,7 +12,8 @@ use crate::model::After;
 use crate::model::control::{AdminToken, ApiKey, App, ControlChange, KeyKind, Project, Role, Team};
 
 use super::auth::{
-    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE, secret_hash,
+    ADMIN_TOKEN_PREFIX, AGENT_KEY_PREFIX, CLIENT_KEY_PREFIX, EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE,
+    USER_KEY_PREFIX, secret_hash,
 };
 use super::{Result, Service, ServiceError};
 
@@ -36,12 +37,27 @@ pub struct NewKey {
     /// Required for agent keys.
     #[serde(default)]
     pub team_id: Option<TeamId>,
-    /// Defaults: client `[events:write]`, agent `[events:read]`.
+    /// Required for user keys: the user the key acts as.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// Required for user keys: the project it acts in.
+    #[serde(default)]
+    pub project_id: Option<ProjectId>,
+    /// Defaults: client `[events:write]`, agent `[events:read]`; a user key holds none of these
+    /// (it acts as its user in the APIs that name who uploaded).
     #[serde(default)]
     pub permissions: Option<Vec<String>>,
     /// Optional expiry, seconds from now.
     #[serde(default)]
     pub expires_in_secs: Option<u64>,
+}
+
+/// Who a new key acts for.
+struct KeyScope {
+    team_id: TeamId,
+    app_id: Option<AppId>,
+    user_id: Option<UserId>,
+    project_id: Option<ProjectId>,
 }
 
 /// 32 random bytes as 64 hex characters.
@@ -145,6 +161,12 @@ impl Service {
 
     /// Creates a key; returns it with its secret (shown once).
     pub fn create_key(&self, req: NewKey) -> Result<(ApiKey, String)> {
+        if req.kind == KeyKind::User {
+            return self.create_user_key(req);
+        }
+        if req.user_id.is_some() || req.project_id.is_some() {
+            return Err(ServiceError::BadParameter("only user keys take user_id and project_id".into()));
+        }
         let (team_id, app_id, prefix, allowed, default): (TeamId, Option<AppId>, &str, &[&str], &str) = match req.kind {
             KeyKind::Client => {
                 let app_id = req.app_id.ok_or_else(|| ServiceError::BadParameter("client keys need app_id".into()))?;
@@ -163,6 +185,7 @@ impl Service {
                 self.catalog.team(&team)?.ok_or(ServiceError::EntityNotFound("Team"))?;
                 (team, None, AGENT_KEY_PREFIX, &AGENT_PERMISSIONS, EVENTS_READ)
             }
+            KeyKind::User => unreachable!("user keys are created by create_user_key"),
         };
         let permissions = req.permissions.unwrap_or_else(|| vec![default.to_string()]);
         if permissions.is_empty() {
@@ -173,21 +196,53 @@ impl Service {
                 format!("a {:?} key cannot hold permission {bad}", req.kind).to_lowercase(),
             ));
         }
+        let scope = KeyScope { team_id, app_id, user_id: None, project_id: None };
+        self.store_key(req.kind, req.name, prefix, permissions, scope, req.expires_in_secs)
+    }
+
+    /// A key bound to a user in a project: no app, no seed-000 permission.
+    fn create_user_key(&self, req: NewKey) -> Result<(ApiKey, String)> {
+        if req.app_id.is_some() || req.team_id.is_some() || req.permissions.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(ServiceError::BadParameter(
+                "user keys take user_id and project_id only (no app_id, team_id or permissions)".into(),
+            ));
+        }
+        let user = req.user_id.ok_or_else(|| ServiceError::BadParameter("user keys need user_id".into()))?;
+        let project = req.project_id.ok_or_else(|| ServiceError::BadParameter("user keys need project_id".into()))?;
+        self.catalog.user(&user)?.ok_or(ServiceError::EntityNotFound("User"))?;
+        let p = (self.catalog.project(&project)?)
+            .filter(|p| p.deleted_at.is_none())
+            .ok_or(ServiceError::EntityNotFound("Project"))?;
+        let scope = KeyScope { team_id: p.team_id, app_id: None, user_id: Some(user), project_id: Some(project) };
+        self.store_key(KeyKind::User, req.name, USER_KEY_PREFIX, Vec::new(), scope, req.expires_in_secs)
+    }
+
+    fn store_key(
+        &self,
+        kind: KeyKind,
+        name: Option<String>,
+        prefix: &str,
+        permissions: Vec<String>,
+        scope: KeyScope,
+        expires_in_secs: Option<u64>,
+    ) -> Result<(ApiKey, String)> {
         let secret = format!("{prefix}{}", random_secret());
         let hash = secret_hash(&secret);
         let now = Timestamp::now();
         let key = ApiKey {
             id: KeyId::random(),
-            kind: req.kind,
-            name: name_or(req.name, "key")?,
-            team_id,
-            app_id,
+            kind,
+            name: name_or(name, "key")?,
+            team_id: scope.team_id,
+            app_id: scope.app_id,
             permissions,
             secret_prefix: secret[..prefix.len() + 6].to_string(),
             secret_sha256: hex::encode(hash),
             created_at: now,
             revoked_at: None,
-            expires_at: req.expires_in_secs.map(|s| now.plus(std::time::Duration::from_secs(s))),
+            expires_at: expires_in_secs.map(|s| now.plus(std::time::Duration::from_secs(s))),
+            user_id: scope.user_id,
+            project_id: scope.project_id,
         };
         self.commit_control(vec![ControlChange::PutApiKey { key: key.clone(), secret_sha256: hash }])?;
         Ok((key, secret))

@@ -22,6 +22,9 @@ pub const CLIENT_KEY_PREFIX: &str = "owl_client_";
 pub const AGENT_KEY_PREFIX: &str = "owl_agent_";
 /// Prefix of import keys (recognised, but attachd never issues them).
 pub const IMPORT_KEY_PREFIX: &str = "owl_import_";
+/// Prefix of user-bound key secrets (for the APIs that name who uploaded; the seed-000 API does
+/// not take them).
+pub const USER_KEY_PREFIX: &str = "attachd_user_";
 /// Prefix of admin tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "attachd_admin_";
 

@@ -70,6 +70,8 @@ impl Service {
             name: Some("bootstrap client key".into()),
             app_id: Some(app.id),
             team_id: None,
+            user_id: None,
+            project_id: None,
             permissions: None,
             expires_in_secs: None,
         })?;
@@ -78,6 +80,8 @@ impl Service {
             name: Some("bootstrap agent key".into()),
             app_id: None,
             team_id: Some(team.id),
+            user_id: None,
+            project_id: None,
             permissions: Some(vec![EVENTS_READ.into()]),
             expires_in_secs: None,
         })?;

@@ -201,6 +201,7 @@ impl From<crate::engine::CatalogError> for ServiceError {
             C::ProjectGone => Self::ProjectGone,
             C::TooManyPending { what } => Self::TooManyPending { what },
             C::TooLarge { size, max } => Self::AttachmentTooLarge { size, max },
+            C::Conflict(what) => Self::Conflict(what),
             other => Self::Internal(format!("catalog: {other}")),
         }
     }

@@ -20,6 +20,7 @@ pub mod delete;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod hosts;
 pub mod jwt;
 pub mod link;
 pub mod listing;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::harness::{Daemon, data, reserve_body};
 
-fn cli(d: &Daemon, args: &[&str]) -> (bool, serde_json::Value, String) {
+pub(crate) fn cli(d: &Daemon, args: &[&str]) -> (bool, serde_json::Value, String) {
     let url = d.admin_base();
     let token = d.admin_token();
     let mut all = vec!["admin", "--url", &url, "--token", &token];

@@ -11,6 +11,7 @@ mod downloads;
 mod faults;
 mod hardening;
 mod hostile;
+mod hosts;
 mod inprocess;
 mod lifecycle;
 mod limits;

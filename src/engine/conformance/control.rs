@@ -1,9 +1,14 @@
 //! What every catalog's control plane must do: each kind of change lands, in order, and
-//! reads back.
+//! reads back; aliases and parents belong to one project, and a change that would move one is
+//! refused whole.
 
 use crate::clock::Timestamp;
+use crate::engine::CatalogError;
 use crate::ids::{AppId, ClientEventId, EndUserId, EventId, KeyId, TeamId, UserId};
-use crate::model::control::{AdminToken, ApiKey, App, ControlChange, EventLink, KeyKind, Role, Team};
+use crate::model::ParentKind;
+use crate::model::control::{
+    AdminToken, AliasKind, ApiKey, App, ControlChange, EventLink, KeyKind, Parent, Role, Team, User,
+};
 
 use super::Fixture;
 
@@ -34,6 +39,8 @@ pub fn control_changes_land_whole_and_read_back(f: &dyn Fixture) {
         created_at: now,
         revoked_at: None,
         expires_at: None,
+        user_id: None,
+        project_id: None,
     };
     let (secret, token_hash) = ([7u8; 32], [9u8; 32]);
     let (alice, al) = (UserId("alice".into()), UserId("al".into()));
@@ -83,4 +90,74 @@ pub fn control_changes_land_whole_and_read_back(f: &dyn Fixture) {
     assert!(c.memberships(&alice).unwrap().is_empty());
     assert_eq!(c.members(&team.id).unwrap(), vec![(al, Role::Member)]);
     assert_eq!(c.marker("m").unwrap(), None);
+}
+
+/// Users are created and updated; an alias names one project (renaming the same project is a
+/// no-op, another project's is a conflict); a parent belongs to one project, is listed under it,
+/// updates in place and is unregistered; a refused call changes nothing.
+pub fn users_aliases_and_parents_belong_to_one_project(f: &dyn Fixture) {
+    let c = f.catalog();
+    let (p1, p2) = (f.project(None, None), f.project(None, None));
+    let id = UserId(format!("user-{}", p1));
+    let mut ann = User {
+        id: id.clone(),
+        name: "Ann".into(),
+        email: "ann@example.com".into(),
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    };
+    c.apply_control(vec![ControlChange::PutUser(ann.clone())]).unwrap();
+    assert_eq!(c.user(&id).unwrap(), Some(ann.clone()));
+    ann.name = "Ann B".into();
+    ann.updated_at = Timestamp(2);
+    c.apply_control(vec![ControlChange::PutUser(ann.clone())]).unwrap();
+    assert_eq!(c.user(&id).unwrap(), Some(ann.clone()), "updated in place");
+    assert_eq!(c.user(&UserId("nobody".into())).unwrap(), None);
+
+    let slug = format!("space-{p1}");
+    let alias = |project| ControlChange::PutAlias { kind: AliasKind::SpaceSlug, value: slug.clone(), project };
+    c.apply_control(vec![alias(p1)]).unwrap();
+    c.apply_control(vec![alias(p1)]).unwrap();
+    assert_eq!(c.alias(AliasKind::SpaceSlug, &slug).unwrap(), Some(p1));
+    assert_eq!(c.alias(AliasKind::ProjectNumber, &slug).unwrap(), None, "aliases are per kind");
+    assert!(matches!(c.apply_control(vec![alias(p2)]), Err(CatalogError::Conflict(_))));
+    assert_eq!(c.alias(AliasKind::SpaceSlug, &slug).unwrap(), Some(p1), "the refused call changed nothing");
+
+    let parent = |project, id: &str, owner: Option<&UserId>| Parent {
+        project_id: project,
+        kind: ParentKind::Ticket,
+        id: id.into(),
+        owner: owner.cloned(),
+        created_at: Timestamp(3),
+        updated_at: Timestamp(3),
+    };
+    let t1 = format!("t1-{p1}");
+    let t2 = format!("t2-{p1}");
+    c.apply_control(vec![
+        ControlChange::PutParent(parent(p1, &t1, Some(&id))),
+        ControlChange::PutParent(parent(p1, &t2, None)),
+    ])
+    .unwrap();
+    assert_eq!(c.parent(ParentKind::Ticket, &t1).unwrap(), Some(parent(p1, &t1, Some(&id))));
+    assert_eq!(c.parent(ParentKind::Product, &t1).unwrap(), None, "parents are per kind");
+    let listed: Vec<String> = c.parents(&p1).unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(listed, vec![t1.clone(), t2.clone()]);
+    assert!(c.parents(&p2).unwrap().is_empty());
+    let refused = c.apply_control(vec![
+        ControlChange::PutParent(parent(p2, &format!("t3-{p1}"), None)),
+        ControlChange::PutParent(parent(p2, &t1, None)),
+    ]);
+    assert!(matches!(refused, Err(CatalogError::Conflict(_))), "{refused:?}");
+    assert!(c.parents(&p2).unwrap().is_empty(), "nothing of a refused call lands");
+    c.apply_control(vec![ControlChange::PutParent(parent(p1, &t2, Some(&id)))]).unwrap();
+    assert_eq!(c.parent(ParentKind::Ticket, &t2).unwrap().and_then(|p| p.owner), Some(id.clone()), "updated");
+    c.apply_control(vec![
+        ControlChange::DeleteParent { kind: ParentKind::Ticket, id: t1.clone() },
+        ControlChange::DeleteParent { kind: ParentKind::Ticket, id: "never-registered".into() },
+    ])
+    .unwrap();
+    assert_eq!(c.parent(ParentKind::Ticket, &t1).unwrap(), None);
+    assert_eq!(c.parents(&p1).unwrap().len(), 1);
+    c.apply_control(vec![ControlChange::PutParent(parent(p2, &t1, None))]).unwrap();
+    assert_eq!(c.parents(&p2).unwrap().len(), 1, "an unregistered id can be registered elsewhere");
 }

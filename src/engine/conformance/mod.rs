@@ -74,6 +74,7 @@ pub fn run_all(f: &dyn Fixture) {
     deleted_projects_take_no_reservations(f);
     quota_changes_reach_the_next_reserve(f);
     control_changes_land_whole_and_read_back(f);
+    users_aliases_and_parents_belong_to_one_project(f);
     bodies_round_trip_at_every_size(f);
     commits_refuse_records_that_changed(f);
     aborted_bodies_leave_the_reservation_retryable(f);

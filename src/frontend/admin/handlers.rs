@@ -35,6 +35,20 @@ struct RoleBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct UserBody {
+    name: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParentBody {
+    #[serde(default)]
+    owner: Option<UserId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct JwtBody {
     sub: String,
     #[serde(default)]
@@ -116,6 +130,20 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
             svc.remove_member(t, u)?;
             (StatusCode::OK, j!({"ok": true}))
         }
+        A::PutUser(u) => {
+            let b = parse::<UserBody>(v)?;
+            (StatusCode::OK, j!(svc.put_user(u, b.name, b.email)?))
+        }
+        A::PutAlias(p, kind, value) => {
+            let value = svc.put_alias(p, kind, &value)?;
+            (StatusCode::OK, j!({"project_id": p, "kind": kind, "value": value}))
+        }
+        A::ListParents(p) => (StatusCode::OK, j!({ "parents": svc.parents(p)? })),
+        A::PutParent(p, kind, id) => {
+            let owner = parse::<ParentBody>(v)?.owner;
+            (StatusCode::OK, j!(svc.put_parent(p, kind, &id, owner)?))
+        }
+        A::DeleteParent(p, kind, id) => (StatusCode::OK, j!(svc.delete_parent(p, kind, &id)?)),
         A::MintJwt => (StatusCode::OK, mint_jwt(svc, v)?),
         A::ListTokens => (StatusCode::OK, j!({ "tokens": svc.admin_tokens()? })),
         A::CreateToken => (StatusCode::CREATED, create_admin_token(svc, v)?),

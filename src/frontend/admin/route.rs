@@ -9,6 +9,8 @@ use hyper::Method;
 
 use crate::http::router::{pick, segments};
 use crate::ids::{KeyId, ProjectId, TeamId, UserId};
+use crate::model::ParentKind;
+use crate::model::control::AliasKind;
 
 /// A routed admin request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +68,16 @@ pub enum AdminRoute {
     SetMember(TeamId, UserId),
     /// `DELETE teams/:team/members/:user` (the user id percent-decoded)
     RemoveMember(TeamId, UserId),
+    /// `PUT users/:user` (the user id percent-decoded)
+    PutUser(UserId),
+    /// `PUT projects/:project/aliases/:kind/:value` (the value percent-decoded)
+    PutAlias(ProjectId, AliasKind, String),
+    /// `GET projects/:project/parents`
+    ListParents(ProjectId),
+    /// `PUT projects/:project/parents/:kind/:id` (the id percent-decoded)
+    PutParent(ProjectId, ParentKind, String),
+    /// `DELETE projects/:project/parents/:kind/:id`
+    DeleteParent(ProjectId, ParentKind, String),
     /// `POST jwt`
     MintJwt,
     /// `GET tokens`
@@ -80,6 +92,28 @@ pub enum AdminRoute {
     Backup,
     /// `POST fsck`
     Fsck,
+}
+
+fn decoded(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+fn alias_kind(raw: &str) -> Result<AliasKind, Routed> {
+    match raw {
+        "space_slug" => Ok(AliasKind::SpaceSlug),
+        "project_number" => Ok(AliasKind::ProjectNumber),
+        _ => Err(Routed::BadRequest("alias kind must be space_slug or project_number".into())),
+    }
+}
+
+fn parent_kind(raw: &str) -> Result<ParentKind, Routed> {
+    match raw {
+        "product" => Ok(ParentKind::Product),
+        "ticket" => Ok(ParentKind::Ticket),
+        "asset" => Ok(ParentKind::Asset),
+        "project" => Ok(ParentKind::Project),
+        _ => Err(Routed::BadRequest("parent kind must be product, ticket, asset or project".into())),
+    }
 }
 
 fn id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, Routed> {
@@ -107,13 +141,24 @@ fn v1(m: &Method, rest: &[&str]) -> Result<Routed, Routed> {
         ["teams", t, "members"] => p("GET", &[(Method::GET, A::ListMembers(id(t, "team id")?))]),
         ["teams", t, "members", u] => {
             let t: TeamId = id(t, "team id")?;
-            let u = UserId(percent_encoding::percent_decode_str(u).decode_utf8_lossy().into_owned());
+            let u = UserId(decoded(u));
             p("PUT, DELETE", &[(Method::PUT, A::SetMember(t, u.clone())), (Method::DELETE, A::RemoveMember(t, u))])
         }
         ["projects"] => p("GET", &[(Method::GET, A::ListProjects)]),
         ["projects", pr] => p("DELETE", &[(Method::DELETE, A::DeleteProject(id(pr, "project id")?))]),
         ["projects", pr, "apps"] => p("POST", &[(Method::POST, A::CreateApp(id(pr, "project id")?))]),
         ["projects", pr, "quota"] => p("PUT", &[(Method::PUT, A::SetQuota(id(pr, "project id")?))]),
+        ["projects", pr, "aliases", kind, value] => {
+            let a = A::PutAlias(id(pr, "project id")?, alias_kind(kind)?, decoded(value));
+            p("PUT", &[(Method::PUT, a)])
+        }
+        ["projects", pr, "parents"] => p("GET", &[(Method::GET, A::ListParents(id(pr, "project id")?))]),
+        ["projects", pr, "parents", kind, pid] => {
+            let (pr, kind, pid): (ProjectId, _, _) = (id(pr, "project id")?, parent_kind(kind)?, decoded(pid));
+            let (put, delete) = (A::PutParent(pr, kind, pid.clone()), A::DeleteParent(pr, kind, pid));
+            p("PUT, DELETE", &[(Method::PUT, put), (Method::DELETE, delete)])
+        }
+        ["users", u] => p("PUT", &[(Method::PUT, A::PutUser(UserId(decoded(u))))]),
         ["apps"] => p("GET", &[(Method::GET, A::ListApps)]),
         ["keys"] => p("GET, POST", &[(Method::GET, A::ListKeys), (Method::POST, A::CreateKey)]),
         ["keys", k] => p("DELETE", &[(Method::DELETE, A::RevokeKey(id(k, "key id")?))]),
@@ -165,6 +210,32 @@ mod tests {
                 Some(Routed::BadRequest("team id must be a UUID".into())),
             ),
             (Method::DELETE, "/admin/v1/teams".into(), Some(Routed::MethodNotAllowed("GET, POST"))),
+            (
+                Method::PUT,
+                "/admin/v1/users/ann%40example.com".into(),
+                admin(A::PutUser(UserId("ann@example.com".into()))),
+            ),
+            (
+                Method::PUT,
+                format!("/admin/v1/projects/{ID}/aliases/space_slug/acme"),
+                admin(A::PutAlias(ID.parse().unwrap(), AliasKind::SpaceSlug, "acme".into())),
+            ),
+            (
+                Method::PUT,
+                format!("/admin/v1/projects/{ID}/aliases/nickname/acme"),
+                Some(Routed::BadRequest("alias kind must be space_slug or project_number".into())),
+            ),
+            (
+                Method::DELETE,
+                format!("/admin/v1/projects/{ID}/parents/ticket/T%2F1"),
+                admin(A::DeleteParent(ID.parse().unwrap(), ParentKind::Ticket, "T/1".into())),
+            ),
+            (
+                Method::PUT,
+                format!("/admin/v1/projects/{ID}/parents/session_point/x"),
+                Some(Routed::BadRequest("parent kind must be product, ticket, asset or project".into())),
+            ),
+            (Method::POST, format!("/admin/v1/projects/{ID}/parents"), Some(Routed::MethodNotAllowed("GET"))),
             (Method::GET, "/admin/v1/nope".into(), Some(Routed::NotFound)),
             (Method::GET, "/admin/x".into(), Some(Routed::NotFound)),
             // Not this API's.
