@@ -1,11 +1,32 @@
 //! `attachd admin …`: one subcommand per admin API endpoint, each a thin HTTP call to the
 //! running daemon's admin API (`/admin/v1`), printing its JSON reply (exit 1 on an error status).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{Value, json};
 
 use super::{Conn, print_reply};
+
+/// Which registered parent a command names.
+#[derive(Debug, Args)]
+pub struct ParentArgs {
+    /// Project id.
+    #[arg(long)]
+    project: String,
+    /// product, ticket, asset or project.
+    #[arg(long)]
+    kind: String,
+    /// The host application's id for it.
+    #[arg(long)]
+    id: String,
+}
+
+impl ParentArgs {
+    /// Its path under `/admin/v1`.
+    fn path(&self) -> String {
+        format!("projects/{}/parents/{}/{}", self.project, self.kind, enc(&self.id))
+    }
+}
 
 /// A path segment, percent-encoded (user ids, slugs and parent ids may hold any character).
 fn enc(s: &str) -> String {
@@ -166,31 +187,15 @@ pub enum AdminCmd {
     },
     /// Register (or update) a parent: a product, ticket, asset or project of the host.
     PutParent {
-        /// Project id.
-        #[arg(long)]
-        project: String,
-        /// product, ticket, asset or project.
-        #[arg(long)]
-        kind: String,
-        /// The host application's id for it.
-        #[arg(long)]
-        id: String,
+        /// Which parent.
+        #[command(flatten)]
+        at: ParentArgs,
         /// A ticket's owner (a user id; required for tickets).
         #[arg(long)]
         owner: Option<String>,
     },
     /// Unregister a parent.
-    DeleteParent {
-        /// Project id.
-        #[arg(long)]
-        project: String,
-        /// product, ticket, asset or project.
-        #[arg(long)]
-        kind: String,
-        /// The host application's id for it.
-        #[arg(long)]
-        id: String,
-    },
+    DeleteParent(ParentArgs),
     /// Mint a user JWT signed with the daemon's secret.
     MintJwt {
         /// Subject: the user id the token speaks for.
@@ -199,6 +204,12 @@ pub enum AdminCmd {
         /// Lifetime in seconds (default: 3600).
         #[arg(long)]
         ttl_secs: Option<u64>,
+        /// A `name` claim (the user's display name).
+        #[arg(long)]
+        name: Option<String>,
+        /// An `email` claim.
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 
@@ -266,15 +277,11 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
             (Method::PUT, a(&format!("projects/{project}/aliases/{kind}/{}", enc(value))), None)
         }
         AdminCmd::Parents { project } => (Method::GET, a(&format!("projects/{project}/parents")), None),
-        AdminCmd::PutParent { project, kind, id, owner } => {
-            let body = owner.as_ref().map(|o| json!({"owner": o}));
-            (Method::PUT, a(&format!("projects/{project}/parents/{kind}/{}", enc(id))), body)
-        }
-        AdminCmd::DeleteParent { project, kind, id } => {
-            (Method::DELETE, a(&format!("projects/{project}/parents/{kind}/{}", enc(id))), None)
-        }
-        AdminCmd::MintJwt { sub, ttl_secs } => {
-            (Method::POST, a("jwt"), Some(json!({"sub": sub, "ttl_secs": ttl_secs})))
+        AdminCmd::PutParent { at, owner } => (Method::PUT, a(&at.path()), owner.as_ref().map(|o| json!({"owner": o}))),
+        AdminCmd::DeleteParent(at) => (Method::DELETE, a(&at.path()), None),
+        AdminCmd::MintJwt { sub, ttl_secs, name, email } => {
+            let body = json!({"sub": sub, "ttl_secs": ttl_secs, "name": name, "email": email});
+            (Method::POST, a("jwt"), Some(body))
         }
     };
     print_reply(crate::client::call(method, &path, Some(&token), body.as_ref()).await?)

@@ -338,7 +338,7 @@ impl Service {
 
 impl Service {
     /// Mints a user JWT signed with the configured secret (admin API; for dashboards and tests).
-    pub fn mint_jwt(&self, sub: &str, exp_unix: u64) -> String {
-        self.jwt.mint(sub, exp_unix)
+    pub fn mint_jwt(&self, sub: &str, exp_unix: u64, name: Option<&str>, email: Option<&str>) -> String {
+        self.jwt.mint_with_profile(sub, exp_unix, name, email)
     }
 }

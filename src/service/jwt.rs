@@ -4,7 +4,9 @@
 //! be present and in the future (a token without one would never expire), `nbf` (if present) in
 //! the past, `aud` must name the configured audience and `iss` the configured issuer (each
 //! checked when configured, as the identity provider's other services' tokens are signed with
-//! the same secret), and `sub` names the user. A full JOSE library would bring RSA and ECDSA
+//! the same secret), and `sub` names the user; optional `name` and `email` claims (printable
+//! strings of at most 200 and 254 characters; anything else is ignored, never an error) give
+//! the APIs that show who uploaded a display name without a lookup. A full JOSE library would bring RSA and ECDSA
 //! stacks for one HMAC, so this is done here.
 
 use base64::Engine;
@@ -43,6 +45,27 @@ struct Claims {
     aud: serde_json::Value,
     #[serde(default)]
     iss: Option<String>,
+    #[serde(default)]
+    name: serde_json::Value,
+    #[serde(default)]
+    email: serde_json::Value,
+}
+
+/// Who a verified token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The `sub` claim.
+    pub id: UserId,
+    /// The `name` claim, if a usable one was given.
+    pub name: Option<String>,
+    /// The `email` claim, if a usable one was given.
+    pub email: Option<String>,
+}
+
+/// A claim kept only if it is a printable string of 1 to `max` characters.
+fn profile_claim(v: &serde_json::Value, max: usize) -> Option<String> {
+    let s = v.as_str()?;
+    (!s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)).then(|| s.to_string())
 }
 
 impl Claims {
@@ -63,6 +86,11 @@ impl JwtVerifier {
 
     /// The user a token names, if it verifies at `now_unix`.
     pub fn verify(&self, token: &str, now_unix: u64) -> Option<UserId> {
+        self.verify_identity(token, now_unix).map(|i| i.id)
+    }
+
+    /// The user a token names, with its profile claims, if it verifies at `now_unix`.
+    pub fn verify_identity(&self, token: &str, now_unix: u64) -> Option<Identity> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return None;
@@ -88,12 +116,24 @@ impl JwtVerifier {
             serde_json::Value::String(s) if !s.is_empty() && s.len() <= 255 && !s.contains('\0') => s,
             _ => return None,
         };
-        Some(UserId(sub))
+        let (name, email) = (profile_claim(&claims.name, 200), profile_claim(&claims.email, 254));
+        Some(Identity { id: UserId(sub), name, email })
     }
 
     /// Mints a token (admin CLI and tests) that passes this verifier's rules.
     pub fn mint(&self, sub: &str, exp_unix: u64) -> String {
+        self.mint_with_profile(sub, exp_unix, None, None)
+    }
+
+    /// [`JwtVerifier::mint`] with `name` and `email` claims.
+    pub fn mint_with_profile(&self, sub: &str, exp_unix: u64, name: Option<&str>, email: Option<&str>) -> String {
         let mut claims = serde_json::json!({ "sub": sub, "exp": exp_unix });
+        if let Some(n) = name {
+            claims["name"] = n.into();
+        }
+        if let Some(e) = email {
+            claims["email"] = e.into();
+        }
         if let Some(aud) = &self.rules.audience {
             claims["aud"] = aud.as_str().into();
         }
@@ -128,6 +168,17 @@ mod tests {
         assert_eq!(v.verify(&none_alg, 1000), None);
         assert_eq!(v.verify("garbage", 0), None);
         assert_eq!(v.verify("a.b.c", 0), None);
+    }
+
+    #[test]
+    fn profile_claims_travel_and_bad_ones_are_dropped() {
+        let v = JwtVerifier::new(b"s3cret", JwtRules::default());
+        let t = v.mint_with_profile("u", 2000, Some("Ann"), Some("ann@example.com"));
+        let i = v.verify_identity(&t, 1000).unwrap();
+        assert_eq!((i.name.as_deref(), i.email.as_deref()), (Some("Ann"), Some("ann@example.com")));
+        let t = v.sign(&serde_json::json!({"sub": "u", "exp": 2000, "name": 5, "email": "a\nb"}));
+        let i = v.verify_identity(&t, 1000).unwrap();
+        assert_eq!((i.id, i.name, i.email), (UserId("u".into()), None, None), "ignored, not refused");
     }
 
     #[test]

@@ -53,6 +53,10 @@ struct JwtBody {
     sub: String,
     #[serde(default)]
     ttl_secs: Option<u64>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -178,11 +182,12 @@ fn set_member(svc: &Service, t: TeamId, u: UserId, v: Value) -> Result<Value, Se
     Ok(j!({"team_id": t, "user_id": u.0, "role": role}))
 }
 
-/// Mints a test JWT for the subject in `v`, valid for its `ttl_secs` (default one hour).
+/// Mints a test JWT for the subject in `v` (with its `name` and `email` claims if given),
+/// valid for its `ttl_secs` (default one hour).
 fn mint_jwt(svc: &Service, v: Value) -> Result<Value, ServiceError> {
     let b = parse::<JwtBody>(v)?;
     let exp = Timestamp::now().as_secs().saturating_add(b.ttl_secs.unwrap_or(3600));
-    Ok(j!({"token": svc.mint_jwt(&b.sub, exp)}))
+    Ok(j!({"token": svc.mint_jwt(&b.sub, exp, b.name.as_deref(), b.email.as_deref())}))
 }
 
 /// Adds an admin token named in `v` (the name is required); answers with it and its secret.
