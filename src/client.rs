@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, Uri};
+use hyper::{Request, Uri};
+
+/// The request method type the client takes (callers name it through the client, not hyper).
+pub use hyper::Method;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;

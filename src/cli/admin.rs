@@ -1,8 +1,8 @@
 //! `attachd admin …`: one subcommand per admin API endpoint, each a thin HTTP call to the
 //! running daemon's admin API (`/admin/v1`), printing its JSON reply (exit 1 on an error status).
 
+use crate::client::Method;
 use clap::{Args, Subcommand};
-use hyper::Method;
 use serde_json::{Value, json};
 
 use super::{Conn, print_reply};

@@ -9,8 +9,8 @@ pub use admin::{AdminCmd, admin};
 
 use std::path::PathBuf;
 
+use crate::client::Method;
 use clap::{Args, Parser, Subcommand};
-use hyper::Method;
 use serde_json::{Value, json};
 
 use crate::config::Config;
