@@ -13,7 +13,9 @@
 //! - [`events`] — the seed-000 attachment API (`/v1/ingest/…`, `/v1/attachments/…`, `/v1/projects/…`)
 //! - [`admin`]  — the admin API (`/admin/v1/…`), on the listener `server.admin_api` names
 //! - [`probes`] — `/health` and `/ready` on the public listener
+//! - [`views`]  — wire shapes more than one of them answers with
 
 pub mod admin;
 pub mod events;
 pub mod probes;
+pub mod views;

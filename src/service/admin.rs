@@ -4,7 +4,7 @@
 //! and the first-start bootstrap. Secrets are 32 random bytes, hex-encoded behind a prefix that
 //! says what they are; only their SHA-256 is stored, and the plaintext is returned exactly once.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
@@ -23,32 +23,24 @@ pub const CLIENT_PERMISSIONS: [&str; 1] = [EVENTS_WRITE];
 pub const AGENT_PERMISSIONS: [&str; 3] = [EVENTS_READ, EVENTS_WRITE, PROJECTS_WRITE];
 
 /// A request to create a key.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct NewKey {
     /// `client` or `agent`.
     pub kind: KeyKind,
     /// Display name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Required for client keys.
-    #[serde(default)]
     pub app_id: Option<AppId>,
     /// Required for agent keys.
-    #[serde(default)]
     pub team_id: Option<TeamId>,
     /// Required for user keys: the user the key acts as.
-    #[serde(default)]
     pub user_id: Option<UserId>,
     /// Required for user keys: the project it acts in.
-    #[serde(default)]
     pub project_id: Option<ProjectId>,
     /// Defaults: client `[events:write]`, agent `[events:read]`; a user key holds none of these
     /// (it acts as its user in the APIs that name who uploaded).
-    #[serde(default)]
     pub permissions: Option<Vec<String>>,
     /// Optional expiry, seconds from now.
-    #[serde(default)]
     pub expires_in_secs: Option<u64>,
 }
 

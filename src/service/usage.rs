@@ -1,9 +1,7 @@
 //! A project's usage against its quotas, and its quota settings: the owner-facing change (by a
 //! caller admitted to [`Op::SetQuotas`]: `projects:write` and, for a user, the team's admin
-//! role; the front end bounds the values) and the admin API's. Quota changes are made under the
-//! project's quota stripe, so no reserve checks against half of a change.
-
-use serde::Serialize;
+//! role; the front end bounds the values) and the admin API's. A quota change is one catalog
+//! step ordered with the project's reserves, so no reserve checks against half of a change.
 
 use crate::ids::{EndUserId, ProjectId};
 use crate::model::Counter;
@@ -12,16 +10,15 @@ use crate::model::control::{ControlChange, Project};
 use super::auth::{Admitted, EVENTS_READ, Op};
 use super::{Principal, Result, Service, ServiceError};
 
-/// A project with its effective quotas, as the quota APIs return it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectView {
+/// A project with its effective quotas (its overrides, or the configured defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectQuotas {
     /// The stored project.
-    #[serde(flatten)]
     pub project: Project,
-    /// Override or default.
-    pub effective_attachment_project_quota_bytes: u64,
-    /// Override or default.
-    pub effective_attachment_user_quota_bytes: u64,
+    /// The project quota in force, bytes.
+    pub project_bytes: u64,
+    /// The per-owner quota in force, bytes.
+    pub user_bytes: u64,
 }
 
 /// A change to a project's quota overrides. For each: `None` leaves it as is, `Some(None)`
@@ -67,16 +64,16 @@ impl Service {
     }
 
     /// A project with its effective quotas.
-    pub fn project_view(&self, project: Project) -> ProjectView {
-        let (p, u) = self.effective_quotas(&project);
-        ProjectView { project, effective_attachment_project_quota_bytes: p, effective_attachment_user_quota_bytes: u }
+    pub fn project_quotas(&self, project: Project) -> ProjectQuotas {
+        let (project_bytes, user_bytes) = self.effective_quotas(&project);
+        ProjectQuotas { project, project_bytes, user_bytes }
     }
 
     /// Changes the quota overrides of project `pid` for a caller admitted to
     /// [`Op::SetQuotas`] of it.
-    pub fn patch_project(&self, who: Admitted, pid: ProjectId, change: QuotaChange) -> Result<ProjectView> {
+    pub fn patch_project(&self, who: Admitted, pid: ProjectId, change: QuotaChange) -> Result<ProjectQuotas> {
         who.expect(Op::SetQuotas(pid))?;
-        self.set_quotas(pid, change.project, change.user).map(|p| self.project_view(p))
+        self.set_quotas(pid, change.project, change.user).map(|p| self.project_quotas(p))
     }
 
     /// Applies quota overrides (`Some(None)` resets to the default, `None` leaves as is).

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::{Value, json as j};
 
 use crate::clock::Timestamp;
-use crate::ids::{ProjectId, TeamId, UserId};
+use crate::frontend::views::project_quotas;
+use crate::ids::{AppId, ProjectId, TeamId, UserId};
+use crate::model::control::KeyKind;
 use crate::service::admin::NewKey;
 use crate::service::{Role, Service, ServiceError};
 
@@ -31,6 +33,34 @@ struct Named {
 #[serde(deny_unknown_fields)]
 struct RoleBody {
     role: Role,
+}
+
+/// `POST keys`: the admin API's body for [`NewKey`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKeyBody {
+    kind: KeyKind,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    app_id: Option<AppId>,
+    #[serde(default)]
+    team_id: Option<TeamId>,
+    #[serde(default)]
+    user_id: Option<UserId>,
+    #[serde(default)]
+    project_id: Option<ProjectId>,
+    #[serde(default)]
+    permissions: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in_secs: Option<u64>,
+}
+
+impl From<NewKeyBody> for NewKey {
+    fn from(b: NewKeyBody) -> Self {
+        let NewKeyBody { kind, name, app_id, team_id, user_id, project_id, permissions, expires_in_secs } = b;
+        NewKey { kind, name, app_id, team_id, user_id, project_id, permissions, expires_in_secs }
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,23 +135,23 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         A::ListTeams => (StatusCode::OK, j!({ "teams": svc.teams()? })),
         A::CreateTeam => (StatusCode::CREATED, j!(svc.create_team(parse::<Named>(v)?.name)?)),
         A::CreateProject(t) => {
-            (StatusCode::CREATED, j!(svc.project_view(svc.create_project(t, parse::<Named>(v)?.name)?)))
+            (StatusCode::CREATED, project_quotas(&svc.project_quotas(svc.create_project(t, parse::<Named>(v)?.name)?)))
         }
         A::ListProjects => {
-            let ps: Vec<_> = svc.projects()?.into_iter().map(|p| svc.project_view(p)).collect();
+            let ps: Vec<_> = svc.projects()?.into_iter().map(|p| project_quotas(&svc.project_quotas(p))).collect();
             (StatusCode::OK, j!({ "projects": ps }))
         }
         A::DeleteProject(p) => (StatusCode::OK, delete_project(svc, p).await?),
         A::SetQuota(p) => {
             let proj = quota_field(&v, "project_bytes")?;
             let user = quota_field(&v, "user_bytes")?;
-            (StatusCode::OK, j!(svc.project_view(svc.set_quotas(p, proj, user)?)))
+            (StatusCode::OK, project_quotas(&svc.project_quotas(svc.set_quotas(p, proj, user)?)))
         }
         A::CreateApp(p) => (StatusCode::CREATED, j!(svc.create_app(p, parse::<Named>(v)?.name)?)),
         A::ListApps => (StatusCode::OK, j!({ "apps": svc.apps()? })),
         A::ListKeys => (StatusCode::OK, j!({ "keys": svc.api_keys()? })),
         A::CreateKey => {
-            let (key, secret) = svc.create_key(parse::<NewKey>(v)?)?;
+            let (key, secret) = svc.create_key(parse::<NewKeyBody>(v)?.into())?;
             (StatusCode::CREATED, j!({ "key": key, "secret": secret }))
         }
         A::RevokeKey(k) => (StatusCode::OK, j!(svc.revoke_key(k)?)),

@@ -137,5 +137,5 @@ pub async fn patch(api: &EventsApi, project: &str, req: Request<Incoming>) -> Re
     let pid = project_id(project)?;
     let admitted = api.service.authorize(&who, Op::SetQuotas(pid))?;
     let p = api.service.patch_project(admitted, pid, bodies::quota_change(&v)?)?;
-    Ok(json(StatusCode::OK, &p))
+    Ok(json(StatusCode::OK, &crate::frontend::views::project_quotas(&p)))
 }
