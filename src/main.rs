@@ -147,6 +147,7 @@ fn recover_admin_token(config: Option<&std::path::Path>, name: &str) -> Result<i
     let svc = attachd::daemon::open_service(&cfg, String::new(), None).map_err(|e| e.to_string())?;
     let (token, secret) = svc.add_admin_token(name).map_err(|e| e.to_string())?;
     svc.shutdown();
+    let token = attachd::frontend::views::admin_token(&token);
     println!("{}", serde_json::json!({ "token": token, "secret": secret }));
     Ok(0)
 }

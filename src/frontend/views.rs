@@ -1,10 +1,17 @@
-//! Wire shapes more than one front end answers with: today the project-with-quotas object the
-//! seed-000 `PATCH /v1/projects/:id` and the admin API's project endpoints share (the stored
-//! project's fields, then the quotas in force under the reference's names).
+//! Wire shapes more than one front end (or the command line) answers with: the
+//! project-with-quotas object the seed-000 `PATCH /v1/projects/:id` and the admin API's project
+//! endpoints share (the stored project's fields, then the quotas in force under the reference's
+//! names), and an admin token as the admin API and `attachd recover-admin-token` print it.
 
 use serde_json::{Value, json};
 
+use crate::service::admin::AdminTokenView;
 use crate::service::usage::ProjectQuotas;
+
+/// An admin token (never its secret) as JSON.
+pub fn admin_token(t: &AdminTokenView) -> Value {
+    json!({ "id": t.id, "name": t.name, "created_at": t.created_at.to_iso() })
+}
 
 /// A project and its effective quotas as JSON.
 pub fn project_quotas(p: &ProjectQuotas) -> Value {

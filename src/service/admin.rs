@@ -4,8 +4,6 @@
 //! and the first-start bootstrap. Secrets are 32 random bytes, hex-encoded behind a prefix that
 //! says what they are; only their SHA-256 is stored, and the plaintext is returned exactly once.
 
-use serde::Serialize;
-
 use crate::clock::Timestamp;
 use crate::ids::{AppId, KeyId, ProjectId, TeamId, UserId};
 use crate::model::After;
@@ -277,19 +275,19 @@ impl Service {
 }
 
 /// An admin token as listed: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminTokenView {
     /// Stable id: the first 8 bytes of the secret's SHA-256, in hex.
     pub id: String,
     /// What the operator called it.
     pub name: String,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 fn token_view(hash: &[u8; 32], t: &AdminToken) -> AdminTokenView {
     let id = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-    AdminTokenView { id, name: t.name.clone(), created_at: t.created_at.to_iso() }
+    AdminTokenView { id, name: t.name.clone(), created_at: t.created_at }
 }
 
 impl Service {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json as j};
 
 use crate::clock::Timestamp;
-use crate::frontend::views::project_quotas;
+use crate::frontend::views::{admin_token, project_quotas};
 use crate::ids::{AppId, ProjectId, TeamId, UserId};
 use crate::model::control::KeyKind;
 use crate::service::admin::NewKey;
@@ -179,9 +179,12 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         }
         A::DeleteParent(p, kind, id) => (StatusCode::OK, j!(svc.delete_parent(p, kind, &id)?)),
         A::MintJwt => (StatusCode::OK, mint_jwt(svc, v)?),
-        A::ListTokens => (StatusCode::OK, j!({ "tokens": svc.admin_tokens()? })),
+        A::ListTokens => {
+            let ts: Vec<Value> = svc.admin_tokens()?.iter().map(admin_token).collect();
+            (StatusCode::OK, j!({ "tokens": ts }))
+        }
         A::CreateToken => (StatusCode::CREATED, create_admin_token(svc, v)?),
-        A::RevokeToken(id) => (StatusCode::OK, j!(svc.revoke_admin_token(&id)?)),
+        A::RevokeToken(id) => (StatusCode::OK, admin_token(&svc.revoke_admin_token(&id)?)),
         A::Backup => (StatusCode::OK, backup(svc, v).await?),
         A::Fsck => (StatusCode::OK, fsck(svc).await?),
         A::Cleanup => {
@@ -224,7 +227,7 @@ fn mint_jwt(svc: &Service, v: Value) -> Result<Value, ServiceError> {
 fn create_admin_token(svc: &Service, v: Value) -> Result<Value, ServiceError> {
     let name = parse::<Named>(v)?.name.ok_or_else(|| ServiceError::BadParameter("name is required".into()))?;
     let (token, secret) = svc.add_admin_token(&name)?;
-    Ok(j!({ "token": token, "secret": secret }))
+    Ok(j!({ "token": admin_token(&token), "secret": secret }))
 }
 
 /// Writes a backup (on a blocking thread) named as `v` says, or after the current time.
