@@ -1,7 +1,9 @@
 //! [`BlobStore`]: where attachment bytes live, written in terms of the neutral model only.
 //!
 //! An upload's bytes go through three steps, in this order, and no other:
-//!   1. **stage** — [`BlobStore::stage`] opens a [`BlobSink`] for the record; the body is
+//!   1. **stage** — [`BlobStore::stage`] opens a [`BlobSink`] for the record, for a body of
+//!      exactly the declared size or (an upload whose size is unknown up front: multipart,
+//!      chunked) of at most a bound; the body is
 //!      written into it as it arrives, and the sink measures it (length, SHA-256 and any
 //!      other digest asked for) while it streams. [`BlobSink::finish`] returns a [`Staged`]
 //!      body: written, not yet durable, not yet visible. Dropping a sink or a `Staged` body
@@ -9,7 +11,9 @@
 //!   2. the caller checks the measurements against the reservation;
 //!   3. **commit** — [`BlobStore::commit_upload`] makes the bytes durable and then commits
 //!      the record's transition to *uploaded at this location* through the same backend's
-//!      catalog, refusing if the record changed since it was read. It resolves only when
+//!      catalog, refusing if the record changed since it was read; a commit may also retire
+//!      the record this upload replaces (a slot's previous file), in the same catalog write.
+//!      It resolves only when
 //!      both are durable, so a client hears 200 only after that. The two halves are one call
 //!      because they are one unit on every backend: bytes durable before the catalog points at
 //!      them, and a backend may share one flush among many uploads (the local group commit).
@@ -25,7 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::ids::Sha256Digest;
-use crate::model::Attachment;
+use crate::model::{Attachment, Md5Digest};
 
 use super::CatalogError;
 
@@ -77,6 +81,56 @@ pub struct Measured {
     pub len: u64,
     /// Their SHA-256.
     pub sha256: Sha256Digest,
+    /// Their MD5, when the plan asked for it.
+    pub md5: Option<Md5Digest>,
+}
+
+/// How large a body will be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodySize {
+    /// Exactly this many bytes (declared at reserve).
+    Exactly(u64),
+    /// Unknown up front, at most this many bytes (a limit, or a bound from `Content-Length`).
+    AtMost(u64),
+}
+
+impl BodySize {
+    /// The most bytes the body can have.
+    pub fn bound(self) -> u64 {
+        match self {
+            Self::Exactly(n) | Self::AtMost(n) => n,
+        }
+    }
+}
+
+/// What a sink is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyPlan {
+    /// The body's size, or its bound.
+    pub size: BodySize,
+    /// Whether to compute an MD5 too (for APIs that report one).
+    pub md5: bool,
+}
+
+impl BodyPlan {
+    /// A body of exactly `n` bytes, SHA-256 only.
+    pub fn exactly(n: u64) -> Self {
+        Self { size: BodySize::Exactly(n), md5: false }
+    }
+}
+
+/// An upload's commit: the staged bytes, the pending record they are for (as read), the time
+/// and, optionally, the live record this upload replaces.
+pub struct Commit {
+    /// The bytes.
+    pub staged: Staged,
+    /// The pending record.
+    pub rec: Attachment,
+    /// The upload time recorded.
+    pub now: crate::clock::Timestamp,
+    /// A record retired (soft-deleted at `now`) by the same catalog write, if it is still
+    /// live then; a record already deleted or gone is left as it is.
+    pub replaces: Option<Attachment>,
 }
 
 /// Where an upload's body is written as it arrives.
@@ -148,26 +202,23 @@ pub type Hold = Box<dyn Any + Send>;
 /// Attachment bytes. Implementations are shared by every request thread.
 pub trait BlobStore: Send + Sync + 'static {
     /// Bytes a body of `size` holds in memory while it is received (for the upload budget).
-    fn buffered(&self, size: u64) -> u64;
+    fn buffered(&self, size: BodySize) -> u64;
 
     /// Whether a body of `size` fits in the store now, leaving its reserve free.
     fn has_room_for(&self, size: u64) -> bool;
 
-    /// Opens a sink for the body of the pending record `rec` (of its declared size).
-    fn stage<'a>(&'a self, rec: &'a Attachment) -> BoxFuture<'a, BlobResult<Box<dyn BlobSink>>>;
+    /// Opens a sink for the body of record `rec` (its id and project name the bytes; it need
+    /// not be reserved yet when the size is unknown up front), planned as `plan`. A sink never
+    /// takes more than the plan's bound: the caller stops at it.
+    fn stage<'a>(&'a self, rec: &'a Attachment, plan: BodyPlan) -> BoxFuture<'a, BlobResult<Box<dyn BlobSink>>>;
 
-    /// Makes `staged` durable, then commits `rec`'s transition to uploaded at `now` at the
-    /// bytes' location, if the record is still pending as read; resolves with the record as
-    /// committed. `hold` is dropped once there is an outcome. Refusals: [`BlobError::RecordGone`],
+    /// Makes the staged bytes durable, then commits the record's transition to uploaded at
+    /// `now` at the bytes' location, if the record is still pending as read — and, in the same
+    /// catalog write, retires the record it replaces; resolves with the record as committed.
+    /// `hold` is dropped once there is an outcome. Refusals: [`BlobError::RecordGone`],
     /// [`BlobError::RecordDeleted`], [`BlobError::AlreadyUploaded`], [`BlobError::InProgress`];
     /// refused bytes are discarded.
-    fn commit_upload(
-        &self,
-        staged: Staged,
-        rec: Attachment,
-        now: crate::clock::Timestamp,
-        hold: Hold,
-    ) -> BoxFuture<'static, BlobResult<Attachment>>;
+    fn commit_upload(&self, commit: Commit, hold: Hold) -> BoxFuture<'static, BlobResult<Attachment>>;
 
     /// Opens the bytes of the uploaded record `rec`.
     fn open<'a>(&'a self, rec: &'a Attachment, access: Access) -> BoxFuture<'a, BlobResult<Opened>>;

@@ -97,7 +97,12 @@ pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// declared size, counting everything not deleted) and the project's pending caps allow it;
     /// checks in that order (owner, project, pending count, size, pending bytes). Atomic
     /// against every other reserve and update. [`Durability::Logged`].
-    fn reserve(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()>;
+    ///
+    /// `replacing` is a live record the upload will retire in its commit (a slot's previous
+    /// file): the quotas are checked as if it were already gone (its bytes are subtracted from
+    /// the project's usage, and from the owner's when it is the same owner), so replacing a
+    /// file by one of the same size never fails on a full quota.
+    fn reserve(&self, rec: &Attachment, limits: &ReserveLimits, replacing: Option<&Attachment>) -> CatalogResult<()>;
 
     /// Replaces `old` by `new` (`None`: the record is removed) if the stored record still
     /// equals `old`; returns whether it did. Rows and counters follow from the two states.

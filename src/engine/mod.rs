@@ -16,7 +16,8 @@ mod control;
 mod housekeeping;
 
 pub use blobs::{
-    Access, BlobError, BlobResult, BlobSink, BlobStore, BoxFuture, Hold, Measured, Opened, RangeRead, Staged, Verify,
+    Access, BlobError, BlobResult, BlobSink, BlobStore, BodyPlan, BodySize, BoxFuture, Commit, Hold, Measured, Opened,
+    RangeRead, Staged, Verify,
 };
 pub use catalog::{Catalog, CatalogError, CatalogResult, Durability, ReserveLimits};
 pub use control::ControlPlane;

@@ -101,10 +101,7 @@ fn is_json(headers: &hyper::HeaderMap) -> bool {
 /// treats a missing body as `{}`).
 pub async fn read_json(body: &mut HyperBody, limit: usize) -> Result<serde_json::Value, ServiceError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = body.next_chunk().await.map_err(|e| match e {
-        BodyError::Aborted => ServiceError::UploadAborted,
-        BodyError::TimedOut => ServiceError::UploadTimedOut,
-    })? {
+    while let Some(chunk) = body.next_chunk().await.map_err(ServiceError::from)? {
         if buf.len() + chunk.len() > limit {
             return Err(ServiceError::BodyTooLarge(limit));
         }

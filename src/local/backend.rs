@@ -87,7 +87,7 @@ impl LocalBackend {
         tracing::info!(engine = store.engine_name(), segments = store.segments.list().len(), "store open");
         let catalog = Arc::new(LocalCatalog::new(index.clone()));
         let committer = Arc::new(
-            Committer::start(index.clone(), store.clone(), catalog.record_locks().clone(), cfg.max_commit_batch_bytes)
+            Committer::start(index.clone(), store.clone(), catalog.locks(), cfg.max_commit_batch_bytes)
                 .map_err(OpenError::Committer)?,
         );
         let blob_cfg = LocalBlobConfig {

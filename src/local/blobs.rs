@@ -18,7 +18,8 @@ use bytes::Bytes;
 
 use crate::clock::Timestamp;
 use crate::engine::{
-    Access, BlobError, BlobResult, BlobSink, BlobStore, BoxFuture, Hold, Opened, RangeRead, Staged, Verify,
+    Access, BlobError, BlobResult, BlobSink, BlobStore, BodyPlan, BodySize, BoxFuture, Commit, Hold, Opened, RangeRead,
+    Verify,
 };
 use crate::ids::{AttachmentId, SegmentId};
 use crate::index::Index;
@@ -27,7 +28,7 @@ use crate::model::{Attachment, Location};
 use crate::store::{BlobReader, Store, StoreError, StoredBlob};
 
 use super::commit::{Committer, Payload};
-use super::sink::{FileSink, STREAM_BUFFERED, SegmentSink, StagedBody};
+use super::sink::{FileSink, STREAM_BUFFERED, SegmentSink, SpillSink, StagedBody};
 
 /// The local blob store's settings.
 #[derive(Debug, Clone)]
@@ -62,37 +63,44 @@ impl LocalBlobs {
 }
 
 impl BlobStore for LocalBlobs {
-    fn buffered(&self, size: u64) -> u64 {
-        if self.is_small(size) { size } else { STREAM_BUFFERED }
+    fn buffered(&self, size: BodySize) -> u64 {
+        match size {
+            BodySize::Exactly(n) | BodySize::AtMost(n) if self.is_small(n) => n,
+            BodySize::Exactly(_) => STREAM_BUFFERED,
+            // In memory up to the threshold, then streamed (the memory is handed to the writer).
+            BodySize::AtMost(_) => self.cfg.standalone_threshold + STREAM_BUFFERED,
+        }
     }
 
     fn has_room_for(&self, size: u64) -> bool {
         crate::store::free_bytes(&self.cfg.data_dir) >= size.saturating_add(self.cfg.min_free_bytes)
     }
 
-    fn stage<'a>(&'a self, rec: &'a Attachment) -> BoxFuture<'a, BlobResult<Box<dyn BlobSink>>> {
+    fn stage<'a>(&'a self, rec: &'a Attachment, plan: BodyPlan) -> BoxFuture<'a, BlobResult<Box<dyn BlobSink>>> {
         Box::pin(async move {
-            if self.is_small(rec.size_bytes) {
-                return Ok(Box::new(SegmentSink::new(rec.id, rec.size_bytes)) as Box<dyn BlobSink>);
-            }
             let target = StoredBlob { project: rec.project_id, month: Timestamp::now().year_month(), id: rec.id };
-            let (store, declared) = (self.store.clone(), rec.size_bytes);
+            let declared = match plan.size {
+                BodySize::Exactly(n) if self.is_small(n) => {
+                    return Ok(Box::new(SegmentSink::new(rec.id, n, plan.md5)) as Box<dyn BlobSink>);
+                }
+                BodySize::Exactly(n) => n,
+                BodySize::AtMost(n) => {
+                    let (store, threshold) = (self.store.clone(), self.cfg.standalone_threshold);
+                    return Ok(Box::new(SpillSink::new(store, target, threshold, n, plan.md5)) as Box<dyn BlobSink>);
+                }
+            };
+            let store = self.store.clone();
             let writer = tokio::task::spawn_blocking(move || store.blobs.create(target, declared))
                 .await
                 .map_err(|e| BlobError::Backend(format!("blob writer task: {e}")))??;
-            Ok(Box::new(FileSink::start(writer)) as Box<dyn BlobSink>)
+            Ok(Box::new(FileSink::start(writer, plan.md5)) as Box<dyn BlobSink>)
         })
     }
 
-    fn commit_upload(
-        &self,
-        staged: Staged,
-        rec: Attachment,
-        now: Timestamp,
-        hold: Hold,
-    ) -> BoxFuture<'static, BlobResult<Attachment>> {
+    fn commit_upload(&self, commit: Commit, hold: Hold) -> BoxFuture<'static, BlobResult<Attachment>> {
         let committer = self.committer.clone();
         Box::pin(async move {
+            let Commit { staged, rec, now, replaces } = commit;
             let body = staged
                 .inner
                 .downcast::<StagedBody>()
@@ -109,7 +117,7 @@ impl BlobStore for LocalBlobs {
                     Payload::Standalone(stored, crc)
                 }
             };
-            committer.commit_upload(rec, payload, now, hold).await
+            committer.commit_upload(rec, payload, now, replaces, hold).await
         })
     }
 

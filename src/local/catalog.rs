@@ -23,7 +23,7 @@ use crate::stripes::Stripes;
 /// The catalog of the local backend.
 pub struct LocalCatalog {
     index: Arc<Index>,
-    pub(super) quota_locks: Stripes,
+    pub(super) quota_locks: Arc<Stripes>,
     /// Serialises control-plane calls (`control.rs`).
     pub(super) control_lock: Mutex<()>,
     record_locks: Arc<Stripes>,
@@ -46,7 +46,7 @@ impl LocalCatalog {
     pub fn new(index: Arc<Index>) -> Self {
         Self {
             index,
-            quota_locks: Stripes::new(256),
+            quota_locks: Arc::new(Stripes::new(256)),
             control_lock: Mutex::new(()),
             record_locks: Arc::new(Stripes::new(1024)),
             projects: Mutex::new(HashMap::new()),
@@ -56,6 +56,16 @@ impl LocalCatalog {
     /// The index (the control plane reads and writes it through this).
     pub fn index(&self) -> &Arc<Index> {
         &self.index
+    }
+
+    /// The quota stripes, shared with the group committer (which retires replaced records).
+    pub fn quota_locks(&self) -> &Arc<Stripes> {
+        &self.quota_locks
+    }
+
+    /// The record and quota stripes, for the group committer.
+    pub fn locks(&self) -> super::commit::Locks {
+        super::commit::Locks { records: self.record_locks.clone(), quotas: self.quota_locks.clone() }
     }
 
     /// The record stripes, shared with the group committer.
@@ -78,20 +88,34 @@ impl LocalCatalog {
         Ok(Some(p))
     }
 
-    fn check_limits(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()> {
+    fn check_limits(
+        &self,
+        rec: &Attachment,
+        limits: &ReserveLimits,
+        replacing: Option<&Attachment>,
+    ) -> CatalogResult<()> {
         let project = self
             .cached_project(&rec.project_id)?
             .filter(|p| p.deleted_at.is_none())
             .ok_or(CatalogError::ProjectGone)?;
         let project_quota = project.project_quota_bytes.unwrap_or(limits.default_project_quota);
         let user_quota = project.user_quota_bytes.unwrap_or(limits.default_user_quota);
+        // What the replaced record frees, counted only if, as stored now, it still counts
+        // (live, same project): never on the caller's word.
+        let freed = match replacing {
+            Some(o) => self.index.record(o.id)?.filter(|s| s.deleted_at.is_none() && s.project_id == rec.project_id),
+            None => None,
+        };
+        let freed = freed.as_ref();
+        let project_credit = freed.map_or(0, |o| o.size_bytes);
+        let user_credit = freed.filter(|o| o.owner == rec.owner).map_or(0, |o| o.size_bytes);
         if let Some(user) = &rec.owner {
-            let used = self.index.user_usage(&project.id, user)?.bytes_u64();
+            let used = self.index.user_usage(&project.id, user)?.bytes_u64().saturating_sub(user_credit);
             if used.saturating_add(rec.size_bytes) > user_quota {
                 return Err(CatalogError::UserQuota { quota: user_quota, used });
             }
         }
-        let used = self.index.project_usage(&project.id)?.bytes_u64();
+        let used = self.index.project_usage(&project.id)?.bytes_u64().saturating_sub(project_credit);
         if used.saturating_add(rec.size_bytes) > project_quota {
             return Err(CatalogError::ProjectQuota { quota: project_quota, used });
         }
@@ -122,12 +146,12 @@ impl Catalog for LocalCatalog {
         Ok(self.index.record(id)?)
     }
 
-    fn reserve(&self, rec: &Attachment, limits: &ReserveLimits) -> CatalogResult<()> {
+    fn reserve(&self, rec: &Attachment, limits: &ReserveLimits, replacing: Option<&Attachment>) -> CatalogResult<()> {
         let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
         // The project is read under the lock a project's deletion holds while it commits: a
         // reservation either lands before the project is deleted (and is soft-deleted with it)
         // or is refused.
-        self.check_limits(rec, limits)?;
+        self.check_limits(rec, limits, replacing)?;
         let mut batch = self.index.batch();
         batch.transition(None, Some(rec))?;
         // Not synced: a reservation survives a process crash (the WAL is written), and the

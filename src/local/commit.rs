@@ -9,7 +9,9 @@
 //!   3. append the segment payloads (one vectored write per segment) and **fdatasync** them
 //!      (standalone payloads were already synced and renamed by the uploader);
 //!   4. write one RocksDB batch — each record's transition to uploaded at its location (its
-//!      expiry row removed, its segment's live counter raised) — with a **synced WAL**;
+//!      expiry row removed, its segment's live counter raised), and the soft-deletion of each
+//!      record an upload replaces (under its project's quota stripe, as its usage moves) —
+//!      with a **synced WAL**;
 //!   5. unlock, then answer every caller. Only now may a client hear 200.
 //! Compaction's relocations go through the same queue, so re-pointing a record can never race
 //! an upload or a delete of it.
@@ -34,6 +36,16 @@ use crate::stripes::Stripes;
 
 type Result<T> = std::result::Result<T, BlobError>;
 
+/// The stripes the committer takes: every record of a batch, and the quota stripe of each
+/// project whose usage a batch moves (a retired record's). Order: records, then quotas.
+#[derive(Clone)]
+pub struct Locks {
+    /// Record stripes (shared with the catalog).
+    pub records: Arc<Stripes>,
+    /// Quota stripes (shared with the catalog).
+    pub quotas: Arc<Stripes>,
+}
+
 /// The bytes of an upload, ready to commit.
 pub enum Payload {
     /// A small blob to append to a segment.
@@ -50,6 +62,8 @@ enum CommitJob {
         rec: Box<Attachment>,
         payload: Payload,
         now: Timestamp,
+        /// The live record this upload replaces, as the caller read it.
+        replaces: Option<Box<Attachment>>,
         hold: Hold,
         reply: oneshot::Sender<Result<Attachment>>,
     },
@@ -91,12 +105,7 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer thread.
-    pub fn start(
-        index: Arc<Index>,
-        store: Arc<Store>,
-        locks: Arc<Stripes>,
-        max_batch_bytes: u64,
-    ) -> std::io::Result<Self> {
+    pub fn start(index: Arc<Index>, store: Arc<Store>, locks: Locks, max_batch_bytes: u64) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<CommitJob>();
         let thread = std::thread::Builder::new().name("attachd-commit".into()).spawn(move || {
             let committer = BatchCommitter { index, store, locks };
@@ -134,10 +143,12 @@ impl Committer {
         rec: Attachment,
         payload: Payload,
         now: Timestamp,
+        replaces: Option<Attachment>,
         hold: Hold,
     ) -> impl std::future::Future<Output = Result<Attachment>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        let sent = self.send(CommitJob::Upload { rec: Box::new(rec), payload, now, hold, reply });
+        let replaces = replaces.map(Box::new);
+        let sent = self.send(CommitJob::Upload { rec: Box::new(rec), payload, now, replaces, hold, reply });
         async move {
             sent?;
             rx.await.map_err(|_| BlobError::Unavailable)?
@@ -172,7 +183,7 @@ impl Committer {
 struct BatchCommitter {
     index: Arc<Index>,
     store: Arc<Store>,
-    locks: Arc<Stripes>,
+    locks: Locks,
 }
 
 /// A job that passed validation, with the record it will rewrite.
@@ -180,15 +191,22 @@ struct Accepted {
     job: CommitJob,
     rec: Attachment,
     placement: Option<Placement>,
+    /// The replaced record as stored now, if it is still live (retired in the same batch).
+    retire: Option<Attachment>,
 }
 
 impl BatchCommitter {
     fn process(&self, jobs: Vec<CommitJob>) {
         let started = std::time::Instant::now();
         let (removals, jobs): (Vec<CommitJob>, Vec<CommitJob>) = jobs.into_iter().partition(|j| j.id().is_none());
-        let ids: Vec<AttachmentId> = jobs.iter().filter_map(|j| j.id().copied()).collect();
-        let guards = self.locks.lock_many(ids.iter().map(|i| i.as_bytes()));
+        let mut ids: Vec<AttachmentId> = jobs.iter().filter_map(|j| j.id().copied()).collect();
+        ids.extend(jobs.iter().filter_map(|j| replaced(j).map(|r| r.id)));
+        let guards = self.locks.records.lock_many(ids.iter().map(|i| i.as_bytes()));
         let mut accepted = self.validate_batch(jobs);
+        // Retiring a record moves its project's usage: hold the quota stripe, as the
+        // catalog's own updates do, so no reserve reads usage half-way.
+        let projects: Vec<_> = accepted.iter().filter_map(|a| a.retire.as_ref().map(|r| r.project_id)).collect();
+        let quota_guards = self.locks.quotas.lock_many(projects.iter().map(|p| p.as_bytes()));
         let seg_bytes = self.write_segments(&mut accepted);
         // Step 4: one synced index batch.
         let mut batch = self.index.batch();
@@ -196,6 +214,7 @@ impl BatchCommitter {
         if committed.is_ok() && !batch.is_empty() {
             committed = batch.commit(true);
         }
+        drop(quota_guards);
         drop(guards);
         crate::metrics::group_commit(accepted.len(), seg_bytes, started.elapsed());
         // Segment removals run after this batch's commit, never inside it.
@@ -216,7 +235,13 @@ impl BatchCommitter {
             let fresh = job.id().is_some_and(|id| seen.insert(*id));
             let checked = if fresh { self.validate(&job) } else { Err(BlobError::InProgress) };
             match checked {
-                Ok(Some(rec)) => accepted.push(Accepted { job, rec, placement: None }),
+                Ok(Some(rec)) => match self.still_live(&job) {
+                    Ok(retire) => accepted.push(Accepted { job, rec, placement: None, retire }),
+                    Err(e) => {
+                        self.discard_unused_blob(&job);
+                        reply(job, Err(e));
+                    }
+                },
                 Ok(None) => reply(job, Ok(None)),
                 Err(e) => {
                     self.discard_unused_blob(&job);
@@ -290,6 +315,12 @@ impl BatchCommitter {
         Ok(true)
     }
 
+    /// The record an upload replaces, as stored now, if it is still live.
+    fn still_live(&self, job: &CommitJob) -> Result<Option<Attachment>> {
+        let Some(old) = replaced(job) else { return Ok(None) };
+        Ok(self.index.record(old.id)?.filter(|r| r.deleted_at.is_none() && r.id != job.id().copied().unwrap_or(r.id)))
+    }
+
     /// `Ok(Some(rec))`: go ahead; `Ok(None)`: nothing to do (relocation no longer needed).
     fn validate(&self, job: &CommitJob) -> Result<Option<Attachment>> {
         let Some(id) = job.id() else { return Ok(None) };
@@ -310,6 +341,13 @@ impl BatchCommitter {
             }
             CommitJob::RemoveSegment { .. } => Ok(None),
         }
+    }
+}
+
+fn replaced(job: &CommitJob) -> Option<&Attachment> {
+    match job {
+        CommitJob::Upload { replaces: Some(r), .. } => Some(r),
+        _ => None,
     }
 }
 
@@ -339,6 +377,10 @@ fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted) -> std::result::
     }
     if let CommitJob::Upload { now, .. } = a.job {
         rec.uploaded_at = Some(now);
+        if let Some(live) = &a.retire {
+            let retired = Attachment { deleted_at: Some(now), ..live.clone() };
+            batch.transition(Some(live), Some(&retired))?;
+        }
     }
     batch.transition(Some(&old), Some(rec))
 }

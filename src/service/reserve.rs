@@ -116,6 +116,13 @@ impl Service {
             deleted_at: None,
             location: None,
         };
+        self.reserve_checked(&rec, None)?;
+        Ok(rec)
+    }
+
+    /// The catalog's atomic quota-checked reserve of `rec` (retiring `replacing` in its
+    /// commit), with the configured limits and the quota errors every API reports.
+    pub(crate) fn reserve_checked(&self, rec: &Attachment, replacing: Option<&Attachment>) -> Result<()> {
         let limits = ReserveLimits {
             default_project_quota: self.cfg.default_project_quota,
             default_user_quota: self.cfg.default_user_quota,
@@ -123,7 +130,7 @@ impl Service {
             max_pending_bytes: self.cfg.max_pending_bytes_per_project,
         };
         let size = rec.size_bytes;
-        self.catalog.reserve(&rec, &limits).map_err(|e| match e {
+        self.catalog.reserve(rec, &limits, replacing).map_err(|e| match e {
             CatalogError::UserQuota { quota, used } => {
                 crate::metrics::quota_rejected("user");
                 ServiceError::UserQuotaExhausted { quota, used, size }
@@ -133,7 +140,6 @@ impl Service {
                 ServiceError::ProjectQuotaExhausted { quota, used, size }
             }
             other => other.into(),
-        })?;
-        Ok(rec)
+        })
     }
 }

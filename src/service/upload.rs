@@ -22,7 +22,7 @@ use std::future::Future;
 use bytes::Bytes;
 
 use crate::clock::Timestamp;
-use crate::engine::{BlobSink, Measured, Staged};
+use crate::engine::{BlobSink, BodyPlan, BodySize, Commit, Measured, Staged};
 use crate::ids::AttachmentId;
 use crate::model::Attachment;
 
@@ -37,6 +37,20 @@ pub enum BodyError {
     Aborted,
     /// The client paused longer than the idle timeout.
     TimedOut,
+    /// The body's framing is broken (a multipart form cut short or damaged).
+    Malformed,
+}
+
+impl From<BodyError> for ServiceError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Aborted => ServiceError::UploadAborted,
+            BodyError::TimedOut => ServiceError::UploadTimedOut,
+            BodyError::Malformed => ServiceError::BadParameter(
+                "malformed multipart body: it ended before its closing boundary or a part is damaged".into(),
+            ),
+        }
+    }
 }
 
 /// A request body, chunk by chunk (implemented by the HTTP layer).
@@ -87,7 +101,9 @@ impl Service {
             }
             _ => {}
         }
-        let memory = self.upload_budget.take_or_shed(self.blobs.buffered(rec.size_bytes) + UPLOAD_OVERHEAD)?;
+        let memory = self
+            .upload_budget
+            .take_or_shed(self.blobs.buffered(BodySize::Exactly(rec.size_bytes)) + UPLOAD_OVERHEAD)?;
         let staged = match self.receive(&rec, &mut body).await {
             Ok(p) => p,
             Err(e @ (ServiceError::SizeExceeded | ServiceError::SizeShort { .. } | ServiceError::HashMismatch)) => {
@@ -105,7 +121,8 @@ impl Service {
             }
         };
         // The claim and the memory permit are held until the commit has an outcome.
-        let committed = match self.blobs.commit_upload(staged, rec, Timestamp::now(), Box::new((claim, memory))).await {
+        let commit = Commit { staged, rec, now: Timestamp::now(), replaces: None };
+        let committed = match self.blobs.commit_upload(commit, Box::new((claim, memory))).await {
             Ok(r) => r,
             Err(e) => {
                 crate::metrics::upload_outcome("error");
@@ -163,7 +180,7 @@ impl Service {
     /// Streams the body into a sink of the blob store, counting it, and checks what the sink
     /// measured against the reservation.
     async fn receive<B: BodySource>(&self, rec: &Attachment, body: &mut B) -> Result<Staged> {
-        let mut sink = self.blobs.stage(rec).await?;
+        let mut sink = self.blobs.stage(rec, BodyPlan::exactly(rec.size_bytes)).await?;
         if let Err(e) = feed(rec, body, sink.as_mut()).await {
             // An abort, an overflow or the writer's failure: the sink's bytes are gone before
             // the client hears about it.
@@ -187,10 +204,7 @@ impl Service {
 }
 
 async fn next<B: BodySource>(body: &mut B) -> Result<Option<Bytes>> {
-    body.next_chunk().await.map_err(|e| match e {
-        BodyError::Aborted => ServiceError::UploadAborted,
-        BodyError::TimedOut => ServiceError::UploadTimedOut,
-    })
+    body.next_chunk().await.map_err(ServiceError::from)
 }
 
 /// Copies the body into `sink`, refusing the first byte past the declared size.

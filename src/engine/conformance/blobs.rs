@@ -2,6 +2,9 @@
 //! with its record in one step and read back byte for byte at every size (below, at and above
 //! any size a backend treats differently); a commit refuses a record that changed since it was
 //! read; an aborted body leaves the reservation as it was, so the client's retry succeeds.
+//! A body of unknown size (staged before its record is reserved) is measured the same way,
+//! MD5 included when asked, wherever its size puts it; a commit that replaces a live record
+//! retires it in the same step, and the reserve before it counts the replaced bytes as freed.
 //!
 //! The store's futures are driven by a runtime made here, as the service's would be.
 
@@ -9,7 +12,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
-use crate::engine::{Access, BlobError, BlobStore, Durability, Opened, Staged};
+use crate::engine::{Access, BlobError, BlobResult, BlobStore, BodyPlan, BodySize, Commit, Durability, Opened, Staged};
 use crate::ids::Sha256Digest;
 use crate::model::Attachment;
 use crate::model::example::reservation;
@@ -34,17 +37,33 @@ fn reserve(f: &dyn Fixture, payload: &[u8]) -> Attachment {
     let p = f.project(None, None);
     let mut r = reservation(p, Some("u"), payload.len() as u64, Timestamp::now().0);
     r.digests.sha256 = Sha256Digest(Sha256::digest(payload).into());
-    f.catalog().reserve(&r, &LIMITS).unwrap();
+    f.catalog().reserve(&r, &LIMITS, None).unwrap();
     r
 }
 
 /// Streams `payload` into a sink of `blobs` in chunks of 7,777 bytes.
 async fn stage(blobs: &dyn BlobStore, rec: &Attachment, payload: &[u8]) -> Staged {
-    let mut sink = blobs.stage(rec).await.unwrap();
+    stage_as(blobs, rec, payload, BodyPlan::exactly(payload.len() as u64)).await
+}
+
+/// As [`stage`], with a plan.
+async fn stage_as(blobs: &dyn BlobStore, rec: &Attachment, payload: &[u8], plan: BodyPlan) -> Staged {
+    let mut sink = blobs.stage(rec, plan).await.unwrap();
     for chunk in payload.chunks(7_777) {
         sink.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
     sink.finish().await.unwrap()
+}
+
+/// Commits `staged` for `rec` (replacing nothing).
+fn commit(
+    rt: &tokio::runtime::Runtime,
+    blobs: &dyn BlobStore,
+    staged: Staged,
+    rec: &Attachment,
+) -> BlobResult<Attachment> {
+    let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces: None };
+    rt.block_on(blobs.commit_upload(commit, Box::new(())))
 }
 
 /// Reads an uploaded record's bytes back whole.
@@ -72,7 +91,7 @@ pub fn bodies_round_trip_at_every_size(f: &dyn Fixture) {
         let staged = rt.block_on(stage(&*blobs, &rec, &payload));
         assert_eq!(staged.measured.len, size, "{size}: length measured");
         assert_eq!(staged.measured.sha256, rec.digests.sha256, "{size}: SHA-256 measured");
-        let committed = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
+        let committed = commit(&rt, &*blobs, staged, &rec).unwrap();
         assert!(committed.uploaded_at.is_some() && committed.location.is_some(), "{size}: committed as uploaded");
         assert_eq!(cat.record(rec.id).unwrap().as_ref(), Some(&committed), "{size}: the catalog holds the commit");
         assert_eq!(cat.pending(Some(&rec.project_id)).count, 0, "{size}: no longer pending");
@@ -92,20 +111,20 @@ pub fn commits_refuse_records_that_changed(f: &dyn Fixture) {
         let mut gone = rec.clone();
         gone.deleted_at = Some(Timestamp::now());
         assert!(cat.update(&rec, Some(&gone), Durability::Synced).unwrap());
-        let r = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(())));
+        let r = commit(&rt, &*blobs, staged, &rec);
         assert!(matches!(r, Err(BlobError::RecordDeleted)), "{size}: deleted meanwhile: {r:?}");
         // Discarded meanwhile.
         let rec = reserve(f, &payload);
         let staged = rt.block_on(stage(&*blobs, &rec, &payload));
         assert!(cat.update(&rec, None, Durability::Synced).unwrap());
-        let r = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(())));
+        let r = commit(&rt, &*blobs, staged, &rec);
         assert!(matches!(r, Err(BlobError::RecordGone)), "{size}: discarded meanwhile: {r:?}");
         // Uploaded already.
         let rec = reserve(f, &payload);
         let first = rt.block_on(stage(&*blobs, &rec, &payload));
         let second = rt.block_on(stage(&*blobs, &rec, &payload));
-        rt.block_on(blobs.commit_upload(first, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
-        let r = rt.block_on(blobs.commit_upload(second, rec.clone(), Timestamp::now(), Box::new(())));
+        commit(&rt, &*blobs, first, &rec).unwrap();
+        let r = commit(&rt, &*blobs, second, &rec);
         assert!(matches!(r, Err(BlobError::AlreadyUploaded)), "{size}: uploaded twice: {r:?}");
         let stored = cat.record(rec.id).unwrap().unwrap();
         assert!(rt.block_on(read_back(&*blobs, &stored)) == payload, "{size}: the first upload's bytes stand");
@@ -120,17 +139,76 @@ pub fn aborted_bodies_leave_the_reservation_retryable(f: &dyn Fixture) {
         let payload = body(size, 3);
         let rec = reserve(f, &payload);
         rt.block_on(async {
-            let mut sink = blobs.stage(&rec).await.unwrap();
+            let mut sink = blobs.stage(&rec, BodyPlan::exactly(size)).await.unwrap();
             sink.write(Bytes::copy_from_slice(&payload[..payload.len() / 2])).await.unwrap();
             sink.abort().await;
-            let mut dropped = blobs.stage(&rec).await.unwrap();
+            let mut dropped = blobs.stage(&rec, BodyPlan::exactly(size)).await.unwrap();
             dropped.write(Bytes::copy_from_slice(&payload[..1])).await.unwrap();
             drop(dropped);
             drop(stage(&*blobs, &rec, &payload).await);
         });
         assert_eq!(cat.record(rec.id).unwrap().as_ref(), Some(&rec), "{size}: still pending as reserved");
         let staged = rt.block_on(stage(&*blobs, &rec, &payload));
-        let committed = rt.block_on(blobs.commit_upload(staged, rec.clone(), Timestamp::now(), Box::new(()))).unwrap();
+        let committed = commit(&rt, &*blobs, staged, &rec).unwrap();
         assert!(rt.block_on(read_back(&*blobs, &committed)) == payload, "{size}: the retry's bytes");
+    }
+}
+
+/// A body of unknown size: staged before its record is reserved, measured exactly (MD5 too),
+/// then reserved with what was measured and committed, at every size and whatever the bound.
+pub fn unsized_bodies_round_trip(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for (i, size) in SIZES.into_iter().enumerate() {
+        let payload = body(size, 40 + i as u8);
+        let p = f.project(None, None);
+        for bound in [size, size + 1_000, 64 << 20] {
+            let mut rec = reservation(p, Some("u"), 0, Timestamp::now().0);
+            let plan = BodyPlan { size: BodySize::AtMost(bound), md5: true };
+            let staged = rt.block_on(stage_as(&*blobs, &rec, &payload, plan));
+            let m = staged.measured;
+            assert_eq!((m.len, m.sha256), (size, Sha256Digest(Sha256::digest(&payload).into())), "{size}/{bound}");
+            let md5: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&payload).into();
+            assert_eq!(m.md5.map(|d| d.0), Some(md5), "{size}/{bound}: MD5 measured");
+            rec.size_bytes = m.len;
+            rec.digests.sha256 = m.sha256;
+            rec.digests.md5 = m.md5;
+            cat.reserve(&rec, &LIMITS, None).unwrap();
+            let committed = commit(&rt, &*blobs, staged, &rec).unwrap();
+            assert_eq!(committed.digests.md5, m.md5, "{size}/{bound}: the record keeps the MD5");
+            assert!(rt.block_on(read_back(&*blobs, &committed)) == payload, "{size}/{bound}: bytes read back differ");
+        }
+    }
+}
+
+/// A commit that replaces a live record soft-deletes it in the same step; the reserve before
+/// it sees the replaced bytes as freed (a full quota takes a same-size replacement); a replaced
+/// record that is already deleted is left as it was.
+pub fn a_commit_retires_the_record_it_replaces(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for size in [100, 200_000] {
+        let p = f.project(Some(size), None);
+        let upload = |seed: u8, replacing: Option<&Attachment>| -> BlobResult<Attachment> {
+            let payload = body(size, seed);
+            let mut rec = reservation(p, Some("u"), size, Timestamp::now().0 + seed as u64);
+            rec.digests.sha256 = Sha256Digest(Sha256::digest(&payload).into());
+            cat.reserve(&rec, &LIMITS, replacing)?;
+            let staged = rt.block_on(stage(&*blobs, &rec, &payload));
+            let commit = Commit { staged, rec, now: Timestamp::now(), replaces: replacing.cloned() };
+            rt.block_on(blobs.commit_upload(commit, Box::new(())))
+        };
+        let first = upload(1, None).unwrap();
+        assert!(upload(2, None).is_err(), "{size}: the quota holds one file only");
+        let second = upload(3, Some(&first)).expect("a replacement of the same size fits the full quota");
+        let retired = cat.record(first.id).unwrap().unwrap();
+        assert!(retired.deleted_at.is_some(), "{size}: the replaced record is retired by the commit");
+        assert!(cat.record(second.id).unwrap().unwrap().deleted_at.is_none(), "{size}: the new one is live");
+        assert_eq!(cat.usage(&p, None).unwrap().bytes_u64(), size, "{size}: usage moved by the difference");
+        // A record no longer live frees nothing (whatever the caller's stale copy says), and a
+        // commit replacing it leaves it as it was.
+        let third = upload(4, Some(&second)).unwrap();
+        let retired_at = cat.record(second.id).unwrap().unwrap().deleted_at;
+        assert!(upload(5, Some(&second)).is_err(), "{size}: the already-replaced record frees nothing twice");
+        assert_eq!(cat.record(second.id).unwrap().unwrap().deleted_at, retired_at, "{size}: retired once");
+        assert!(cat.record(third.id).unwrap().unwrap().deleted_at.is_none(), "{size}: the newest stays live");
     }
 }

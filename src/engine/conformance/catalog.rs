@@ -27,7 +27,7 @@ fn deleted(r: &Attachment, at: u64) -> Attachment {
 pub fn reserve_records_and_counts(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     let r = reservation(p, Some("u1"), 1000, 10);
-    c.reserve(&r, &LIMITS).unwrap();
+    c.reserve(&r, &LIMITS, None).unwrap();
     assert_eq!(c.record(r.id).unwrap(), Some(r.clone()), "the record reads back exactly");
     assert_eq!((c.usage(&p, None).unwrap().bytes, c.usage(&p, None).unwrap().count), (1000, 1));
     assert_eq!(c.usage(&p, Some(&EndUserId("u1".into()))).unwrap().bytes, 1000);
@@ -43,15 +43,18 @@ pub fn reserve_records_and_counts(f: &dyn Fixture) {
 /// The owner's quota is checked before the project's; a refusal records nothing.
 pub fn quota_refusals_in_order(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(Some(1000), Some(600)));
-    c.reserve(&reservation(p, Some("u1"), 500, 1), &LIMITS).unwrap();
+    c.reserve(&reservation(p, Some("u1"), 500, 1), &LIMITS, None).unwrap();
     let both = reservation(p, Some("u1"), 600, 2);
-    assert!(matches!(c.reserve(&both, &LIMITS), Err(CatalogError::UserQuota { quota: 600, used: 500 })));
+    assert!(matches!(c.reserve(&both, &LIMITS, None), Err(CatalogError::UserQuota { quota: 600, used: 500 })));
     let project_only = reservation(p, Some("u2"), 501, 3);
-    assert!(matches!(c.reserve(&project_only, &LIMITS), Err(CatalogError::ProjectQuota { quota: 1000, used: 500 })));
+    assert!(matches!(
+        c.reserve(&project_only, &LIMITS, None),
+        Err(CatalogError::ProjectQuota { quota: 1000, used: 500 })
+    ));
     assert!(c.record(both.id).unwrap().is_none() && c.record(project_only.id).unwrap().is_none());
     assert_eq!(c.usage(&p, None).unwrap().bytes, 500);
     // Exactly full is allowed.
-    c.reserve(&reservation(p, None, 500, 4), &LIMITS).unwrap();
+    c.reserve(&reservation(p, None, 500, 4), &LIMITS, None).unwrap();
     assert_eq!(c.usage(&p, None).unwrap().bytes, 1000);
 }
 
@@ -63,7 +66,9 @@ pub fn concurrent_reserves_never_overshoot(f: &dyn Fixture) {
             .map(|t| {
                 let c = c.clone();
                 s.spawn(move || {
-                    (0..25).filter(|i| c.reserve(&reservation(p, None, 100, t * 100 + i), &LIMITS).is_ok()).count()
+                    (0..25)
+                        .filter(|i| c.reserve(&reservation(p, None, 100, t * 100 + i), &LIMITS, None).is_ok())
+                        .count()
                 })
             })
             .collect();
@@ -77,28 +82,28 @@ pub fn concurrent_reserves_never_overshoot(f: &dyn Fixture) {
 pub fn pending_caps(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     let limits = ReserveLimits { max_pending_count: 2, max_pending_bytes: 1000, ..LIMITS };
-    c.reserve(&reservation(p, None, 600, 1), &limits).unwrap();
-    assert!(matches!(c.reserve(&reservation(p, None, 1001, 2), &limits), Err(CatalogError::TooLarge { .. })));
+    c.reserve(&reservation(p, None, 600, 1), &limits, None).unwrap();
+    assert!(matches!(c.reserve(&reservation(p, None, 1001, 2), &limits, None), Err(CatalogError::TooLarge { .. })));
     assert!(matches!(
-        c.reserve(&reservation(p, None, 500, 3), &limits),
+        c.reserve(&reservation(p, None, 500, 3), &limits, None),
         Err(CatalogError::TooManyPending { what: "bytes" })
     ));
     let second = reservation(p, None, 400, 4);
-    c.reserve(&second, &limits).unwrap();
+    c.reserve(&second, &limits, None).unwrap();
     assert!(matches!(
-        c.reserve(&reservation(p, None, 1, 5), &limits),
+        c.reserve(&reservation(p, None, 1, 5), &limits, None),
         Err(CatalogError::TooManyPending { what: "count" })
     ));
     // An upload frees a pending slot.
     assert!(c.update(&second, Some(&uploaded(&second)), Durability::Synced).unwrap());
-    c.reserve(&reservation(p, None, 1, 6), &limits).unwrap();
+    c.reserve(&reservation(p, None, 1, 6), &limits, None).unwrap();
 }
 
 /// Upload, soft delete and reclaim: listing, usage and pending follow each state.
 pub fn transitions_move_rows_and_counters(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     let r = reservation(p, Some("u1"), 300, 20);
-    c.reserve(&r, &LIMITS).unwrap();
+    c.reserve(&r, &LIMITS, None).unwrap();
     let up = uploaded(&r);
     assert!(c.update(&r, Some(&up), Durability::Synced).unwrap());
     assert_eq!(c.pending(Some(&p)).count, 0);
@@ -115,7 +120,7 @@ pub fn transitions_move_rows_and_counters(f: &dyn Fixture) {
     assert!(!c.deleted_before(Timestamp(100), 10).unwrap().iter().any(|(_, id)| *id == r.id));
     // A discarded reservation releases everything too.
     let d = reservation(p, Some("u1"), 70, 21);
-    c.reserve(&d, &LIMITS).unwrap();
+    c.reserve(&d, &LIMITS, None).unwrap();
     assert!(c.update(&d, None, Durability::Logged).unwrap());
     assert_eq!((c.usage(&p, None).unwrap().bytes, c.pending(Some(&p)).count), (0, 0));
 }
@@ -124,7 +129,7 @@ pub fn transitions_move_rows_and_counters(f: &dyn Fixture) {
 pub fn stale_updates_are_refused(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     let r = reservation(p, None, 10, 30);
-    c.reserve(&r, &LIMITS).unwrap();
+    c.reserve(&r, &LIMITS, None).unwrap();
     assert!(c.update(&r, Some(&uploaded(&r)), Durability::Synced).unwrap());
     assert!(!c.update(&r, Some(&deleted(&r, 5)), Durability::Synced).unwrap(), "stale: it was uploaded");
     assert!(!c.update(&r, None, Durability::Synced).unwrap());
@@ -137,7 +142,7 @@ pub fn stale_updates_are_refused(f: &dyn Fixture) {
 pub fn concurrent_deletes_win_once(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     let r = reservation(p, None, 50, 40);
-    c.reserve(&r, &LIMITS).unwrap();
+    c.reserve(&r, &LIMITS, None).unwrap();
     let wins: usize = std::thread::scope(|s| {
         let workers: Vec<_> = (0..8u64)
             .map(|t| {
@@ -157,7 +162,7 @@ pub fn listing_pages_neither_skip_nor_repeat(f: &dyn Fixture) {
     let mut all = Vec::new();
     for i in 0..25u64 {
         let r = reservation(p, None, 1, 1000 + i / 3); // three share each instant
-        c.reserve(&r, &LIMITS).unwrap();
+        c.reserve(&r, &LIMITS, None).unwrap();
         all.push(r);
     }
     let mut seen = Vec::new();
@@ -183,8 +188,8 @@ pub fn lapsed_and_deleted_scans(f: &dyn Fixture) {
     early.expires_at = Timestamp(5);
     let mut later = reservation(p, None, 1, 1);
     later.expires_at = Timestamp(7);
-    c.reserve(&later, &LIMITS).unwrap();
-    c.reserve(&early, &LIMITS).unwrap();
+    c.reserve(&later, &LIMITS, None).unwrap();
+    c.reserve(&early, &LIMITS, None).unwrap();
     let due = c.lapsed(Timestamp(8), 100).unwrap();
     let ours: Vec<_> = due.iter().filter(|(_, id)| *id == early.id || *id == later.id).collect();
     assert_eq!(ours, vec![&(Timestamp(5), early.id), &(Timestamp(7), later.id)]);
@@ -199,9 +204,9 @@ pub fn lapsed_and_deleted_scans(f: &dyn Fixture) {
 pub fn deleted_projects_take_no_reservations(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(None, None));
     f.delete_project(p);
-    assert!(matches!(c.reserve(&reservation(p, None, 1, 1), &LIMITS), Err(CatalogError::ProjectGone)));
+    assert!(matches!(c.reserve(&reservation(p, None, 1, 1), &LIMITS, None), Err(CatalogError::ProjectGone)));
     let unknown = ProjectId::random();
-    assert!(matches!(c.reserve(&reservation(unknown, None, 1, 1), &LIMITS), Err(CatalogError::ProjectGone)));
+    assert!(matches!(c.reserve(&reservation(unknown, None, 1, 1), &LIMITS, None), Err(CatalogError::ProjectGone)));
 }
 
 /// A project's new quota holds for the very next reserve (no stale copy of the project); a
@@ -209,11 +214,14 @@ pub fn deleted_projects_take_no_reservations(f: &dyn Fixture) {
 /// earlier one in the same call.
 pub fn quota_changes_reach_the_next_reserve(f: &dyn Fixture) {
     let (c, p) = (f.catalog(), f.project(Some(1000), Some(900)));
-    c.reserve(&reservation(p, None, 800, 1), &LIMITS).unwrap();
+    c.reserve(&reservation(p, None, 800, 1), &LIMITS, None).unwrap();
     c.apply_control(vec![ControlChange::SetQuotas { project: p, project_bytes: Some(Some(500)), user_bytes: None }])
         .unwrap();
     assert!(
-        matches!(c.reserve(&reservation(p, None, 1, 2), &LIMITS), Err(CatalogError::ProjectQuota { quota: 500, .. })),
+        matches!(
+            c.reserve(&reservation(p, None, 1, 2), &LIMITS, None),
+            Err(CatalogError::ProjectQuota { quota: 500, .. })
+        ),
         "the lowered quota refuses"
     );
     let project = c.project(&p).unwrap().unwrap();
@@ -229,5 +237,5 @@ pub fn quota_changes_reach_the_next_reserve(f: &dyn Fixture) {
     assert_eq!((project.name.as_str(), project.user_quota_bytes), ("renamed", None), "both changes of one call land");
     c.apply_control(vec![ControlChange::SetQuotas { project: p, project_bytes: Some(None), user_bytes: None }])
         .unwrap();
-    c.reserve(&reservation(p, None, 1, 3), &LIMITS).expect("back to the default quota");
+    c.reserve(&reservation(p, None, 1, 3), &LIMITS, None).expect("back to the default quota");
 }

@@ -77,5 +77,7 @@ pub fn run_all(f: &dyn Fixture) {
     users_aliases_and_parents_belong_to_one_project(f);
     bodies_round_trip_at_every_size(f);
     commits_refuse_records_that_changed(f);
+    unsized_bodies_round_trip(f);
+    a_commit_retires_the_record_it_replaces(f);
     aborted_bodies_leave_the_reservation_retryable(f);
 }
