@@ -309,14 +309,17 @@ fn start_jobs(
 }
 
 /// The HTTP state: the front ends mounted on each listener. The public listener serves the
-/// probes and the seed-000 API, and the admin API where `server.admin_api` puts it (with
-/// `cleanup` as its on-demand cleanup, run on a blocking thread).
+/// probes and each attachment API `[apis.*]` enables (under its prefix), and the admin API
+/// where `server.admin_api` puts it (with `cleanup` as its on-demand cleanup, run on a
+/// blocking thread).
 fn http_state(
     cfg: &Config,
     service: &Arc<Service>,
     cleanup: Arc<Cleanup>,
     ready: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Arc<HttpState> {
+    use crate::frontend::catalog::{CatalogApi, CatalogSettings};
+    use crate::frontend::sessions::{SessionsApi, SessionsSettings};
     use crate::frontend::{admin::AdminApi as Admin, events::EventsApi, probes::Probes};
     let run_cleanup = Arc::new(move || {
         let c = cleanup.clone();
@@ -329,9 +332,24 @@ fn http_state(
         max_header_bytes: cfg.server.max_header_bytes,
     };
     let admin = Admin::new(service.clone(), http_cfg.clone(), run_cleanup);
-    let mut public = Router::new()
-        .mount(Arc::new(Probes { ready: ready.clone(), service: service.clone() }))
-        .mount(EventsApi::new(service.clone(), http_cfg.clone()));
+    let mut public = Router::new().mount(Arc::new(Probes { ready: ready.clone(), service: service.clone() }));
+    let apis = &cfg.apis;
+    if apis.events.enabled {
+        let events = EventsApi::new(service.clone(), http_cfg.clone(), &apis.events.prefix);
+        public = public.mount_at(&apis.events.prefix, events);
+    }
+    if apis.catalog.enabled {
+        let settings = CatalogSettings {
+            prefix: apis.catalog.prefix.clone(),
+            max_upload_bytes: apis.catalog.max_upload_bytes,
+            download_ttl: Duration::from_secs(apis.catalog.download_url_ttl_secs),
+        };
+        public = public.mount_at(&apis.catalog.prefix, CatalogApi::new(service.clone(), http_cfg.clone(), settings));
+    }
+    if apis.sessions.enabled {
+        let settings = SessionsSettings { max_upload_bytes: apis.sessions.max_upload_bytes };
+        public = public.mount_at(&apis.sessions.prefix, SessionsApi::new(service.clone(), http_cfg.clone(), settings));
+    }
     let mut ops = Router::new();
     match cfg.server.admin_api {
         AdminApi::Public => public = public.mount(admin),

@@ -12,10 +12,18 @@
 //!
 //! - [`events`] — the seed-000 attachment API (`/v1/ingest/…`, `/v1/attachments/…`, `/v1/projects/…`)
 //! - [`admin`]  — the admin API (`/admin/v1/…`), on the listener `server.admin_api` names
+//! - [`catalog`] — product and ticket files (seed 001: `/catalog/…`, `/issues/…`)
 //! - [`probes`] — `/health` and `/ready` on the public listener
+//! - [`sessions`] — session-point slots (seed 002: `/api/v1/project/…`)
+//! - [`files`]  — file names and receiving file bodies, for the APIs people upload through
+//! - [`errors`] — the one table from service errors to statuses, codes and headers
 //! - [`views`]  — wire shapes more than one of them answers with
 
 pub mod admin;
+pub mod catalog;
+pub mod errors;
 pub mod events;
+pub mod files;
 pub mod probes;
+pub mod sessions;
 pub mod views;

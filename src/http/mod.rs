@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod body;
 pub mod download;
+pub mod multipart;
 pub mod ops;
 pub mod range;
 pub mod router;

@@ -73,6 +73,32 @@ impl<F: FrontEnd> Mounted for F {
     }
 }
 
+/// A front end mounted under a path prefix.
+struct Prefixed<F> {
+    prefix: String,
+    inner: Arc<F>,
+}
+
+impl<F: FrontEnd> FrontEnd for Prefixed<F> {
+    type Route = F::Route;
+
+    fn route(&self, method: &Method, path: &str) -> Option<F::Route> {
+        let rest = path.strip_prefix(&self.prefix)?;
+        if !rest.starts_with('/') {
+            return None;
+        }
+        self.inner.route(method, rest)
+    }
+
+    fn name(route: &F::Route) -> &'static str {
+        F::name(route)
+    }
+
+    fn serve(self: Arc<Self>, route: F::Route, req: Request<Incoming>) -> impl Future<Output = Reply> + Send {
+        self.inner.clone().serve(route, req)
+    }
+}
+
 /// The front ends one listener serves, asked in the order they were mounted.
 #[derive(Default, Clone)]
 pub struct Router {
@@ -89,6 +115,16 @@ impl Router {
     pub fn mount<F: FrontEnd>(mut self, front_end: Arc<F>) -> Self {
         self.mounted.push(front_end);
         self
+    }
+
+    /// Adds a front end whose paths are served under `prefix` (`""`: at the root; else
+    /// `/name`, no trailing slash): `/name/x` is routed as its `/x`, and its own paths without
+    /// the prefix are not its own any more.
+    pub fn mount_at<F: FrontEnd>(self, prefix: &str, front_end: Arc<F>) -> Self {
+        if prefix.is_empty() {
+            return self.mount(front_end);
+        }
+        self.mount(Arc::new(Prefixed { prefix: prefix.to_string(), inner: front_end }))
     }
 
     /// Whether a mounted front end claims `path`.

@@ -29,11 +29,13 @@ pub enum ParentKind {
     Asset = 7,
     /// A project of the host application.
     Project = 8,
+    /// A comment (on a ticket) the file was posted with.
+    Comment = 9,
 }
 
 impl ParentKind {
     /// Every kind, in stored order.
-    pub const ALL: [ParentKind; 8] = [
+    pub const ALL: [ParentKind; 9] = [
         Self::ClientEvent,
         Self::Event,
         Self::Issue,
@@ -42,6 +44,7 @@ impl ParentKind {
         Self::SessionPoint,
         Self::Asset,
         Self::Project,
+        Self::Comment,
     ];
 
     /// The stored tag.

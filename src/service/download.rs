@@ -50,7 +50,12 @@ impl Service {
     /// A fresh signed download token for an uploaded record, and its expiry (whole seconds:
     /// the token carries seconds).
     pub fn download_token(&self, rec: &Attachment) -> (String, Timestamp) {
-        let expires = Timestamp::now().plus(self.cfg.download_ttl);
+        self.download_token_for(rec, self.cfg.download_ttl)
+    }
+
+    /// As [`Service::download_token`], valid for `ttl` (an API's own lifetime).
+    pub fn download_token_for(&self, rec: &Attachment, ttl: std::time::Duration) -> (String, Timestamp) {
+        let expires = Timestamp::now().plus(ttl);
         let expires = Timestamp(expires.as_secs() * 1_000_000);
         (self.signer.sign(rec.id, expires.as_secs()), expires)
     }
@@ -82,6 +87,11 @@ impl Service {
             .record(id)?
             .filter(|r| r.deleted_at.is_none() && r.uploaded_at.is_some())
             .ok_or(ServiceError::AttachmentNotFound)?;
+        self.open_record(rec, head).await
+    }
+
+    /// Opens an uploaded record's bytes (`head`: metadata only), charging the download budget.
+    pub(crate) async fn open_record(&self, rec: Attachment, head: bool) -> Result<Download> {
         let source = match self.blobs.open(&rec, if head { Access::Head } else { Access::Body }).await? {
             Opened::Head => DownloadSource::None,
             Opened::Redirect(path) => DownloadSource::XAccel(path),

@@ -147,6 +147,13 @@ pub enum ServiceError {
     /// Admin API: something with that name/id already exists.
     #[error("{0}")]
     Conflict(String),
+    /// A body of unknown size passed the API's limit while it streamed (or its
+    /// `Content-Length` already did).
+    #[error("File too large: the limit is {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// One attachment larger than a project may hold pending (uploads.max_pending_bytes_per_project).
     #[error("Attachment of {size} bytes is larger than this server accepts ({max} bytes)")]
     AttachmentTooLarge {

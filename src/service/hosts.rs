@@ -114,6 +114,11 @@ impl Service {
         Ok(parent)
     }
 
+    /// The project another API's name `value` (of `kind`) stands for, if one was set.
+    pub fn project_by_alias(&self, kind: AliasKind, value: &str) -> Result<Option<ProjectId>> {
+        Ok(self.catalog.alias(kind, value)?)
+    }
+
     /// The parents registered in a project.
     pub fn parents(&self, project: ProjectId) -> Result<Vec<Parent>> {
         self.catalog.project(&project)?.ok_or(ServiceError::EntityNotFound("Project"))?;

@@ -1,4 +1,6 @@
-//! The upload claims that allow one PUT per attachment at a time in this process.
+//! The upload claims that allow one PUT per attachment at a time in this process, and the
+//! slot locks that serialise the reserve-and-commit of uploads into one slot (a session
+//! point: at most one live file).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,6 +65,25 @@ impl UploadClaim {
 impl Drop for UploadClaim {
     fn drop(&mut self) {
         self.set.lock().remove(&self.id);
+    }
+}
+
+/// Async locks striped by slot (held across a commit, so they are tokio mutexes).
+pub struct SlotLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for SlotLocks {
+    fn default() -> Self {
+        Self((0..256).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl SlotLocks {
+    /// Locks `slot`'s stripe.
+    pub async fn lock(&self, slot: &crate::model::ParentRef) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        slot.hash(&mut h);
+        self.0[(h.finish() % self.0.len() as u64) as usize].lock().await
     }
 }
 

@@ -17,15 +17,18 @@ pub mod bootstrap;
 pub mod budget;
 pub mod cache;
 pub mod delete;
+pub mod direct;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod hosts;
 pub mod jwt;
 pub mod link;
 pub mod listing;
 pub mod locks;
 pub mod maintenance;
+pub mod people;
 pub mod ratelimit;
 pub mod reserve;
 pub mod token;
@@ -90,6 +93,8 @@ pub struct Service {
     /// Per client event id: serialises a reserve's link lookup with the link endpoint.
     pub(crate) link_locks: Stripes,
     pub(crate) uploads: InProgress,
+    /// Per slot: serialises the reserve-and-commit of direct uploads into one slot.
+    pub(crate) slot_locks: locks::SlotLocks,
     /// Keys, apps and projects, cached for the hot paths.
     pub(crate) control: cache::ControlCache,
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
@@ -126,6 +131,7 @@ impl Service {
             housekeeping: backend.housekeeping,
             link_locks: Stripes::new(256),
             uploads: InProgress::default(),
+            slot_locks: locks::SlotLocks::default(),
             control: cache::ControlCache::default(),
             limiter,
             upload_budget,

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use crate::harness::{Daemon, Opts, data, reserve_body, sha_hex};
 
 /// A raw HTTP exchange: write `req`, optionally half-close, read one response.
-async fn raw(addr: &str, req: &[u8], half_close: bool) -> (u16, Value) {
+pub async fn raw(addr: &str, req: &[u8], half_close: bool) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let _ = s.write_all(req).await;
     if half_close {

@@ -5,7 +5,7 @@
 //! It is mounted only on the listener `server.admin_api` names (the ops listener by default);
 //! elsewhere its paths do not exist. Its routes are in `route.rs`, its handlers in
 //! `handlers.rs`; errors are answered in the `{"error", "code"}` shape through the seed-000
-//! table (`crate::frontend::events::error`), which is what admin clients have always seen.
+//! table (`crate::frontend::errors`), which is what admin clients have always seen.
 
 pub mod handlers;
 pub mod route;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
-use crate::frontend::events::error::error_response;
+use crate::frontend::errors::error_response;
 use crate::http::router::{method_not_allowed, not_found};
 use crate::http::{FrontEnd, HttpConfig, Reply};
 use crate::service::{Service, ServiceError};

@@ -5,12 +5,11 @@
 //! Everything vendor-shaped lives in this folder: the routes (`route.rs`), the handlers that
 //! read requests and call the service with typed inputs (`handlers.rs`), the request parsers
 //! that keep the reference's order of validation (`reserve.rs`, `listing.rs`, `bodies.rs`),
-//! the JSON views and URL shapes (`views.rs`), and the one table from service errors to this
-//! API's statuses, codes and bodies (`error.rs`). The service below speaks domain types only:
+//! the JSON views and URL shapes (`views.rs`), and its error bodies through the shared table
+//! (`frontend/errors.rs`). The service below speaks domain types only:
 //! it never sees this API's JSON, query strings, cursors or URLs.
 
 pub mod bodies;
-pub mod error;
 pub mod handlers;
 pub mod listing;
 pub mod reserve;
@@ -34,17 +33,21 @@ pub struct EventsApi {
     pub service: Arc<Service>,
     /// Body limits.
     pub cfg: HttpConfig,
+    /// The public URL and the mount prefix: the base of the URLs it answers with.
+    base: String,
 }
 
 impl EventsApi {
-    /// The API over `service`, reading bodies within `cfg`'s limits.
-    pub fn new(service: Arc<Service>, cfg: HttpConfig) -> Arc<Self> {
-        Arc::new(Self { service, cfg })
+    /// The API over `service`, mounted under `prefix` (`""`: the root), reading bodies within
+    /// `cfg`'s limits.
+    pub fn new(service: Arc<Service>, cfg: HttpConfig, prefix: &str) -> Arc<Self> {
+        let base = format!("{}{prefix}", service.config().public_url);
+        Arc::new(Self { service, cfg, base })
     }
 
     /// Base of `upload_url` and download URLs, without a trailing slash.
     pub(crate) fn public_url(&self) -> &str {
-        &self.service.config().public_url
+        &self.base
     }
 
     /// Authenticates the request's bearer token.
@@ -84,7 +87,7 @@ impl FrontEnd for EventsApi {
     async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
         match self.dispatch(route, req).await {
             Ok(r) => r,
-            Err(e) => error::error_response(&e),
+            Err(e) => crate::frontend::errors::error_response(&e),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The seed-000 API's table from service errors to HTTP: status, stable `code`, JSON body,
-//! extra headers. docs/ERRORS.md mirrors this file row for row; the admin API answers in the
-//! same shapes through the same table.
+//! The one table from service errors to HTTP: status, stable `code`, message and extra
+//! headers, for every API. docs/ERRORS.md mirrors this file row for row. Each API renders the
+//! body in its own shape from the same row ([`ErrorReply::code`] and [`ErrorReply::message`]);
+//! the seed-000 API and the admin API answer with [`ErrorReply::body`], built here.
 //!
-//! Two body shapes, both the reference's: plain errors are `{"error": <message>, "code": <code>}`
+//! The seed-000 API's two body shapes, both the reference's: plain errors are `{"error": <message>, "code": <code>}`
 //! (the reference's `{"error"}` plus a stable code); attachment rejections are
 //! `{"code": <code>, "message": <message>, …quota fields}`. 5xx bodies never carry internals;
 //! those are logged here, where the error is handled.
@@ -18,7 +19,11 @@ use crate::service::ServiceError as E;
 pub struct ErrorReply {
     /// Status.
     pub status: StatusCode,
-    /// JSON body.
+    /// Stable code.
+    pub code: &'static str,
+    /// What is wrong, for people (never internals).
+    pub message: String,
+    /// The seed-000 JSON body.
     pub body: Value,
     /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -29,14 +34,22 @@ enum Shape {
     Rejection,
 }
 
-/// The response for an error.
+/// The response for an error, with the seed-000 body.
 pub fn error_response(e: &E) -> Reply {
     let reply = reply(e);
-    let mut r = json_reply(reply.status, &reply.body);
-    for (k, v) in reply.headers {
-        r.headers_mut().insert(k, v);
+    let body = reply.body.clone();
+    reply.respond(&body)
+}
+
+impl ErrorReply {
+    /// The response with `body` (an API's own shape of this row) and the row's headers.
+    pub fn respond(self, body: &Value) -> Reply {
+        let mut r = json_reply(self.status, body);
+        for (k, v) in self.headers {
+            r.headers_mut().insert(k, v);
+        }
+        r
     }
-    r
 }
 
 /// Maps an error to its reply.
@@ -64,6 +77,7 @@ pub fn reply(e: &E) -> ErrorReply {
         E::UserQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "user_quota_exhausted", Rejection),
         E::ProjectQuotaExhausted { .. } => (S::PAYLOAD_TOO_LARGE, "quota_exhausted", Rejection),
         E::AttachmentTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "attachment_too_large", Rejection),
+        E::PayloadTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "payload_too_large", Plain),
         E::AttachmentNotFound | E::ProjectNotFound | E::EntityNotFound(_) => (S::NOT_FOUND, "not_found", Plain),
         E::AttachmentDeleted => (S::GONE, "attachment_deleted", Plain),
         E::ReservationExpired => (S::GONE, "reservation_expired", Rejection),
@@ -103,6 +117,7 @@ pub fn reply(e: &E) -> ErrorReply {
         Plain => json!({ "error": message, "code": code }),
         Rejection => json!({ "code": code, "message": message }),
     };
+    let message = message.clone();
     match e {
         E::UserQuotaExhausted { quota, used, .. } => {
             body["user_quota_bytes"] = json!(quota);
@@ -129,7 +144,7 @@ pub fn reply(e: &E) -> ErrorReply {
         }
         _ => {}
     }
-    ErrorReply { status, body, headers }
+    ErrorReply { status, code, message, body, headers }
 }
 
 #[cfg(test)]
