@@ -68,6 +68,8 @@ pub struct ApisConfig {
     pub catalog: CatalogApiConfig,
     /// `[apis.sessions]`: session-point slots (`/api/v1/project/…`).
     pub sessions: UploadApiConfig,
+    /// `[apis.assets]`: asset and project attachment records (`/api/v2/…`).
+    pub assets: UploadApiConfig,
 }
 
 /// Whether an API is served, and under which path prefix.
@@ -382,9 +384,12 @@ impl Config {
             return bad("storage.segment_bytes must be at least 1 MiB");
         }
         let a = &self.apis;
-        for (name, prefix) in
-            [("events", &a.events.prefix), ("catalog", &a.catalog.prefix), ("sessions", &a.sessions.prefix)]
-        {
+        for (name, prefix) in [
+            ("events", &a.events.prefix),
+            ("catalog", &a.catalog.prefix),
+            ("sessions", &a.sessions.prefix),
+            ("assets", &a.assets.prefix),
+        ] {
             let ok = prefix.is_empty()
                 || (prefix.starts_with('/')
                     && !prefix.ends_with('/')
@@ -397,7 +402,14 @@ impl Config {
                 )));
             }
         }
-        if a.catalog.max_upload_bytes == 0 || a.sessions.max_upload_bytes == 0 || a.catalog.download_url_ttl_secs == 0 {
+        if [
+            a.catalog.max_upload_bytes,
+            a.sessions.max_upload_bytes,
+            a.assets.max_upload_bytes,
+            a.catalog.download_url_ttl_secs,
+        ]
+        .contains(&0)
+        {
             return bad("apis.*.max_upload_bytes and apis.catalog.download_url_ttl_secs must be positive");
         }
         if self.storage.standalone_threshold_bytes + 4096 > self.storage.segment_bytes {

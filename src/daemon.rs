@@ -318,6 +318,7 @@ fn http_state(
     cleanup: Arc<Cleanup>,
     ready: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Arc<HttpState> {
+    use crate::frontend::assets::{AssetsApi, AssetsSettings};
     use crate::frontend::catalog::{CatalogApi, CatalogSettings};
     use crate::frontend::sessions::{SessionsApi, SessionsSettings};
     use crate::frontend::{admin::AdminApi as Admin, events::EventsApi, probes::Probes};
@@ -349,6 +350,10 @@ fn http_state(
     if apis.sessions.enabled {
         let settings = SessionsSettings { max_upload_bytes: apis.sessions.max_upload_bytes };
         public = public.mount_at(&apis.sessions.prefix, SessionsApi::new(service.clone(), http_cfg.clone(), settings));
+    }
+    if apis.assets.enabled {
+        let settings = AssetsSettings { max_upload_bytes: apis.assets.max_upload_bytes };
+        public = public.mount_at(&apis.assets.prefix, AssetsApi::new(service.clone(), http_cfg.clone(), settings));
     }
     let mut ops = Router::new();
     match cfg.server.admin_api {

@@ -92,7 +92,7 @@ pub async fn read_all(mut form: Form) -> Result<Vec<PartSummary>, ServiceError> 
 }
 
 /// The properties the `upload_names` fuzz target checks on any string `s` and bytes `data`:
-/// routing `s` as a path of the product/ticket and session-point APIs, cleaning it as a file
+/// routing `s` as a path of the product/ticket, session-point and asset-record APIs, cleaning it as a file
 /// name, and checking `data` against the allowlist type its extension names. `Err` says which
 /// property broke.
 pub fn check_names(s: &str, data: &[u8]) -> Result<(), String> {
@@ -113,6 +113,24 @@ pub fn check_names(s: &str, data: &[u8]) -> Result<(), String> {
                 }
                 Some(C::ListTicket(t) | C::UploadTicket(t)) if !printable(&t, 255) => {
                     return Err("a ticket id out of bounds".into());
+                }
+                _ => {}
+            }
+        }
+    }
+    for path in [
+        format!("/api/v2/assets/{s}/attachments"),
+        format!("/api/v2/attachments/{s}/file"),
+        format!("/api/v2/attachments/{s}"),
+    ] {
+        use super::assets::route::{Route as A, is_id, route as asset_route};
+        for m in [hyper::Method::GET, hyper::Method::POST, hyper::Method::PUT, hyper::Method::PATCH] {
+            match asset_route(&m, &path) {
+                Some(A::List(_, id) | A::Create(_, id) | A::Get(id) | A::Patch(id) | A::Delete(id))
+                | Some(A::Download(id) | A::PutFile(id))
+                    if !is_id(&id) =>
+                {
+                    return Err("a record or parent id out of its alphabet".into());
                 }
                 _ => {}
             }

@@ -15,15 +15,19 @@
 //! - [`catalog`] — product and ticket files (seed 001: `/catalog/…`, `/issues/…`)
 //! - [`probes`] — `/health` and `/ready` on the public listener
 //! - [`sessions`] — session-point slots (seed 002: `/api/v1/project/…`)
+//! - [`assets`]  — asset and project attachment records (seed 003: `/api/v2/…`)
 //! - [`files`]  — file names and receiving file bodies, for the APIs people upload through
+//! - [`single`] — one file per request, as a raw body or one form part (seeds 002 and 003)
 //! - [`errors`] — the one table from service errors to statuses, codes and headers
 //! - [`views`]  — wire shapes more than one of them answers with
 
 pub mod admin;
+pub mod assets;
 pub mod catalog;
 pub mod errors;
 pub mod events;
 pub mod files;
 pub mod probes;
 pub mod sessions;
+pub mod single;
 pub mod views;

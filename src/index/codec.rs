@@ -9,7 +9,8 @@
 //!      | [app 16] | [uploaded u64] | [deleted u64] | [location] | [md5 16] | scan | retention
 //!      | parents: n u8, (kind u8, 1 uuid 16 | 2 text str)×n | [owner str] | [uploader str]
 //!      | filename str | content type str | extras u8 | [title] [description] [category]
-//!      | [status] [external id] str each | tags: n u8, str×n            (str: u16 BE len, UTF-8)
+//!      | [status] [external id] str each | [edited u64] | tags: n u8, str×n
+//!                                                                 (str: u16 BE len, UTF-8)
 //! ```
 
 use uuid::Uuid;
@@ -31,6 +32,8 @@ const F_UPLOADED: u8 = 1 << 4;
 const F_DELETED: u8 = 1 << 5;
 const F_LOCATION: u8 = 1 << 6;
 const F_MD5: u8 = 1 << 7;
+/// Extras bit: the edit time (u64) follows the extra strings.
+const X_EDITED: u8 = 1 << 5;
 
 /// Encodes a record (version 2).
 pub fn encode(rec: &Attachment) -> Vec<u8> {
@@ -106,9 +109,13 @@ pub fn encode(rec: &Attachment) -> Vec<u8> {
     put_str(&mut b, &m.original_filename);
     put_str(&mut b, &m.content_type);
     let extras = [&m.title, &m.description, &m.category, &m.status, &m.external_id];
-    b.push(extras.iter().enumerate().fold(0u8, |acc, (i, e)| if e.is_some() { acc | 1 << i } else { acc }));
+    let bits = extras.iter().enumerate().fold(0u8, |acc, (i, e)| if e.is_some() { acc | 1 << i } else { acc });
+    b.push(bits | if m.edited_at.is_some() { X_EDITED } else { 0 });
     for e in extras.into_iter().flatten() {
         put_str(&mut b, e);
+    }
+    if let Some(t) = m.edited_at {
+        b.extend_from_slice(&t.0.to_be_bytes());
     }
     b.push(m.tags.len().min(u8::MAX as usize) as u8);
     for t in m.tags.iter().take(u8::MAX as usize) {
@@ -201,6 +208,12 @@ fn decode_v2(b: &[u8]) -> Result<Attachment, String> {
         if extras & (1 << i) != 0 {
             *slot = Some(r.string()?);
         }
+    }
+    if extras & !(X_EDITED | 0x1f) != 0 {
+        return Err(format!("unknown extras bits {extras:#04x}"));
+    }
+    if extras & X_EDITED != 0 {
+        meta.edited_at = Some(Timestamp(r.u64()?));
     }
     for _ in 0..r.u8()? {
         meta.tags.push(r.string()?);

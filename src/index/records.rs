@@ -115,12 +115,14 @@ pub(crate) mod tests {
         r.parents = vec![
             ParentRef { kind: ParentKind::Product, id: ParentId::Text("prod_9".into()) },
             ParentRef { kind: ParentKind::SessionPoint, id: ParentId::Text("sess-1/point-a".into()) },
+            ParentRef { kind: ParentKind::Record, id: ParentId::Text("S3kQqTTXTFMLBhsY8XeY".into()) },
         ];
         r.meta.title = Some("Invoice".into());
         r.meta.description = Some("".into());
         r.meta.status = Some("final".into());
         r.meta.external_id = Some("S3kQqTTXTFMLBhsY8XeY".into());
         r.meta.tags = vec!["a".into(), "b c".into()];
+        r.meta.edited_at = Some(Timestamp(1_700_000_000_123));
         r.digests.md5 = Some(Md5Digest([9; 16]));
         r.retention = Retention::Until(Timestamp(77));
         for scan in
@@ -152,16 +154,18 @@ pub(crate) mod tests {
 
         #[test]
         fn round_trips(name in "\\PC{0,40}", ct in "[a-z/+.-]{1,40}", size in any::<u64>(), dev in any::<bool>(),
-                       tags in proptest::collection::vec("\\PC{0,10}", 0..4), title in proptest::option::of("\\PC{0,20}")) {
+                       tags in proptest::collection::vec("\\PC{0,10}", 0..4), title in proptest::option::of("\\PC{0,20}"),
+                       edited in proptest::option::of(any::<u64>())) {
             let mut r = sample();
             r.meta.original_filename = name;
             r.meta.content_type = ct;
             r.meta.tags = tags;
             r.meta.title = title;
+            r.meta.edited_at = edited.map(Timestamp);
             r.size_bytes = size;
             r.is_dev = dev;
             prop_assert_eq!(codec::decode(&codec::encode(&r)), Ok(r.clone()));
-            prop_assert_eq!(codec::decode(&codec_v1::encode(&Attachment { meta: Metadata { tags: vec![], title: None, ..r.meta.clone() }, ..r.clone() })).map(|x| x.size_bytes), Ok(size));
+            prop_assert_eq!(codec::decode(&codec_v1::encode(&Attachment { meta: Metadata { tags: vec![], title: None, edited_at: None, ..r.meta.clone() }, ..r.clone() })).map(|x| x.size_bytes), Ok(size));
         }
     }
 }

@@ -31,11 +31,14 @@ pub enum ParentKind {
     Project = 8,
     /// A comment (on a ticket) the file was posted with.
     Comment = 9,
+    /// A record that holds at most one file at a time, by the record's id (which stays while
+    /// its file is replaced).
+    Record = 10,
 }
 
 impl ParentKind {
     /// Every kind, in stored order.
-    pub const ALL: [ParentKind; 9] = [
+    pub const ALL: [ParentKind; 10] = [
         Self::ClientEvent,
         Self::Event,
         Self::Issue,
@@ -45,6 +48,7 @@ impl ParentKind {
         Self::Asset,
         Self::Project,
         Self::Comment,
+        Self::Record,
     ];
 
     /// The stored tag.
@@ -111,6 +115,9 @@ pub struct Metadata {
     pub status: Option<String>,
     /// An id the host application keeps for it.
     pub external_id: Option<String>,
+    /// When the names and descriptions were last edited (after creation), where an API edits
+    /// them.
+    pub edited_at: Option<Timestamp>,
 }
 
 /// An MD5 digest (reported by APIs that promise one; never used for integrity).

@@ -84,6 +84,11 @@ pub struct NewFile {
     pub meta: Metadata,
     /// The authenticated person who uploaded it.
     pub uploader: Option<UserId>,
+    /// For a slot: the file takes the place of the slot's file in a record that outlives it
+    /// (`records.rs`): it inherits the replaced file's parents, names (but its own file name
+    /// and type), uploader and creation date, read under the slot's lock so no edit is lost;
+    /// `parents` and `uploader` above are ignored. An empty slot is `EntityNotFound`.
+    pub inherit: bool,
 }
 
 impl Service {
@@ -145,6 +150,9 @@ impl Service {
     /// the slot's previous file in the same commit.
     pub async fn commit_direct(&self, received: Received, file: NewFile) -> Result<Attachment> {
         let Received { staged, template, slot, hold, .. } = received;
+        if file.inherit && slot.is_none() {
+            return Err(ServiceError::Internal("a file can only inherit a slot's record".into()));
+        }
         let m = staged.measured;
         let mut rec = template;
         rec.parents = file.parents;
@@ -161,11 +169,25 @@ impl Service {
             Some(s) => self.slot_file(&rec.project_id, s)?,
             None => None,
         };
+        if file.inherit {
+            let old = replaces.as_ref().ok_or(ServiceError::EntityNotFound("attachment"))?;
+            let (name, content_type) = (rec.meta.original_filename, rec.meta.content_type);
+            rec.meta = Metadata { original_filename: name, content_type, ..old.meta.clone() };
+            rec.parents = old.parents.clone();
+            rec.uploader = old.uploader.clone();
+            rec.created_at = old.created_at;
+        }
+        // A direct upload's record comes into being when it is recorded: created and uploaded
+        // at one instant (a record's replacement keeps the record's creation date above).
+        let now = Timestamp::now();
+        if !file.inherit {
+            rec.created_at = now;
+        }
         let (svc, r, old) = (self.me(), rec.clone(), replaces.clone());
         tokio::task::spawn_blocking(move || svc.reserve_checked(&r, old.as_ref()))
             .await
             .map_err(|e| ServiceError::Internal(format!("reserve task: {e}")))??;
-        let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces };
+        let commit = Commit { staged, rec: rec.clone(), now, replaces };
         match self.blobs.commit_upload(commit, Box::new(hold)).await {
             Ok(committed) => {
                 crate::metrics::upload_outcome("ok");

@@ -47,6 +47,9 @@ pub enum ServiceError {
     /// A path or query parameter is malformed.
     #[error("{0}")]
     BadParameter(String),
+    /// A required parameter is missing (422, where an API answers so).
+    #[error("Missing parameter {0}")]
+    MissingParameter(&'static str),
     /// The request body is not JSON, or not the JSON we need.
     #[error("{0}")]
     BadJson(String),

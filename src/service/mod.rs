@@ -30,6 +30,7 @@ pub mod locks;
 pub mod maintenance;
 pub mod people;
 pub mod ratelimit;
+pub mod records;
 pub mod reserve;
 pub mod token;
 pub mod upload;

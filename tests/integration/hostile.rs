@@ -43,7 +43,7 @@ pub async fn raw(addr: &str, req: &[u8], half_close: bool) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-fn req(method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+pub fn req(method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
     let mut r = format!("{method} {path} HTTP/1.1\r\nhost: test\r\n");
     for (k, v) in headers {
         r.push_str(&format!("{k}: {v}\r\n"));

@@ -3,6 +3,7 @@
 mod harness;
 
 mod admin;
+mod assets;
 mod auth;
 mod catalog;
 mod compaction;

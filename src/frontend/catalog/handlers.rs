@@ -165,7 +165,10 @@ async fn upload(
     parents.extend(comment);
     let meta = Metadata { original_filename: name, content_type: kind.mime.to_string(), ..Default::default() };
     api.service.remember(&who)?;
-    let rec = api.service.commit_direct(received, NewFile { parents, meta, uploader: Some(who.id.clone()) }).await?;
+    let rec = api
+        .service
+        .commit_direct(received, NewFile { parents, meta, uploader: Some(who.id.clone()), inherit: false })
+        .await?;
     Ok(json(StatusCode::CREATED, &AttachmentView::new(&rec, who.name.clone())))
 }
 

@@ -7,18 +7,17 @@
 //! slot's previous file in the same commit: concurrent PUTs leave exactly one live file.
 
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, StatusCode};
 
-use crate::frontend::files::{Target, clean_file_name, receive};
-use crate::http::body::HyperBody;
-use crate::http::multipart::{FORM_OVERHEAD, is_form, read_form};
-use crate::http::{Reply, json, query_params};
+use crate::frontend::files::Target;
+use crate::frontend::single::{OneFile, RawBodies, receive_one};
+use crate::http::{Reply, json};
 use crate::ids::{EndUserId, ProjectId};
 use crate::model::control::AliasKind;
 use crate::model::{Metadata, ParentKind};
 use crate::service::ServiceError;
-use crate::service::direct::{NewFile, Received};
+use crate::service::direct::NewFile;
 use crate::service::files::parent_ref;
 use crate::service::people::Person;
 
@@ -53,7 +52,6 @@ pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
     let who = api.person(&req)?;
     let (project, point) = slot(api, &who, &s)?;
     let limit = api.settings.max_upload_bytes;
-    let length: Option<u64> = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse().ok());
     let target = |bound| Target {
         project,
         owner: Some(EndUserId(who.id.0.clone())),
@@ -63,46 +61,11 @@ pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
         slot: Some(point.clone()),
         check: None,
     };
-    let (received, name, content_type): (Received, String, String) = if is_form(&req) {
-        if length.is_some_and(|n| n > limit.saturating_add(FORM_OVERHEAD)) {
-            return Err(ServiceError::PayloadTooLarge { limit });
-        }
-        let mut form = read_form(req, &api.http, &["attachment"], limit)?;
-        let mut part = form
-            .next_part()
-            .await?
-            .ok_or_else(|| ServiceError::BadParameter("the form has no attachment field".into()))?;
-        let name = match part.file_name() {
-            Some(n) => clean_file_name(n)?,
-            None => s.point.clone(),
-        };
-        let ct = part.content_type().unwrap_or_else(|| "application/octet-stream".into());
-        let received = receive(&api.service, target(length), &mut part).await?;
-        drop(part);
-        if form.next_part().await?.is_some() {
-            return Err(ServiceError::BadParameter("only one attachment may be uploaded per request".into()));
-        }
-        (received, name, ct)
-    } else {
-        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(crate::model::mime::essence);
-        if ct.as_deref() != Some("application/octet-stream") {
-            return Err(ServiceError::BadParameter(
-                "the body must be application/octet-stream or multipart/form-data".into(),
-            ));
-        }
-        if length.is_some_and(|n| n > limit) {
-            return Err(ServiceError::PayloadTooLarge { limit });
-        }
-        let name = match query_params(&req).get("filename").filter(|f| !f.is_empty()) {
-            Some(f) => clean_file_name(f)?,
-            None => s.point.clone(),
-        };
-        let mut body = HyperBody::new(req.into_body(), &api.http);
-        (receive(&api.service, target(length), &mut body).await?, name, "application/octet-stream".into())
-    };
-    let meta = Metadata { original_filename: name, content_type, ..Default::default() };
-    let file = NewFile { parents: vec![point], meta, uploader: Some(who.id.clone()) };
-    let rec = api.service.commit_direct(received, file).await?;
+    let how = OneFile { field: "attachment", default_name: &s.point, raw: RawBodies::OctetStream, limit };
+    let got = receive_one(&api.service, &api.http, req, how, target).await?;
+    let meta = Metadata { original_filename: got.name, content_type: got.content_type, ..Default::default() };
+    let file = NewFile { parents: vec![point], meta, uploader: Some(who.id.clone()), inherit: false };
+    let rec = api.service.commit_direct(got.received, file).await?;
     let md5 = rec.digests.md5.map(|m| hex::encode(m.0)).unwrap_or_default();
     Ok(json(StatusCode::OK, &serde_json::json!({"result": {"length": rec.size_bytes, "md5": md5}})))
 }
