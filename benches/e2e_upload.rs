@@ -52,6 +52,8 @@ fn bench(c: &mut Criterion) {
                         ops: iters,
                         fsync: false,
                         objects: 0,
+                        user_key: String::new(),
+                        form_path: String::new(),
                         label: None,
                         hostile: Default::default(),
                     };

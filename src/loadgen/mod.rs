@@ -5,7 +5,8 @@
 //! Targets: `attachd` (reserve + PUT, keys from bootstrap.json), `seaweedfs` (assign on the
 //! master + multipart upload to the volume server, like `weed benchmark`), `webdav` (one PUT),
 //! `discard` (one PUT to a server that throws the body away), `attachd-download` (GET of
-//! signed URLs) and `attachd-list` (pages of 50). With `--hostile-…`, hostile clients run beside
+//! signed URLs), `attachd-list` (pages of 50) and `attachd-form` (one multipart POST to the
+//! product files API). With `--hostile-…`, hostile clients run beside
 //! the workers (see `hostile`).
 
 mod conn;
@@ -33,6 +34,9 @@ pub enum Target {
     AttachdList,
     /// attachd: reserve only (fills an index quickly).
     AttachdReserve,
+    /// attachd: one multipart POST of the file to the product files API (seed 001) as a
+    /// person (`--user-key`, `--form-path`); the payload starts with a PDF signature.
+    AttachdForm,
     /// SeaweedFS: GET /dir/assign on the master, then multipart POST to the volume server.
     Seaweedfs,
     /// SeaweedFS: GET of files uploaded first.
@@ -73,6 +77,12 @@ pub struct BenchArgs {
     /// attachd-download: how many attachments to upload first and then read in turn.
     #[arg(long, default_value_t = 256)]
     pub objects: usize,
+    /// attachd-form: a user-bound key (the bearer).
+    #[arg(long, env = "ATTACHD_BENCH_USER_KEY", hide_env_values = true, default_value = "")]
+    pub user_key: String,
+    /// attachd-form: the product's attachments path.
+    #[arg(long, default_value = "/catalog/spaces/bench/products/bench/attachments")]
+    pub form_path: String,
     /// Label for the report (defaults to the target name).
     #[arg(long)]
     pub label: Option<String>,

@@ -29,16 +29,18 @@ pub struct Plan {
     agent_auth: String,
     fsync: bool,
     downloads: Vec<(String, String)>,
-    /// SeaweedFS: the payload as a multipart form, built once.
+    /// SeaweedFS and attachd-form: the payload as a multipart form, built once.
     multipart: Bytes,
+    /// attachd-form: `Bearer <user key>` and the path.
+    form: (String, String),
 }
 
 const MULTIPART_BOUNDARY: &str = "attachdbenchboundary7MA4YWxk";
 
-fn multipart(payload: &[u8]) -> Bytes {
+fn multipart(payload: &[u8], file_name: &str) -> Bytes {
     let mut body = Vec::with_capacity(payload.len() + 256);
     body.extend_from_slice(
-        format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+        format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
             .as_bytes(),
     );
     body.extend_from_slice(payload);
@@ -103,11 +105,23 @@ impl Plan {
             Target::Attachd | Target::AttachdDownload | Target::AttachdList | Target::AttachdReserve
         );
         let (client_auth, agent_auth) = if needs_keys { keys(&args.bootstrap)? } else { Default::default() };
-        let seaweed_form = if matches!(args.target, Target::Seaweedfs | Target::SeaweedfsDownload) {
-            multipart(&payload)
-        } else {
-            Bytes::new()
+        let form_body = match args.target {
+            Target::Seaweedfs | Target::SeaweedfsDownload => multipart(&payload, "bench.bin"),
+            Target::AttachdForm => {
+                // The product API takes allowlisted types, checked by content: a PDF signature
+                // over the same payload (same size).
+                const PDF: &[u8] = b"%PDF-1.7\n";
+                let mut pdf = payload.to_vec();
+                let n = PDF.len().min(pdf.len());
+                pdf[..n].copy_from_slice(&PDF[..n]);
+                multipart(&pdf, "bench.pdf")
+            }
+            _ => Bytes::new(),
         };
+        if args.target == Target::AttachdForm && args.user_key.is_empty() {
+            return Err("attachd-form needs --user-key (a user-bound key; see benches/forms.sh)".into());
+        }
+        let form_path = format!("{prefix}{}", args.form_path);
         let mut plan = Self {
             target: args.target,
             authority,
@@ -118,7 +132,8 @@ impl Plan {
             agent_auth,
             fsync: args.fsync,
             downloads: Vec::new(),
-            multipart: seaweed_form,
+            multipart: form_body,
+            form: (format!("Bearer {}", args.user_key), form_path),
         };
         if args.target == Target::SeaweedfsDownload {
             let mut conns = HashMap::new();
@@ -234,6 +249,16 @@ impl Plan {
                 }
             }
             Target::AttachdReserve => self.attachd_reserve(main).await.map(|_| ()),
+            Target::AttachdForm => {
+                let ct = format!("multipart/form-data; boundary={MULTIPART_BOUNDARY}");
+                let hdr = [("authorization", self.form.0.as_str()), ("content-type", ct.as_str())];
+                let r = main.send(Method::POST, &self.form.1, &hdr, self.multipart.clone()).await?;
+                if r.status == 201 {
+                    Ok(())
+                } else {
+                    Err(format!("form upload: {} {}", r.status, String::from_utf8_lossy(&r.body)))
+                }
+            }
         }
     }
 }
