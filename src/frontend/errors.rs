@@ -52,6 +52,14 @@ impl ErrorReply {
     }
 }
 
+/// The response for an error in the `{<field>: <message>, "code": <code>}` shape an API uses
+/// (`"error"` for seeds 002 and 003, `"detail"` for seed 001).
+pub fn response_in(e: &E, field: &str) -> Reply {
+    let r = reply(e);
+    let body = json!({ field: r.message, "code": r.code });
+    r.respond(&body)
+}
+
 /// Maps an error to its reply.
 pub fn reply(e: &E) -> ErrorReply {
     use Shape::*;

@@ -1,6 +1,7 @@
 //! What every API that takes files from people shares: cleaning the file name a client sent,
-//! receiving a form's file part (or a raw body) into the service as a direct upload, and
-//! reading a whole form as the APIs do ([`read_all`]: the multipart fuzz target's view).
+//! and reading a whole form as the APIs do ([`read_all`]: the multipart fuzz target's view).
+//! A form's file part or a raw body goes into the service as a
+//! [`crate::service::direct::DirectUpload`].
 //!
 //! A client's file name is kept as the last component of what it sent (a name with `/` or `\`
 //! keeps only what follows the last one: it is never a path); a name with control characters,
@@ -8,11 +9,8 @@
 //! stored files are named by attachment id.
 
 use crate::http::multipart::Form;
-use crate::ids::{EndUserId, ProjectId};
-use crate::model::ParentRef;
-use crate::service::direct::{DirectUpload, HeadCheck, Received};
-use crate::service::upload::BodySource;
-use crate::service::{Service, ServiceError};
+use crate::service::ServiceError;
+use crate::service::upload::BodySource as _;
 
 /// Longest file name kept, in bytes.
 pub const MAX_FILE_NAME: usize = 255;
@@ -30,38 +28,6 @@ pub fn clean_file_name(raw: &str) -> Result<String, ServiceError> {
         return Err(ServiceError::BadParameter(format!("file name is longer than {MAX_FILE_NAME} bytes")));
     }
     Ok(last.to_string())
-}
-
-/// Where a received file goes and what it may be.
-pub struct Target<'a> {
-    /// The project.
-    pub project: ProjectId,
-    /// Whose quota it counts against.
-    pub owner: Option<EndUserId>,
-    /// The API's size limit.
-    pub limit: u64,
-    /// `Content-Length` of the request, a bound on the file.
-    pub bound: Option<u64>,
-    /// Whether the API reports an MD5.
-    pub md5: bool,
-    /// The slot it replaces the file of, if any.
-    pub slot: Option<ParentRef>,
-    /// A check of its first bytes.
-    pub check: Option<HeadCheck<'a>>,
-}
-
-/// Receives a body (a form's file part, or a raw request body) into the service.
-pub async fn receive<B: BodySource>(svc: &Service, target: Target<'_>, body: &mut B) -> Result<Received, ServiceError> {
-    let up = DirectUpload {
-        project: target.project,
-        owner: target.owner,
-        limit: target.limit,
-        bound: target.bound,
-        md5: target.md5,
-        slot: target.slot,
-        check: target.check,
-    };
-    svc.receive_direct(up, body).await
 }
 
 /// What [`read_all`] saw of one part.

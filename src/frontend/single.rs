@@ -6,7 +6,7 @@
 //! typed by its `Content-Type` where the API takes any (seed 003), or must be
 //! `application/octet-stream` where the seed says so (seed 002); anything else is 400. Either
 //! way a `Content-Length` past the limit (plus a form's framing) is 413 before a byte is read,
-//! and the body streams into the service (`files::receive`).
+//! and the body streams into the service (`Service::receive_direct`).
 
 use hyper::Request;
 use hyper::body::Incoming;
@@ -15,10 +15,10 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use crate::http::body::HyperBody;
 use crate::http::multipart::{FORM_OVERHEAD, is_form, read_form};
 use crate::http::{HttpConfig, query_params};
-use crate::service::direct::Received;
+use crate::service::direct::{DirectUpload, Received};
 use crate::service::{Service, ServiceError};
 
-use super::files::{Target, clean_file_name, receive};
+use super::files::clean_file_name;
 
 /// What raw bodies an API takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub async fn receive_one<'t>(
     http: &HttpConfig,
     req: Request<Incoming>,
     how: OneFile<'_>,
-    target: impl Fn(Option<u64>) -> Target<'t>,
+    target: impl Fn(Option<u64>) -> DirectUpload<'t>,
 ) -> Result<Got, ServiceError> {
     let limit = how.limit;
     let length: Option<u64> = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse().ok());
@@ -75,7 +75,7 @@ pub async fn receive_one<'t>(
             None => how.default_name.to_string(),
         };
         let content_type = part.content_type().unwrap_or_else(|| OCTET_STREAM.into());
-        let received = receive(svc, target(length), &mut part).await?;
+        let received = svc.receive_direct(target(length), &mut part).await?;
         drop(part);
         if form.next_part().await?.is_some() {
             return Err(ServiceError::BadParameter(format!("only one {} may be uploaded per request", how.field)));
@@ -104,7 +104,7 @@ pub async fn receive_one<'t>(
         None => how.default_name.to_string(),
     };
     let mut body = HyperBody::new(req.into_body(), http);
-    let received = receive(svc, target(length), &mut body).await?;
+    let received = svc.receive_direct(target(length), &mut body).await?;
     Ok(Got { received, name, content_type })
 }
 

@@ -14,7 +14,7 @@ use hyper::header::{CONTENT_LENGTH, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use crate::frontend::files::{Target, clean_file_name, receive};
+use crate::frontend::files::clean_file_name;
 use crate::frontend::single::{OneFile, RawBodies, receive_one};
 use crate::http::body::read_json_request;
 use crate::http::multipart::{FORM_OVERHEAD, is_form, read_form};
@@ -22,7 +22,7 @@ use crate::http::{Reply, json};
 use crate::ids::{EndUserId, ProjectId};
 use crate::model::{After, Attachment, Metadata, ParentKind, ParentRef};
 use crate::service::ServiceError;
-use crate::service::direct::{NewFile, Received};
+use crate::service::direct::{DirectUpload, NewFile, Received};
 use crate::service::files::parent_ref;
 use crate::service::people::Person;
 use crate::service::records::{NoBody, is_placeholder, new_record_id, record_slot};
@@ -75,7 +75,7 @@ pub async fn create(api: &AssetsApi, under: Under, id: &str, req: Request<Incomi
     let record = new_record_id();
     let slot = record_slot(&record);
     let limit = api.settings.max_upload_bytes;
-    let target = |bound| Target {
+    let target = |bound| DirectUpload {
         project,
         owner: Some(EndUserId(who.id.0.clone())),
         limit,
@@ -94,7 +94,7 @@ pub async fn create(api: &AssetsApi, under: Under, id: &str, req: Request<Incomi
         Some((received, name, content_type)) => {
             (received, Metadata { original_filename: name, content_type, ..Default::default() })
         }
-        None => (receive(&api.service, target(Some(0)), &mut NoBody).await?, Metadata::default()),
+        None => (api.service.receive_direct(target(Some(0)), &mut NoBody).await?, Metadata::default()),
     };
     let mut meta = meta;
     fields.apply(&mut meta);
@@ -107,7 +107,7 @@ pub async fn create(api: &AssetsApi, under: Under, id: &str, req: Request<Incomi
 async fn read_create_form<'t>(
     api: &AssetsApi,
     req: Request<Incoming>,
-    target: &impl Fn(Option<u64>) -> Target<'t>,
+    target: &impl Fn(Option<u64>) -> DirectUpload<'t>,
 ) -> Result<(Fields, Option<(Received, String, String)>), ServiceError> {
     let limit = api.settings.max_upload_bytes;
     let length: Option<u64> = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse().ok());
@@ -130,7 +130,7 @@ async fn read_create_form<'t>(
         }
         let name = clean_file_name(part.file_name().unwrap_or("file"))?;
         let content_type = part.content_type().unwrap_or_else(|| "application/octet-stream".into());
-        let received = receive(&api.service, target(length), &mut part).await?;
+        let received = api.service.receive_direct(target(length), &mut part).await?;
         file = Some((received, name, content_type));
     }
     Ok((fields, file))
@@ -182,7 +182,7 @@ pub async fn put_file(api: &AssetsApi, id: &str, req: Request<Incoming>) -> Resu
     let slot = record_slot(id);
     let limit = api.settings.max_upload_bytes;
     // The file counts against the record owner's quota, like the file it replaces.
-    let target = |bound| Target {
+    let target = |bound| DirectUpload {
         project: rec.project_id,
         owner: rec.owner.clone(),
         limit,

@@ -12,14 +12,14 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HeaderValue};
 use hyper::{Request, StatusCode};
 
-use crate::frontend::files::{Target, clean_file_name, receive};
+use crate::frontend::files::clean_file_name;
 use crate::http::multipart::{FORM_OVERHEAD, read_form};
 use crate::http::{Reply, json, query_params};
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
 use crate::model::control::AliasKind;
 use crate::model::{After, Attachment, Metadata, ParentKind, ParentRef};
 use crate::service::ServiceError;
-use crate::service::direct::{NewFile, Received};
+use crate::service::direct::{DirectUpload, NewFile, Received};
 use crate::service::files::{DeleteRule, parent_ref};
 use crate::service::people::Person;
 
@@ -145,7 +145,7 @@ async fn upload(
                 )))
             }
         };
-        let target = Target {
+        let target = DirectUpload {
             project,
             owner: Some(EndUserId(who.id.0.clone())),
             limit,
@@ -154,7 +154,7 @@ async fn upload(
             slot: None,
             check: Some(&check),
         };
-        let received = receive(&api.service, target, &mut part).await?;
+        let received = api.service.receive_direct(target, &mut part).await?;
         if received.measured().len == 0 {
             return Err(ServiceError::BadParameter("the file is empty".into()));
         }

@@ -84,9 +84,7 @@ impl CatalogApi {
 
 /// An error in this API's body shape.
 pub fn error_response(e: &ServiceError) -> Reply {
-    let r = crate::frontend::errors::reply(e);
-    let body = serde_json::json!({ "detail": r.message, "code": r.code });
-    r.respond(&body)
+    crate::frontend::errors::response_in(e, "detail")
 }
 
 impl FrontEnd for CatalogApi {

@@ -10,14 +10,13 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, StatusCode};
 
-use crate::frontend::files::Target;
 use crate::frontend::single::{OneFile, RawBodies, receive_one};
 use crate::http::{Reply, json};
 use crate::ids::{EndUserId, ProjectId};
 use crate::model::control::AliasKind;
 use crate::model::{Metadata, ParentKind};
 use crate::service::ServiceError;
-use crate::service::direct::NewFile;
+use crate::service::direct::{DirectUpload, NewFile};
 use crate::service::files::parent_ref;
 use crate::service::people::Person;
 
@@ -52,7 +51,7 @@ pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
     let who = api.person(&req)?;
     let (project, point) = slot(api, &who, &s)?;
     let limit = api.settings.max_upload_bytes;
-    let target = |bound| Target {
+    let target = |bound| DirectUpload {
         project,
         owner: Some(EndUserId(who.id.0.clone())),
         limit,

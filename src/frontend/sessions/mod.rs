@@ -77,11 +77,7 @@ impl FrontEnd for SessionsApi {
     async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
         match self.dispatch(route, req).await {
             Ok(r) => r,
-            Err(e) => {
-                let r = crate::frontend::errors::reply(&e);
-                let body = serde_json::json!({ "error": r.message, "code": r.code });
-                r.respond(&body)
-            }
+            Err(e) => crate::frontend::errors::response_in(&e, "error"),
         }
     }
 }
