@@ -83,6 +83,11 @@ async fn records_are_created_edited_given_files_and_deleted() {
     let mut got = keys.clone();
     got.sort();
     assert_eq!(got, want, "exactly the seed's fields");
+    // In the seed's order, as sent.
+    let r = w.d.http.get(w.d.url(&format!("/api/v2/attachments/{}", id(&rec)))).header("x-api-key", &w.ann);
+    let text = r.send().await.unwrap().text().await.unwrap();
+    let at: Vec<usize> = FIELDS.iter().map(|f| text.find(&format!("\"{f}\":")).unwrap()).collect();
+    assert!(at.windows(2).all(|p| p[0] < p[1]), "fields out of the seed's order: {text}");
     let rid = id(&rec);
     assert_eq!(rid.len(), 20, "{rid}");
     assert_eq!(rec["parent_id"], "asset-1");

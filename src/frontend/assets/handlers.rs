@@ -12,7 +12,6 @@
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HeaderValue};
 use hyper::{Request, StatusCode};
-use serde_json::json;
 
 use crate::frontend::files::clean_file_name;
 use crate::frontend::single::{OneFile, RawBodies, receive_one};
@@ -30,7 +29,7 @@ use crate::service::records::{NoBody, is_placeholder, new_record_id, record_slot
 use super::AssetsApi;
 use super::fields::Fields;
 use super::route::Under;
-use super::views::RecordView;
+use super::views::{Many, One, RecordView};
 
 /// Most records a listing returns (newest first).
 pub const MAX_LISTED: usize = 1000;
@@ -55,7 +54,7 @@ fn view(api: &AssetsApi, rec: &Attachment) -> Result<RecordView, ServiceError> {
 }
 
 fn one(api: &AssetsApi, rec: &Attachment) -> Result<Reply, ServiceError> {
-    Ok(json(StatusCode::OK, &json!({ "asset": view(api, rec)? })))
+    Ok(json(StatusCode::OK, &One { asset: view(api, rec)? }))
 }
 
 /// `GET /api/v2/{assets|projects}/:id/attachments`.
@@ -64,7 +63,7 @@ pub async fn list(api: &AssetsApi, under: Under, id: &str, req: Request<Incoming
     let (project, parent) = parent(api, &who, under, id)?;
     let page = api.service.list_files(&project, &parent, After::Start, MAX_LISTED)?;
     let views = page.files.iter().map(|r| view(api, r)).collect::<Result<Vec<_>, _>>()?;
-    Ok(json(StatusCode::OK, &json!({ "attachments": views })))
+    Ok(json(StatusCode::OK, &Many { attachments: views }))
 }
 
 /// `POST /api/v2/{assets|projects}/:id/attachments`: a record, with its file if a form

@@ -38,6 +38,21 @@ pub struct RecordView {
     deleted: Option<String>,
 }
 
+/// `{"asset": record}`, the record's fields kept in the seed's order (a `serde_json::Value`
+/// would sort them).
+#[derive(Debug, Serialize)]
+pub struct One {
+    /// The record.
+    pub asset: RecordView,
+}
+
+/// `{"attachments": [record…]}`.
+#[derive(Debug, Serialize)]
+pub struct Many {
+    /// The records, newest first.
+    pub attachments: Vec<RecordView>,
+}
+
 /// The status a record has until one is set.
 pub const DEFAULT_STATUS: &str = "open";
 
