@@ -72,7 +72,7 @@ pub async fn receive_one<'t>(
         let mut part = form.next_part().await?.ok_or_else(missing)?;
         let name = match part.file_name() {
             Some(n) => clean_file_name(n)?,
-            None => how.default_name.to_string(),
+            None => default_name(&how),
         };
         let content_type = part.content_type().unwrap_or_else(|| OCTET_STREAM.into());
         let received = svc.receive_direct(target(length), &mut part).await?;
@@ -101,7 +101,7 @@ pub async fn receive_one<'t>(
     }
     let name = match query_params(&req).get("filename").filter(|f| !f.is_empty()) {
         Some(f) => clean_file_name(f)?,
-        None => how.default_name.to_string(),
+        None => default_name(&how),
     };
     let mut body = HyperBody::new(req.into_body(), http);
     let received = svc.receive_direct(target(length), &mut body).await?;
@@ -109,3 +109,9 @@ pub async fn receive_one<'t>(
 }
 
 const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The API's default name, cleaned like a client's (a point named `a/b` stores `b`; one that
+/// cleans to nothing stores `file`).
+fn default_name(how: &OneFile<'_>) -> String {
+    clean_file_name(how.default_name).unwrap_or_else(|_| "file".into())
+}

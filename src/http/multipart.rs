@@ -23,6 +23,9 @@ use super::body::HyperBody;
 
 /// Longest value of a text field.
 pub const MAX_TEXT_FIELD: u64 = 64 << 10;
+/// The names of file parts (the seeds'): the only parts not bounded by [`MAX_TEXT_FIELD`].
+pub const FILE_FIELDS: [&str; 2] = ["file", "attachment"];
+
 /// Bytes a form may add around its file parts (boundaries, part headers, text fields).
 pub const FORM_OVERHEAD: u64 = 256 << 10;
 
@@ -42,11 +45,13 @@ impl std::error::Error for StreamStopped {}
 /// A form being read.
 pub struct Form {
     inner: multer::Multipart<'static>,
+    max_file: u64,
 }
 
 /// One part of a form, being read.
 pub struct Part {
     inner: multer::Field<'static>,
+    max_file: u64,
 }
 
 /// Whether a request's `Content-Type` is `multipart/form-data` (with any parameters).
@@ -91,21 +96,19 @@ impl Form {
     where
         S: Stream<Item = Result<Bytes, StreamStopped>> + Send + 'static,
     {
-        let constraints = multer::Constraints::new().allowed_fields(fields.to_vec()).size_limit(
-            multer::SizeLimit::new()
-                .whole_stream(max_file.saturating_add(FORM_OVERHEAD))
-                // The file part's own limit is the service's (a 413 with nothing kept); this
-                // only keeps multer from ever refusing a file part first.
-                .per_field(max_file.saturating_add(1))
-                .for_field("comment_id", MAX_TEXT_FIELD)
-                .for_field("title", MAX_TEXT_FIELD)
-                .for_field("description", MAX_TEXT_FIELD)
-                .for_field("category", MAX_TEXT_FIELD)
-                .for_field("tags", MAX_TEXT_FIELD)
-                .for_field("external_id", MAX_TEXT_FIELD)
-                .for_field("status", MAX_TEXT_FIELD),
-        );
-        Form { inner: multer::Multipart::with_constraints(Box::pin(chunks) as PinnedStream, boundary, constraints) }
+        // Every part is a text field of at most MAX_TEXT_FIELD bytes but the file parts (the
+        // seeds name them `file` and `attachment`), whose limit is the service's: a 413 the
+        // moment a file passes it, nothing kept. multer never limits them itself (it checks
+        // whole chunks and would refuse first, as a malformed form); the whole stream stays
+        // bounded.
+        let mut limits =
+            multer::SizeLimit::new().whole_stream(max_file.saturating_add(FORM_OVERHEAD)).per_field(MAX_TEXT_FIELD);
+        for f in FILE_FIELDS.iter().filter(|f| fields.contains(f)) {
+            limits = limits.for_field(*f, u64::MAX);
+        }
+        let constraints = multer::Constraints::new().allowed_fields(fields.to_vec()).size_limit(limits);
+        let inner = multer::Multipart::with_constraints(Box::pin(chunks) as PinnedStream, boundary, constraints);
+        Form { inner, max_file }
     }
 }
 
@@ -115,7 +118,7 @@ impl Form {
     /// The next part, or `None` after the last.
     pub async fn next_part(&mut self) -> Result<Option<Part>, ServiceError> {
         match self.inner.next_field().await {
-            Ok(f) => Ok(f.map(|inner| Part { inner })),
+            Ok(f) => Ok(f.map(|inner| Part { inner, max_file: self.max_file })),
             Err(e) => Err(form_error(e)),
         }
     }
@@ -149,8 +152,11 @@ impl Part {
 
 impl BodySource for Part {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        let max_file = self.max_file;
         self.inner.chunk().await.map_err(|e| match stopped(&e) {
             Some(stop) => stop,
+            // The form passed its bound while a file streamed: the file is too large.
+            None if matches!(e, multer::Error::StreamSizeExceeded { .. }) => BodyError::TooLarge(max_file),
             // A malformed or truncated part ends the upload: nothing is kept.
             None => {
                 tracing::debug!(error = %e, "multipart body ended badly");
@@ -172,11 +178,13 @@ fn form_error(e: multer::Error) -> ServiceError {
     if let Some(stop) = stopped(&e) {
         return stop.into();
     }
+    if let multer::Error::StreamSizeExceeded { limit } = e {
+        return ServiceError::BodyTooLarge(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
     ServiceError::BadParameter(match e {
         multer::Error::UnknownField { field_name } => {
             format!("unknown form field {:?}", field_name.unwrap_or_default())
         }
-        multer::Error::StreamSizeExceeded { limit } => format!("the form is larger than {limit} bytes"),
         multer::Error::FieldSizeExceeded { field_name, .. } => {
             format!("form field {:?} is too long", field_name.unwrap_or_default())
         }

@@ -17,4 +17,6 @@ mod parts;
 
 pub use attachment::{Attachment, Location};
 pub use listing::{After, Counter, Pending, TimelineRow};
-pub use parts::{Digests, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
+pub use parts::{
+    Digests, MAX_TOKEN_ID, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState, is_token_id,
+};

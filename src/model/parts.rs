@@ -71,6 +71,15 @@ pub enum ParentId {
     Text(String),
 }
 
+/// Longest [`is_token_id`] id.
+pub const MAX_TOKEN_ID: usize = 64;
+
+/// Whether `s` is an opaque token id: 1–64 characters of `[A-Za-z0-9_-]` (asset, host-project
+/// and record ids, which travel as one URL path segment).
+pub fn is_token_id(s: &str) -> bool {
+    (1..=MAX_TOKEN_ID).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A reference to the entity an attachment is attached to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ParentRef {

@@ -208,13 +208,29 @@ impl Service {
     /// The live, uploaded file a slot of `project` holds, if any (the newest, should a crash
     /// ever have left two).
     pub fn slot_file(&self, project: &ProjectId, slot: &ParentRef) -> Result<Option<Attachment>> {
-        for row in self.catalog.list_parent(slot, After::Start) {
-            let (row, owner) = row?;
-            if owner != *project {
-                continue;
+        self.live_in_slot(slot, Some(project))
+    }
+
+    /// The live file a slot holds (in `project`, if given). A replacement committing during
+    /// the scan is never missed: when the scan passed a row whose record was still pending
+    /// (the new file, not yet committed) and then found the old file already retired, it
+    /// found nothing live and scans once more, after that commit.
+    pub(crate) fn live_in_slot(&self, slot: &ParentRef, project: Option<&ProjectId>) -> Result<Option<Attachment>> {
+        for _ in 0..2 {
+            let mut passed_pending = false;
+            for row in self.catalog.list_parent(slot, After::Start) {
+                let (row, owner) = row?;
+                if project.is_some_and(|p| *p != owner) {
+                    continue;
+                }
+                match self.catalog.record(row.id)? {
+                    Some(r) if r.is_uploaded() && r.deleted_at.is_none() => return Ok(Some(r)),
+                    Some(r) if r.is_pending() => passed_pending = true,
+                    _ => {}
+                }
             }
-            if let Some(rec) = self.catalog.record(row.id)?.filter(|r| r.is_uploaded() && r.deleted_at.is_none()) {
-                return Ok(Some(rec));
+            if !passed_pending {
+                break;
             }
         }
         Ok(None)

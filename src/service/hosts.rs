@@ -87,6 +87,9 @@ impl Service {
         if !valid_id(id) {
             return Err(bad("parent id must be 1-255 bytes without control characters"));
         }
+        if matches!(kind, ParentKind::Asset | ParentKind::Project) && !crate::model::is_token_id(id) {
+            return Err(bad("asset and project ids must be 1-64 characters of A-Z, a-z, 0-9, - and _"));
+        }
         match (&owner, kind) {
             (None, ParentKind::Ticket) => return Err(bad("a ticket needs an owner")),
             (Some(_), k) if k != ParentKind::Ticket => return Err(bad("only a ticket has an owner")),

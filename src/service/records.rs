@@ -66,7 +66,7 @@ impl Service {
     /// `EntityNotFound("attachment")`.
     pub fn record(&self, person: &Person, id: &str) -> Result<(Attachment, Reach)> {
         let not_found = || ServiceError::EntityNotFound("attachment");
-        let rec = self.live_record(&record_slot(id))?.ok_or_else(not_found)?;
+        let rec = self.live_in_slot(&record_slot(id), None)?.ok_or_else(not_found)?;
         let reach = self.reach(person, &rec.project_id, not_found())?;
         Ok((rec, reach))
     }
@@ -108,17 +108,6 @@ impl Service {
     /// A user's email, if registered.
     pub fn email_of(&self, id: &crate::ids::UserId) -> Result<Option<String>> {
         Ok(self.catalog.user(id)?.map(|u| u.email))
-    }
-
-    /// The live attachment a slot holds, whatever its project (record ids are unique).
-    fn live_record(&self, slot: &ParentRef) -> Result<Option<Attachment>> {
-        for row in self.catalog.list_parent(slot, crate::model::After::Start) {
-            let (row, _) = row?;
-            if let Some(rec) = self.catalog.record(row.id)?.filter(|r| r.is_uploaded() && r.deleted_at.is_none()) {
-                return Ok(Some(rec));
-            }
-        }
-        Ok(None)
     }
 }
 

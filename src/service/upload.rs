@@ -39,6 +39,8 @@ pub enum BodyError {
     TimedOut,
     /// The body's framing is broken (a multipart form cut short or damaged).
     Malformed,
+    /// The body is larger than the API takes (this many bytes).
+    TooLarge(u64),
 }
 
 impl From<BodyError> for ServiceError {
@@ -49,6 +51,7 @@ impl From<BodyError> for ServiceError {
             BodyError::Malformed => ServiceError::BadParameter(
                 "malformed multipart body: it ended before its closing boundary or a part is damaged".into(),
             ),
+            BodyError::TooLarge(limit) => ServiceError::PayloadTooLarge { limit },
         }
     }
 }

@@ -217,6 +217,10 @@ async fn the_seeds_statuses_and_bodies() {
         let (s, v) = call(&w, m, path, &w.ann, Some(json!({}))).await;
         assert_eq!((s, v["error"].as_str()), (404, Some("attachment not found")), "{path}");
     }
+    for bad in ["a.b", "a%20b", &"x".repeat(65)] {
+        let path = format!("projects/{}/parents/asset/{bad}", w.project);
+        assert_eq!(w.d.admin(Method::PUT, &path, None).await.0, 400, "an asset id seed 003 could never reach: {bad}");
+    }
     let (s, v) = call(&w, Method::PATCH, &one, &w.ann, Some(json!({"title": null}))).await;
     assert_eq!((s, v["error"].as_str()), (422, Some("Missing parameter title")));
     let (s, v) = call(&w, Method::PATCH, &one, &w.ann, Some(json!({"tags": "a"}))).await;
@@ -239,6 +243,11 @@ async fn limits_and_quotas_refuse_while_streaming_and_keep_nothing() {
     let r = w.d.http.post(w.d.url(ASSET)).header("x-api-key", &w.ann).header("content-type", Form::content_type());
     let (s, v) = json_of(r.body(form.end()).send().await.unwrap()).await;
     assert_eq!(s, 413, "{v}");
+    let form =
+        Form::default().text("title", "big").file("file", "big.bin", "application/octet-stream", &data(300_000, 2));
+    let r = w.d.http.post(w.d.url(ASSET)).header("x-api-key", &w.ann).header("content-type", Form::content_type());
+    let (s, v) = json_of(r.body(form.end()).send().await.unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (413, Some("payload_too_large")), "well past the limit: {v}");
     // A form whose file arrives before a title that is too long: nothing is kept.
     let form = Form::default()
         .file("file", "a.bin", "application/octet-stream", &data(5_000, 3))
@@ -368,6 +377,11 @@ async fn hostile_requests_get_4xx_json_and_keep_nothing() {
         ("title with a NUL", req("POST", ASSET, &[key(), json_ct()], b"{\"title\":\"a\\u0000b\"}"), 400),
         ("form cut short", req("POST", ASSET, &[key(), form_ct()], &truncated), 400),
         ("huge part header", req("POST", ASSET, &[key(), form_ct()], huge_header.as_bytes()), 413),
+        (
+            "a text part of 100 KB",
+            req("POST", ASSET, &[key(), form_ct()], &Form::default().text("tags[]", &"t".repeat(100_000)).end()),
+            400,
+        ),
         (
             "form without boundary",
             req("PUT", &file, &[key(), ("content-type", "multipart/form-data".into())], b"x"),

@@ -244,6 +244,18 @@ async fn size_limits_and_quotas_refuse_while_streaming() {
     let r = w.d.http.post(w.d.url(PRODUCT)).bearer_auth(&w.ann).header("content-type", Form::content_type()).body(body);
     let (s, v) = json_of(r.send().await.unwrap()).await;
     assert_eq!(s, 413, "chunked: {v}");
+    // Well past the limit (but within the form's allowance up front): 413 the moment the file
+    // passes it, whatever the size of the chunk that does.
+    for len in [1_100_000, 1_200_000] {
+        let big = Form::default().file("file", "big.pdf", "application/pdf", &pdf(len, 9)).end();
+        let (s, v) = post(&w, PRODUCT, &w.ann, big.clone()).await;
+        assert_eq!((s, v["code"].as_str()), (413, Some("payload_too_large")), "{len}: {v}");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let r = w.d.http.post(w.d.url(PRODUCT)).bearer_auth(&w.ann).header("content-type", Form::content_type());
+        let (s, v) = json_of(r.body(body).send().await.unwrap()).await;
+        assert_eq!((s, v["code"].as_str()), (413, Some("payload_too_large")), "chunked {len}: {v}");
+    }
     // Exactly at the limit: taken.
     let at = Form::default().file("file", "at.pdf", "application/pdf", &pdf(1_000_000, 2)).end();
     assert_eq!(post(&w, PRODUCT, &w.ann, at).await.0, 201);

@@ -15,9 +15,6 @@ use hyper::Method;
 
 use crate::http::router::{pick, segments};
 
-/// Longest id, in characters.
-pub const MAX_ID: usize = 64;
-
 /// What a record hangs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Under {
@@ -77,9 +74,9 @@ impl Route {
     }
 }
 
-/// Whether `s` can be an id.
+/// Whether `s` can be an id (the model's token ids).
 pub fn is_id(s: &str) -> bool {
-    (1..=MAX_ID).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    crate::model::is_token_id(s)
 }
 
 /// Routes a request, or `None` for a path that is not this API's.
