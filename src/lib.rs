@@ -13,6 +13,7 @@
 //! - [`worker`]   — background jobs: reservation sweeper, cleanup, metrics sampler
 //! - [`index`]    — RocksDB, one module per column family; `transition.rs` derives every row
 //! - [`store`]    — segment files, standalone blobs, io engines (io_uring, sync), recovery
+//! - [`scanner`]  — content scanning: the clamd client and its strict reading of verdicts
 //! - [`metrics`]  — every exported metric, named in one place
 //! - [`ids`]      — newtypes for ids and digests
 //! - [`clock`]    — timestamps and ISO-8601
@@ -50,6 +51,7 @@ pub mod loadgen;
 pub mod local;
 pub mod metrics;
 pub mod model;
+pub mod scanner;
 pub mod service;
 pub mod store;
 pub mod stripes;

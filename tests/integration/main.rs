@@ -26,6 +26,7 @@ mod powercut;
 mod reliability;
 mod repair;
 mod reserve;
+mod scanner;
 mod sessions;
 mod upgrade;
 mod uploads;
