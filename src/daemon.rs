@@ -305,7 +305,51 @@ fn start_jobs(
         spawn(sampler.clone(), Schedule::Every(Duration::from_secs(5)), stop_rx.clone()),
     ];
     sampler.run_once();
+    let mut jobs = jobs;
+    jobs.extend(start_scanner(cfg, service, stop_rx));
     (jobs, cleanup)
+}
+
+/// Starts the scan worker when a scanner is configured; otherwise says so, if an API scans
+/// (its files stay pending: never served unscanned).
+fn start_scanner(
+    cfg: &Config,
+    service: &Arc<Service>,
+    stop_rx: &watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use crate::service::scan::ScannerHealth;
+    let s = &cfg.scanner;
+    let Some(address) = s.address() else {
+        service.set_scanner_health(ScannerHealth::NotConfigured);
+        let a = &cfg.apis;
+        let scanning: Vec<&str> = [
+            ("catalog", a.catalog.enabled && a.catalog.scan),
+            ("sessions", a.sessions.enabled && a.sessions.scan),
+            ("assets", a.assets.enabled && a.assets.scan),
+            ("files", a.files.enabled && a.files.scan),
+        ]
+        .into_iter()
+        .filter_map(|(n, on)| on.then_some(n))
+        .collect();
+        if !scanning.is_empty() {
+            tracing::warn!(
+                apis = ?scanning,
+                "no content scanner configured (scanner.clamd_address): uploads of these APIs stay pending (processing) and are not served"
+            );
+        }
+        return None;
+    };
+    tracing::info!(address = %s.clamd_address, concurrency = s.concurrency, "content scanner configured");
+    let clamd = crate::scanner::Clamd::new(address, Duration::from_secs(s.timeout_secs));
+    service.set_scanner(clamd.clone());
+    let settings = crate::worker::scans::ScanSettings {
+        concurrency: s.concurrency,
+        max_bytes: s.max_file_bytes,
+        poll: Duration::from_secs(1),
+        retry_min: Duration::from_secs(s.retry_min_secs),
+        retry_max: Duration::from_secs(s.retry_max_secs),
+    };
+    Some(crate::worker::scans::spawn(service.clone(), clamd, settings, stop_rx.clone()))
 }
 
 /// The HTTP state: the front ends mounted on each listener. The public listener serves the
@@ -321,6 +365,7 @@ fn http_state(
     use crate::frontend::assets::{AssetsApi, AssetsSettings};
     use crate::frontend::catalog::{CatalogApi, CatalogSettings};
     use crate::frontend::sessions::{SessionsApi, SessionsSettings};
+    use crate::frontend::signed::{FilesApi, FilesSettings};
     use crate::frontend::{admin::AdminApi as Admin, events::EventsApi, probes::Probes};
     let run_cleanup = Arc::new(move || {
         let c = cleanup.clone();
@@ -344,15 +389,28 @@ fn http_state(
             prefix: apis.catalog.prefix.clone(),
             max_upload_bytes: apis.catalog.max_upload_bytes,
             download_ttl: Duration::from_secs(apis.catalog.download_url_ttl_secs),
+            scan: apis.catalog.scan,
         };
         public = public.mount_at(&apis.catalog.prefix, CatalogApi::new(service.clone(), http_cfg.clone(), settings));
     }
     if apis.sessions.enabled {
-        let settings = SessionsSettings { max_upload_bytes: apis.sessions.max_upload_bytes };
+        let settings = SessionsSettings { max_upload_bytes: apis.sessions.max_upload_bytes, scan: apis.sessions.scan };
         public = public.mount_at(&apis.sessions.prefix, SessionsApi::new(service.clone(), http_cfg.clone(), settings));
     }
+    if apis.files.enabled {
+        let f = &apis.files;
+        let settings = FilesSettings {
+            prefix: f.prefix.clone(),
+            max_upload_bytes: f.max_upload_bytes,
+            allowed_types: f.allowed_types.clone(),
+            upload_url_ttl: Duration::from_secs(f.upload_url_ttl_secs),
+            ephemeral_ttl: Duration::from_secs(f.ephemeral_ttl_secs),
+            scan: f.scan,
+        };
+        public = public.mount_at(&f.prefix, FilesApi::new(service.clone(), http_cfg.clone(), settings));
+    }
     if apis.assets.enabled {
-        let settings = AssetsSettings { max_upload_bytes: apis.assets.max_upload_bytes };
+        let settings = AssetsSettings { max_upload_bytes: apis.assets.max_upload_bytes, scan: apis.assets.scan };
         public = public.mount_at(&apis.assets.prefix, AssetsApi::new(service.clone(), http_cfg.clone(), settings));
     }
     let mut ops = Router::new();

@@ -61,6 +61,14 @@ pub const SHED: &str = "attachd_shed_total";
 pub const MEMORY_IN_USE: &str = "attachd_memory_budget_in_use_bytes";
 /// Client connections open now.
 pub const CONNECTIONS: &str = "attachd_connections";
+/// Scan verdicts recorded, by outcome (clean, infected, failed).
+pub const SCANS: &str = "attachd_scans_total";
+/// Bytes sent to the content scanner.
+pub const SCANNED_BYTES: &str = "attachd_scanned_bytes_total";
+/// Time from opening a file for its scan to its verdict.
+pub const SCAN_DURATION: &str = "attachd_scan_duration_seconds";
+/// Files waiting for a scan.
+pub const SCAN_QUEUE: &str = "attachd_scan_queue";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -138,6 +146,22 @@ pub fn describe() {
         "Bytes taken from a memory budget (upload, download) by request bodies and response chunks."
     );
     describe_gauge!(CONNECTIONS, "Client connections open on the public listener.");
+    describe_counter!(SCANS, "Scan verdicts recorded, by outcome (clean, infected, failed).");
+    describe_counter!(SCANNED_BYTES, Unit::Bytes, "Bytes of files scanned (verdict recorded).");
+    describe_histogram!(SCAN_DURATION, Unit::Seconds, "Time from opening a file for its scan to its verdict.");
+    describe_gauge!(SCAN_QUEUE, "Files waiting for a content scan.");
+}
+
+/// A scan verdict was recorded.
+pub fn scan_finished(outcome: &'static str, bytes: u64, elapsed: Duration) {
+    counter!(SCANS, "outcome" => outcome).increment(1);
+    counter!(SCANNED_BYTES).increment(bytes);
+    histogram!(SCAN_DURATION).record(elapsed.as_secs_f64());
+}
+
+/// Files waiting for a scan now.
+pub fn scan_queue(n: u64) {
+    gauge!(SCAN_QUEUE).set(n as f64);
 }
 
 /// One HTTP request finished.

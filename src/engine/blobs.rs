@@ -131,6 +131,12 @@ pub struct Commit {
     /// A record retired (soft-deleted at `now`) by the same catalog write, if it is still
     /// live then; a record already deleted or gone is left as it is.
     pub replaces: Option<Attachment>,
+    /// The reservation was for *at most* `rec.size_bytes`, its digests unknown (an upload URL
+    /// handed out before the file existed): the commit records the measured size and digests
+    /// instead, in the same catalog write, so the usage counters fall by what was reserved and
+    /// not used. A body larger than reserved is refused ([`BlobError::Backend`]); the caller
+    /// bounds its sink by the reservation, so that never happens to a well-behaved caller.
+    pub settle: bool,
 }
 
 /// Where an upload's body is written as it arrives.
@@ -159,6 +165,8 @@ pub enum Access {
     Head,
     /// The bytes, or a redirect if the store serves through a proxy.
     Body,
+    /// The bytes themselves, never a redirect (the content scanner reads them).
+    Bytes,
 }
 
 /// How a full read of a streamed blob is checked on the way.

@@ -133,6 +133,16 @@ pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// Up to `limit` pending reservations that lapsed before `before`, oldest first.
     fn lapsed(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
 
+    /// Up to `limit` files waiting for a content scan (uploaded, live, scan state `Pending`),
+    /// oldest upload first. The queue is part of the records' state: a file joins it in its
+    /// upload's commit and leaves it in the transition that records the verdict (or deletes
+    /// it), so it survives restarts exactly as the upload does.
+    fn scan_queue(&self, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
+
+    /// Up to `limit` live attachments whose removal deadline (`Retention::Until`) is before
+    /// `before`, oldest deadline first, in any upload state.
+    fn ephemeral_due(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
+
     /// Up to `limit` soft-deleted attachments deleted before `before`, oldest first. An entry
     /// whose record no longer matches (see [`Catalog::forget_deleted`]) may appear.
     fn deleted_before(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;

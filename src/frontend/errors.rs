@@ -93,6 +93,10 @@ pub fn reply(e: &E) -> ErrorReply {
         E::AlreadyUploaded => (S::CONFLICT, "already_uploaded", Rejection),
         E::UploadInProgress => (S::CONFLICT, "upload_in_progress", Rejection),
         E::Conflict(_) => (S::CONFLICT, "conflict", Plain),
+        E::ScanPending => (S::CONFLICT, "scan_pending", Plain),
+        E::Infected(_) => (S::CONFLICT, "infected", Plain),
+        E::ScanFailed(_) => (S::CONFLICT, "scan_failed", Plain),
+        E::InvalidUploadToken => (S::FORBIDDEN, "invalid_upload_token", Plain),
         E::SizeExceeded => (S::PAYLOAD_TOO_LARGE, "size_mismatch", Rejection),
         E::SizeShort { .. } => (S::BAD_REQUEST, "size_mismatch", Rejection),
         E::HashMismatch => (S::BAD_REQUEST, "hash_mismatch", Rejection),
@@ -104,6 +108,7 @@ pub fn reply(e: &E) -> ErrorReply {
         E::NoSpace => (S::INSUFFICIENT_STORAGE, "insufficient_storage", Plain),
         E::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", Plain),
         E::Busy(_) => (S::SERVICE_UNAVAILABLE, "server_busy", Plain),
+        E::ScannerUnreachable => (S::SERVICE_UNAVAILABLE, "scanner_unreachable", Plain),
         E::Corrupt(_) => (S::INTERNAL_SERVER_ERROR, "stored_data_corrupt", Plain),
         E::UploadFailed(_) => (S::INTERNAL_SERVER_ERROR, "upload_failed", Plain),
         E::ReadFailed(_) => (S::INTERNAL_SERVER_ERROR, "read_failed", Plain),
@@ -146,6 +151,7 @@ pub fn reply(e: &E) -> ErrorReply {
         // Reservations lapse within the TTL; a minute is a fair first wait.
         E::TooManyPending { .. } => headers.push((RETRY_AFTER, HeaderValue::from_static("60"))),
         E::Unavailable | E::NoSpace | E::Busy(_) => headers.push((RETRY_AFTER, HeaderValue::from_static("1"))),
+        E::ScanPending | E::ScannerUnreachable => headers.push((RETRY_AFTER, HeaderValue::from_static("5"))),
         E::RangeNotSatisfiable { size } => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 headers.push((hyper::header::CONTENT_RANGE, v));

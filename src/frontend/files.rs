@@ -112,7 +112,7 @@ pub fn check_names(s: &str, data: &[u8]) -> Result<(), String> {
         if !printable(&name, MAX_FILE_NAME) || name.contains(['/', '\\']) {
             return Err("a cleaned file name is a path".into());
         }
-        if let Some(t) = super::catalog::types::by_extension(&name) {
+        if let Some(t) = super::types::known(&name) {
             let _ = t.matches(data);
         }
     }

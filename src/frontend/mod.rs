@@ -16,8 +16,10 @@
 //! - [`probes`] — `/health` and `/ready` on the public listener
 //! - [`sessions`] — session-point slots (seed 002: `/api/v1/project/…`)
 //! - [`assets`]  — asset and project attachment records (seed 003: `/api/v2/…`)
+//! - [`signed`] — signed-URL files with scanning (seed 004: `/v1/files/…`)
 //! - [`files`]  — file names and receiving file bodies, for the APIs people upload through
 //! - [`single`] — one file per request, as a raw body or one form part (seeds 002 and 003)
+//! - [`types`]  — file types by extension and by content (the type allowlists)
 //! - [`errors`] — the one table from service errors to statuses, codes and headers
 //! - [`views`]  — wire shapes more than one of them answers with
 
@@ -29,5 +31,7 @@ pub mod events;
 pub mod files;
 pub mod probes;
 pub mod sessions;
+pub mod signed;
 pub mod single;
+pub mod types;
 pub mod views;

@@ -3,7 +3,8 @@
 //! between two states of a record from it, and fsck checks and rebuilds from it.
 //!
 //! A record owns: a `listing` row and its `filters` rows while not soft-deleted; an `expiry`
-//! row while pending; a `deleted` row while soft-deleted; a share of the `usage` counters
+//! row while pending; a `deleted` row while soft-deleted; a `scans` row while uploaded, live and
+//! waiting for a scan; an `ephemeral` row while live with a removal deadline; a share of the `usage` counters
 //! (its declared size, and one file) while not soft-deleted; a share of its segment's
 //! `segments` counter (its stored length, and one record) while it has a segment location.
 
@@ -11,12 +12,12 @@ use crate::ids::{AttachmentId, EndUserId, ProjectId, SegmentId};
 
 use super::counter::Counter;
 use super::records::RecordReads;
-use super::{Batch, Index, IndexError, Reads, deleted, expiry, filters, listing};
+use super::{Batch, Index, IndexError, Reads, deleted, ephemeral, expiry, filters, listing, scans};
 use super::{segments, usage};
 use crate::model::{Attachment, Location};
 
 /// The column families whose rows are derived from records (key ends with the attachment id).
-pub const ROW_FAMILIES: [&str; 4] = [listing::CF, filters::CF, expiry::CF, deleted::CF];
+pub const ROW_FAMILIES: [&str; 6] = [listing::CF, filters::CF, expiry::CF, deleted::CF, scans::CF, ephemeral::CF];
 
 /// One derived row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub enum CounterKey {
     Segment(SegmentId),
 }
 
-/// A record's rows in `listing`, `filters`, `expiry` and `deleted`.
+/// A record's rows in `listing`, `filters`, `expiry`, `deleted`, `scans` and `ephemeral`.
 pub fn rows_of(index: &Index, rec: &Attachment) -> Vec<Row> {
     let mut b = Batch::recording(index);
     if rec.deleted_at.is_none() {
@@ -47,6 +48,10 @@ pub fn rows_of(index: &Index, rec: &Attachment) -> Vec<Row> {
         if rec.is_pending() {
             b.put_expiry(rec);
         }
+        if scans::queued(rec) {
+            b.put_scan(rec);
+        }
+        b.put_ephemeral(rec);
     } else {
         b.put_deleted(rec);
     }

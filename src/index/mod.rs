@@ -16,6 +16,7 @@ pub mod control;
 pub mod counter;
 pub mod deleted;
 pub mod derived;
+pub mod ephemeral;
 pub mod expiry;
 pub mod filters;
 pub mod links;
@@ -23,6 +24,7 @@ pub mod listing;
 pub mod pending;
 pub mod records;
 pub mod replay;
+pub mod scans;
 pub mod segments;
 mod transition;
 pub mod usage;
@@ -70,8 +72,19 @@ pub struct Snapshot<'a> {
 }
 
 /// Column family names, in the order `open` creates them.
-pub const COLUMN_FAMILIES: [&str; 9] =
-    [records::CF, listing::CF, filters::CF, usage::CF, expiry::CF, deleted::CF, segments::CF, links::CF, control::CF];
+pub const COLUMN_FAMILIES: [&str; 11] = [
+    records::CF,
+    listing::CF,
+    filters::CF,
+    usage::CF,
+    expiry::CF,
+    deleted::CF,
+    segments::CF,
+    links::CF,
+    control::CF,
+    scans::CF,
+    ephemeral::CF,
+];
 
 /// What can go wrong in the index.
 #[derive(Debug, thiserror::Error)]

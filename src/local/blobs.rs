@@ -24,10 +24,10 @@ use crate::engine::{
 use crate::ids::{AttachmentId, SegmentId};
 use crate::index::Index;
 use crate::index::prelude::*;
-use crate::model::{Attachment, Location};
+use crate::model::{Attachment, Digests, Location};
 use crate::store::{BlobReader, Store, StoreError, StoredBlob};
 
-use super::commit::{Committer, Payload};
+use super::commit::{Committer, Payload, Upload};
 use super::sink::{FileSink, STREAM_BUFFERED, SegmentSink, SpillSink, StagedBody};
 
 /// The local blob store's settings.
@@ -100,7 +100,9 @@ impl BlobStore for LocalBlobs {
     fn commit_upload(&self, commit: Commit, hold: Hold) -> BoxFuture<'static, BlobResult<Attachment>> {
         let committer = self.committer.clone();
         Box::pin(async move {
-            let Commit { staged, rec, now, replaces } = commit;
+            let Commit { staged, rec, now, replaces, settle } = commit;
+            let m = staged.measured;
+            let settle = settle.then_some((m.len, Digests { sha256: m.sha256, md5: m.md5 }));
             let body = staged
                 .inner
                 .downcast::<StagedBody>()
@@ -117,7 +119,7 @@ impl BlobStore for LocalBlobs {
                     Payload::Standalone(stored, crc)
                 }
             };
-            committer.commit_upload(rec, payload, now, replaces, hold).await
+            committer.commit_upload(Upload { rec, payload, now, replaces, settle }, hold).await
         })
     }
 
@@ -127,7 +129,7 @@ impl BlobStore for LocalBlobs {
             let id = rec.id;
             Ok(match location {
                 _ if access == Access::Head => Opened::Head,
-                Location::Standalone { month, .. } if !self.cfg.x_accel_prefix.is_empty() => {
+                Location::Standalone { month, .. } if access == Access::Body && !self.cfg.x_accel_prefix.is_empty() => {
                     let blob = StoredBlob { project: rec.project_id, month, id };
                     Opened::Redirect(format!("{}/{}", self.cfg.x_accel_prefix.trim_end_matches('/'), blob.rel_path()))
                 }

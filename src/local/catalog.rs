@@ -206,6 +206,14 @@ impl Catalog for LocalCatalog {
         Ok(self.index.expired_reservations(before, limit)?)
     }
 
+    fn scan_queue(&self, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>> {
+        Ok(self.index.scan_queue(limit)?)
+    }
+
+    fn ephemeral_due(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>> {
+        Ok(self.index.ephemeral_due(before, limit)?)
+    }
+
     fn deleted_before(&self, before: Timestamp, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>> {
         Ok(self.index.deleted_before(before, limit)?)
     }

@@ -26,7 +26,7 @@ use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, SegmentId};
 use crate::index::Index;
 use crate::index::prelude::*;
-use crate::model::{Attachment, Location};
+use crate::model::{Attachment, Digests, Location};
 use crate::store::{AppendItem, Placement, Store, StoredBlob};
 
 // The index counts a segment record's stored length as its payload plus the store's header.
@@ -54,6 +54,20 @@ pub enum Payload {
     Standalone(StoredBlob, u32),
 }
 
+/// An upload to commit: the pending record `rec` (as read) with `payload`, uploaded at `now`.
+pub struct Upload {
+    /// The pending record, as the caller read it.
+    pub rec: Attachment,
+    /// Its bytes.
+    pub payload: Payload,
+    /// The upload time recorded.
+    pub now: Timestamp,
+    /// The live record it retires in the same write, if still live.
+    pub replaces: Option<Attachment>,
+    /// For a reservation of at most `rec.size_bytes`: the measured size and digests to record.
+    pub settle: Option<(u64, Digests)>,
+}
+
 enum CommitJob {
     /// The caller's hold (its upload claim and memory permit) rides along, so no retry of the
     /// same attachment can start, and the bytes stay counted against the upload budget, until
@@ -64,6 +78,8 @@ enum CommitJob {
         now: Timestamp,
         /// The live record this upload replaces, as the caller read it.
         replaces: Option<Box<Attachment>>,
+        /// The measured size and digests recorded in place of the reserved ones.
+        settle: Option<(u64, Digests)>,
         hold: Hold,
         reply: oneshot::Sender<Result<Attachment>>,
     },
@@ -135,20 +151,17 @@ impl Committer {
         }
     }
 
-    /// Commits the upload of the pending record `rec` (as read) with `payload`, uploaded at
-    /// `now`; resolves once it is durable and indexed. `hold` is dropped when the commit has an
-    /// outcome.
+    /// Commits `up`; resolves once it is durable and indexed. `hold` is dropped when the
+    /// commit has an outcome.
     pub fn commit_upload(
         &self,
-        rec: Attachment,
-        payload: Payload,
-        now: Timestamp,
-        replaces: Option<Attachment>,
+        up: Upload,
         hold: Hold,
     ) -> impl std::future::Future<Output = Result<Attachment>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        let replaces = replaces.map(Box::new);
-        let sent = self.send(CommitJob::Upload { rec: Box::new(rec), payload, now, replaces, hold, reply });
+        let Upload { rec, payload, now, replaces, settle } = up;
+        let (rec, replaces) = (Box::new(rec), replaces.map(Box::new));
+        let sent = self.send(CommitJob::Upload { rec, payload, now, replaces, settle, hold, reply });
         async move {
             sent?;
             rx.await.map_err(|_| BlobError::Unavailable)?
@@ -203,9 +216,12 @@ impl BatchCommitter {
         ids.extend(jobs.iter().filter_map(|j| replaced(j).map(|r| r.id)));
         let guards = self.locks.records.lock_many(ids.iter().map(|i| i.as_bytes()));
         let mut accepted = self.validate_batch(jobs);
-        // Retiring a record moves its project's usage: hold the quota stripe, as the
-        // catalog's own updates do, so no reserve reads usage half-way.
-        let projects: Vec<_> = accepted.iter().filter_map(|a| a.retire.as_ref().map(|r| r.project_id)).collect();
+        // Retiring a record, or settling a reservation at its measured size, moves its
+        // project's usage: hold the quota stripe, as the catalog's own updates do, so no
+        // reserve reads usage half-way.
+        let moves_usage =
+            |a: &&Accepted| a.retire.is_some() || matches!(a.job, CommitJob::Upload { settle: Some(_), .. });
+        let projects: Vec<_> = accepted.iter().filter(moves_usage).map(|a| a.rec.project_id).collect();
         let quota_guards = self.locks.quotas.lock_many(projects.iter().map(|p| p.as_bytes()));
         let seg_bytes = self.write_segments(&mut accepted);
         // Step 4: one synced index batch.
@@ -326,13 +342,16 @@ impl BatchCommitter {
         let Some(id) = job.id() else { return Ok(None) };
         let rec = self.index.record(*id)?;
         match job {
-            CommitJob::Upload { .. } => {
+            CommitJob::Upload { settle, .. } => {
                 let rec = rec.ok_or(BlobError::RecordGone)?;
                 if rec.deleted_at.is_some() {
                     return Err(BlobError::RecordDeleted);
                 }
                 if rec.uploaded_at.is_some() {
                     return Err(BlobError::AlreadyUploaded);
+                }
+                if settle.is_some_and(|(len, _)| len > rec.size_bytes) {
+                    return Err(BlobError::Backend("a settled body larger than its reservation".into()));
                 }
                 Ok(Some(rec))
             }
@@ -375,8 +394,12 @@ fn apply(batch: &mut crate::index::Batch<'_>, a: &mut Accepted) -> std::result::
         }
         (CommitJob::RemoveSegment { .. }, _) => return Ok(()),
     }
-    if let CommitJob::Upload { now, .. } = a.job {
+    if let CommitJob::Upload { now, settle, .. } = a.job {
         rec.uploaded_at = Some(now);
+        if let Some((len, digests)) = settle {
+            rec.size_bytes = len;
+            rec.digests = digests;
+        }
         if let Some(live) = &a.retire {
             let retired = Attachment { deleted_at: Some(now), ..live.clone() };
             batch.transition(Some(live), Some(&retired))?;

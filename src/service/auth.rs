@@ -127,6 +127,9 @@ pub enum Op {
     List,
     /// Link a client event id to an event: `events:write`.
     Link,
+    /// Read the caller's own files (the status and bytes of a signed-URL file): an app-scoped
+    /// key and the rate limit.
+    OwnFiles,
     /// Change a project's quota overrides: `projects:write`, the project visible, and for a
     /// user, the admin role on its team.
     SetQuotas(ProjectId),
@@ -183,6 +186,10 @@ impl Service {
                 self.rate_limit(principal)?;
             }
             Op::Link => principal.require(EVENTS_WRITE)?,
+            Op::OwnFiles => {
+                principal.app_scope()?;
+                self.rate_limit(principal)?;
+            }
             Op::SetQuotas(pid) => {
                 principal.require(PROJECTS_WRITE)?;
                 let project = self.visible_project(principal, &pid)?;

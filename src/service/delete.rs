@@ -11,8 +11,8 @@
 use crate::clock::Timestamp;
 use crate::engine::Durability;
 use crate::ids::AttachmentId;
-use crate::model::Attachment;
 use crate::model::control::Role;
+use crate::model::{Attachment, Retention};
 
 use super::auth::EVENTS_WRITE;
 use super::{Principal, Result, Service, ServiceError};
@@ -60,6 +60,26 @@ impl Service {
     /// checks the deadline only after claiming, so a claimed reservation was claimed in time).
     pub(crate) fn release_lapsed_blocking(&self, id: AttachmentId, now: crate::clock::Timestamp) -> Result<bool> {
         self.discard_if(id, |rec| rec.expires_at < now && !self.uploads.contains(&id))
+    }
+
+    /// Removes an attachment whose removal deadline (`Retention::Until`) passed before `now`:
+    /// an uploaded one is soft-deleted (quota released now, bytes after the grace); a
+    /// reservation never uploaded is discarded, unless a PUT holds its claim. Returns whether
+    /// it was removed now.
+    pub(crate) fn remove_ephemeral_blocking(&self, id: AttachmentId, now: Timestamp) -> Result<bool> {
+        loop {
+            let due = |r: &Attachment| matches!(r.retention, Retention::Until(t) if t < now);
+            let Some(old) = self.catalog.record(id)?.filter(|r| r.deleted_at.is_none() && due(r)) else {
+                return Ok(false);
+            };
+            if old.is_pending() {
+                return self.discard_if(id, |r| due(r) && !self.uploads.contains(&id));
+            }
+            let rec = Attachment { deleted_at: Some(now), ..old.clone() };
+            if self.catalog.update(&old, Some(&rec), Durability::Synced)? {
+                return Ok(true);
+            }
+        }
     }
 
     fn discard_if(&self, id: AttachmentId, cond: impl Fn(&Attachment) -> bool) -> Result<bool> {

@@ -56,6 +56,8 @@ pub struct DirectUpload<'a> {
     pub slot: Option<ParentRef>,
     /// A check of its first bytes, if the API has one (a type allowlist).
     pub check: Option<HeadCheck<'a>>,
+    /// Whether the file waits for a content scan before it is served.
+    pub scan: bool,
 }
 
 /// A received body: staged and measured, not yet recorded. Dropping it discards the bytes.
@@ -122,7 +124,7 @@ impl Service {
             meta: Metadata::default(),
             size_bytes: 0,
             digests: Digests { sha256: crate::ids::Sha256Digest([0; 32]), md5: None },
-            scan: ScanState::NotScanned,
+            scan: if up.scan { ScanState::Pending } else { ScanState::NotScanned },
             retention: Retention::Kept,
             is_dev: false,
             created_at: now,
@@ -187,11 +189,12 @@ impl Service {
         tokio::task::spawn_blocking(move || svc.reserve_checked(&r, old.as_ref()))
             .await
             .map_err(|e| ServiceError::Internal(format!("reserve task: {e}")))??;
-        let commit = Commit { staged, rec: rec.clone(), now, replaces };
+        let commit = Commit { staged, rec: rec.clone(), now, replaces, settle: false };
         match self.blobs.commit_upload(commit, Box::new(hold)).await {
             Ok(committed) => {
                 crate::metrics::upload_outcome("ok");
                 crate::metrics::bytes_uploaded(committed.size_bytes);
+                self.queued(&committed);
                 Ok(committed)
             }
             Err(e) => {
@@ -268,12 +271,17 @@ struct Headroom {
     user: bool,
 }
 
-struct Limits {
+pub(super) struct Limits {
     limit: u64,
     headroom: Headroom,
 }
 
 impl Limits {
+    /// The API's limit alone (the quota was charged up front).
+    pub(super) fn only(limit: u64) -> Self {
+        Self { limit, headroom: Headroom { bytes: u64::MAX, quota: u64::MAX, used: 0, user: false } }
+    }
+
     /// Refuses `got` bytes if they pass the limit or the headroom.
     fn check(&self, got: u64) -> Result<()> {
         if got > self.limit {
@@ -294,7 +302,7 @@ impl Limits {
 
 /// Copies the body into `sink`: the first [`HEAD_BYTES`] are checked before any is written;
 /// every chunk is checked against the limits before it is written. Returns the head.
-async fn feed<B: BodySource>(
+pub(super) async fn feed<B: BodySource>(
     body: &mut B,
     sink: &mut dyn crate::engine::BlobSink,
     limits: &Limits,

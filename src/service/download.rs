@@ -91,7 +91,9 @@ impl Service {
     }
 
     /// Opens an uploaded record's bytes (`head`: metadata only), charging the download budget.
+    /// A file waiting for its scan, infected or not scannable is refused here, for every API.
     pub(crate) async fn open_record(&self, rec: Attachment, head: bool) -> Result<Download> {
+        super::scan::servable(&rec, self.scanner_health())?;
         let source = match self.blobs.open(&rec, if head { Access::Head } else { Access::Body }).await? {
             Opened::Head => DownloadSource::None,
             Opened::Redirect(path) => DownloadSource::XAccel(path),

@@ -150,6 +150,18 @@ pub enum ServiceError {
     /// Admin API: something with that name/id already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The file waits for (or is in) a content scan: it is not served until found clean.
+    #[error("The file is still being scanned")]
+    ScanPending,
+    /// The content scanner found this signature: the file is never served.
+    #[error("The file is infected ({0}) and is not served")]
+    Infected(String),
+    /// The content scan could not complete (why): the file is never served as clean.
+    #[error("The file could not be scanned and is not served")]
+    ScanFailed(String),
+    /// A signed upload URL that is malformed, tampered, expired, or made for another purpose.
+    #[error("Invalid or expired upload URL")]
+    InvalidUploadToken,
     /// A body of unknown size passed the API's limit while it streamed (or its
     /// `Content-Length` already did).
     #[error("File too large: the limit is {limit} bytes")]
@@ -185,6 +197,9 @@ pub enum ServiceError {
     /// A memory budget is exhausted: retry shortly (the reservation is kept).
     #[error("Server busy: {0}; retry shortly")]
     Busy(&'static str),
+    /// The file waits for a scan and the content scanner cannot be reached now.
+    #[error("The content scanner is not reachable; retry later")]
+    ScannerUnreachable,
     /// The daemon is starting or draining.
     #[error("Service is shutting down; retry shortly")]
     Unavailable,

@@ -32,8 +32,11 @@ pub mod people;
 pub mod ratelimit;
 pub mod records;
 pub mod reserve;
+pub mod scan;
+pub mod signed;
 pub mod token;
 pub mod upload;
+pub mod upload_token;
 pub mod usage;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +93,7 @@ pub struct Service {
     /// The backend's orphan sweep, compaction, fsck, backup and shutdown.
     pub(crate) housekeeping: Arc<dyn Housekeeping>,
     pub(crate) signer: token::TokenSigner,
+    pub(crate) upload_signer: upload_token::UploadSigner,
     pub(crate) jwt: jwt::JwtVerifier,
     /// Per client event id: serialises a reserve's link lookup with the link endpoint.
     pub(crate) link_locks: Stripes,
@@ -101,6 +105,12 @@ pub struct Service {
     pub(crate) limiter: Option<ratelimit::RateLimiter>,
     pub(crate) upload_budget: budget::MemoryBudget,
     pub(crate) download_budget: budget::MemoryBudget,
+    /// What the scan worker last saw of the content scanner.
+    pub(crate) scan_health: scan::HealthCell,
+    /// The content scanner, when one is configured (set once at start).
+    pub(crate) scanner: std::sync::OnceLock<crate::scanner::Clamd>,
+    /// Wakes the scan worker when an upload queued a file.
+    pub(crate) scan_wake: tokio::sync::Notify,
     /// Held by cleanup, fsck and backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
     /// Serialises admin token revocations (the last token must survive).
@@ -125,6 +135,7 @@ impl Service {
             budget::MemoryBudget::new(cfg.download_memory_bytes, "download", "too many download bytes in flight");
         Arc::new_cyclic(|me| Self {
             signer: token::TokenSigner::new(download_secret),
+            upload_signer: upload_token::UploadSigner::new(download_secret),
             jwt: jwt::JwtVerifier::new(jwt_secret, jwt_rules),
             cfg,
             catalog: backend.catalog,
@@ -137,6 +148,9 @@ impl Service {
             limiter,
             upload_budget,
             download_budget,
+            scan_health: scan::HealthCell::default(),
+            scanner: std::sync::OnceLock::new(),
+            scan_wake: tokio::sync::Notify::new(),
             maintenance: Mutex::new(()),
             admin_token_lock: Mutex::new(()),
             draining: AtomicBool::new(false),

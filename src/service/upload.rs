@@ -124,7 +124,7 @@ impl Service {
             }
         };
         // The claim and the memory permit are held until the commit has an outcome.
-        let commit = Commit { staged, rec, now: Timestamp::now(), replaces: None };
+        let commit = Commit { staged, rec, now: Timestamp::now(), replaces: None, settle: false };
         let committed = match self.blobs.commit_upload(commit, Box::new((claim, memory))).await {
             Ok(r) => r,
             Err(e) => {

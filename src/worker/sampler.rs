@@ -25,6 +25,10 @@ impl Job for Sampler {
         // The in-memory totals: no scan of the expiry rows, however many there are.
         let pending = svc.catalog().pending(None).count as usize;
         crate::metrics::sample(pending, svc.uploads_in_progress());
+        if let Ok(n) = svc.scan_backlog() {
+            crate::metrics::scan_queue(n);
+            report["scan_queue"] = n.into();
+        }
         let (up, down) = svc.memory_in_use();
         crate::metrics::memory_in_use(up, down);
         report["pending"] = pending.into();

@@ -62,7 +62,7 @@ fn commit(
     staged: Staged,
     rec: &Attachment,
 ) -> BlobResult<Attachment> {
-    let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces: None };
+    let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces: None, settle: false };
     rt.block_on(blobs.commit_upload(commit, Box::new(())))
 }
 
@@ -193,7 +193,7 @@ pub fn a_commit_retires_the_record_it_replaces(f: &dyn Fixture) {
             rec.digests.sha256 = Sha256Digest(Sha256::digest(&payload).into());
             cat.reserve(&rec, &LIMITS, replacing)?;
             let staged = rt.block_on(stage(&*blobs, &rec, &payload));
-            let commit = Commit { staged, rec, now: Timestamp::now(), replaces: replacing.cloned() };
+            let commit = Commit { staged, rec, now: Timestamp::now(), replaces: replacing.cloned(), settle: false };
             rt.block_on(blobs.commit_upload(commit, Box::new(())))
         };
         let first = upload(1, None).unwrap();
@@ -211,4 +211,37 @@ pub fn a_commit_retires_the_record_it_replaces(f: &dyn Fixture) {
         assert_eq!(cat.record(second.id).unwrap().unwrap().deleted_at, retired_at, "{size}: retired once");
         assert!(cat.record(third.id).unwrap().unwrap().deleted_at.is_none(), "{size}: the newest stays live");
     }
+}
+
+/// A settled commit (a reservation for at most N bytes) records the measured size and digests
+/// and lowers the usage to them in the same step; the bytes read back. A body larger than the
+/// reservation is refused and the reservation left as it was.
+pub fn settled_commits_record_what_was_measured(f: &dyn Fixture) {
+    let (rt, blobs, cat) = (runtime(), f.blobs(), f.catalog());
+    for size in [10u64, 200_000] {
+        let p = f.project(None, None);
+        let reserved = 300_000;
+        let rec = reservation(p, Some("u"), reserved, Timestamp::now().0);
+        cat.reserve(&rec, &LIMITS, None).unwrap();
+        assert_eq!(cat.usage(&p, None).unwrap().bytes, reserved as i64);
+        let payload = body(size, 9);
+        let plan = BodyPlan { size: BodySize::AtMost(reserved), md5: true };
+        let staged = rt.block_on(stage_as(&*blobs, &rec, &payload, plan));
+        let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces: None, settle: true };
+        let done = rt.block_on(blobs.commit_upload(commit, Box::new(()))).unwrap();
+        assert_eq!(done.size_bytes, size, "{size}: the measured size is recorded");
+        assert_eq!(done.digests.sha256, Sha256Digest(Sha256::digest(&payload).into()));
+        assert!(done.digests.md5.is_some());
+        assert_eq!(cat.record(rec.id).unwrap(), Some(done.clone()));
+        assert_eq!(cat.usage(&p, None).unwrap().bytes, size as i64, "{size}: usage falls to what was used");
+        assert!(rt.block_on(read_back(&*blobs, &done)) == payload);
+    }
+    let p = f.project(None, None);
+    let rec = reservation(p, Some("u"), 100, Timestamp::now().0);
+    cat.reserve(&rec, &LIMITS, None).unwrap();
+    let staged =
+        rt.block_on(stage_as(&*blobs, &rec, &body(101, 1), BodyPlan { size: BodySize::AtMost(1000), md5: false }));
+    let commit = Commit { staged, rec: rec.clone(), now: Timestamp::now(), replaces: None, settle: true };
+    assert!(rt.block_on(blobs.commit_upload(commit, Box::new(()))).is_err(), "more than reserved");
+    assert_eq!(cat.record(rec.id).unwrap(), Some(rec), "the reservation is left as it was");
 }

@@ -1,12 +1,13 @@
 //! The backend conformance suite: what every backend must do, written once and run against
 //! each one (the local backend in `local::backend`'s tests; a new backend calls [`run_all`]
-//! from its own) — the catalog's records (`catalog.rs`), its control plane (`control.rs`) and
-//! the blob store (`blobs.rs`). Each check starts from projects it creates through the
+//! from its own) — the catalog's records (`catalog.rs`), the queues derived from them
+//! (`queues.rs`), its control plane (`control.rs`) and the blob store (`blobs.rs`). Each check starts from projects it creates through the
 //! catalog's own control plane and fails with a panic naming what broke.
 
 mod blobs;
 mod catalog;
 mod control;
+mod queues;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use super::{BlobStore, Catalog, ReserveLimits};
 pub use blobs::*;
 pub use catalog::*;
 pub use control::*;
+pub use queues::*;
 
 /// What a backend provides to be checked: its catalog and its blob store, over the same data
 /// (fresh, or at least with no project the suite did not make).
@@ -71,6 +73,8 @@ pub fn run_all(f: &dyn Fixture) {
     concurrent_deletes_win_once(f);
     listing_pages_neither_skip_nor_repeat(f);
     lapsed_and_deleted_scans(f);
+    the_scan_queue_follows_the_records(f);
+    ephemeral_deadlines_are_found_until_deleted(f);
     deleted_projects_take_no_reservations(f);
     quota_changes_reach_the_next_reserve(f);
     control_changes_land_whole_and_read_back(f);
@@ -80,4 +84,5 @@ pub fn run_all(f: &dyn Fixture) {
     unsized_bodies_round_trip(f);
     a_commit_retires_the_record_it_replaces(f);
     aborted_bodies_leave_the_reservation_retryable(f);
+    settled_commits_record_what_was_measured(f);
 }

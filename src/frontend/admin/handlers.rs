@@ -187,6 +187,10 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         A::RevokeToken(id) => (StatusCode::OK, admin_token(&svc.revoke_admin_token(&id)?)),
         A::Backup => (StatusCode::OK, backup(svc, v).await?),
         A::Fsck => (StatusCode::OK, fsck(svc).await?),
+        A::Scanner => {
+            let s = svc.scanner_status().await?;
+            (StatusCode::OK, j!({"configured": s.configured, "reachable": s.reachable, "queue_depth": s.queue_depth}))
+        }
         A::Cleanup => {
             let report = (api.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)

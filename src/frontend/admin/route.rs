@@ -92,6 +92,8 @@ pub enum AdminRoute {
     Backup,
     /// `POST fsck`
     Fsck,
+    /// `GET scanner`
+    Scanner,
 }
 
 fn decoded(raw: &str) -> String {
@@ -171,6 +173,7 @@ fn v1(m: &Method, rest: &[&str]) -> Result<Routed, Routed> {
         ["cleanup"] => p("POST", &[(Method::POST, A::Cleanup)]),
         ["backup"] => p("POST", &[(Method::POST, A::Backup)]),
         ["fsck"] => p("POST", &[(Method::POST, A::Fsck)]),
+        ["scanner"] => p("GET, HEAD", &[(Method::GET, A::Scanner)]),
         _ => Routed::NotFound,
     })
 }

@@ -82,6 +82,7 @@ pub async fn create(api: &AssetsApi, under: Under, id: &str, req: Request<Incomi
         md5: true,
         slot: Some(slot.clone()),
         check: None,
+        scan: api.settings.scan,
     };
     let (fields, file) = if is_form(&req) {
         read_create_form(api, req, &target).await?
@@ -189,6 +190,7 @@ pub async fn put_file(api: &AssetsApi, id: &str, req: Request<Incoming>) -> Resu
         md5: true,
         slot: Some(slot.clone()),
         check: None,
+        scan: api.settings.scan,
     };
     let how = OneFile { field: "file", default_name: "file", raw: RawBodies::AnyType, limit };
     let got = receive_one(&api.service, &api.http, req, how, target).await?;

@@ -32,6 +32,8 @@ pub use route::Route;
 pub struct AssetsSettings {
     /// Largest file.
     pub max_upload_bytes: u64,
+    /// Whether its files wait for a content scan before they are served.
+    pub scan: bool,
 }
 
 /// The asset-record API over a service.

@@ -24,8 +24,8 @@ use crate::service::files::{DeleteRule, parent_ref};
 use crate::service::people::Person;
 
 use super::CatalogApi;
-use super::types::{FileType, by_extension};
 use super::views::{AttachmentView, DownloadUrl};
+use crate::frontend::types::{FileType, by_extension};
 
 /// Most files a listing returns (newest first).
 pub const MAX_LISTED: usize = 1000;
@@ -153,6 +153,7 @@ async fn upload(
             md5: false,
             slot: None,
             check: Some(&check),
+            scan: api.settings.scan,
         };
         let received = api.service.receive_direct(target, &mut part).await?;
         if received.measured().len == 0 {

@@ -15,7 +15,6 @@
 
 pub mod handlers;
 pub mod route;
-pub mod types;
 pub mod views;
 
 use std::sync::Arc;
@@ -40,6 +39,8 @@ pub struct CatalogSettings {
     pub max_upload_bytes: u64,
     /// Lifetime of product download URLs.
     pub download_ttl: Duration,
+    /// Whether its files wait for a content scan before they are served.
+    pub scan: bool,
 }
 
 /// The product and ticket files API over a service.

@@ -59,6 +59,7 @@ pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
         md5: true,
         slot: Some(point.clone()),
         check: None,
+        scan: api.settings.scan,
     };
     let how = OneFile { field: "attachment", default_name: &s.point, raw: RawBodies::OctetStream, limit };
     let got = receive_one(&api.service, &api.http, req, how, target).await?;

@@ -28,6 +28,8 @@ pub use route::Route;
 pub struct SessionsSettings {
     /// Largest file.
     pub max_upload_bytes: u64,
+    /// Whether its files wait for a content scan before they are served.
+    pub scan: bool,
 }
 
 /// The session-point API over a service.

@@ -1,5 +1,7 @@
-//! Seed 001's type allowlist: documents (PDF, Word, Excel, PowerPoint), images (PNG, JPEG,
-//! GIF, SVG), data (CSV, JSON, XML, Parquet) and archives (ZIP), checked twice:
+//! File types the APIs' allowlists are made of. Seed 001's allowlist is [`by_extension`]:
+//! documents (PDF, Word, Excel, PowerPoint), images (PNG, JPEG, GIF, SVG), data (CSV, JSON,
+//! XML, Parquet) and archives (ZIP); [`known`] adds plain text (`.txt`), for APIs whose
+//! allowlist is configured by MIME type (seed 004). A type is checked twice:
 //!
 //! 1. by **extension**, before a byte of the file is read: the extension names the type, and
 //!    the answer's `mime_type` is that type's (never the client's declaration);
@@ -67,6 +69,9 @@ const TYPES: &[(&str, &str, Content)] = &[
     ("zip", "application/zip", Content::Binary(ZIP)),
 ];
 
+/// Types outside seed 001's allowlist that other allowlists may name.
+const EXTRA: &[(&str, &str, Content)] = &[("txt", "text/plain", Content::Text(TextShape::Any))];
+
 /// An allowed file type, found by a file name's extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileType {
@@ -82,6 +87,24 @@ pub fn by_extension(file_name: &str) -> Option<FileType> {
     let (_, ext) = file_name.rsplit_once('.')?;
     let ext = ext.to_ascii_lowercase();
     TYPES.iter().find(|(e, _, _)| *e == ext).map(|&(extension, mime, content)| FileType { extension, mime, content })
+}
+
+/// The type of `file_name` by its extension among every type attachd can check, or `None`.
+pub fn known(file_name: &str) -> Option<FileType> {
+    by_extension(file_name).or_else(|| {
+        let (_, ext) = file_name.rsplit_once('.')?;
+        let ext = ext.to_ascii_lowercase();
+        EXTRA.iter().find(|(e, _, _)| *e == ext).map(|&(extension, mime, content)| FileType {
+            extension,
+            mime,
+            content,
+        })
+    })
+}
+
+/// Whether attachd can check files of MIME type `mime` (some extension names it).
+pub fn checkable(mime: &str) -> bool {
+    TYPES.iter().chain(EXTRA).any(|(_, m, _)| *m == mime)
 }
 
 impl FileType {

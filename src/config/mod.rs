@@ -12,8 +12,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
+mod apis;
+
+pub use apis::{ApiMount, ApisConfig, CatalogApiConfig, FilesApiConfig, ScannerConfig, UploadApiConfig};
+
 /// The defaults, exactly as shipped in `config.toml`.
-pub const EMBEDDED_DEFAULTS: &str = include_str!("../config.toml");
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config.toml");
 
 /// What [`Config::redacted`] prints in place of a secret that is set.
 pub const REDACTED: &str = "<set, not shown>";
@@ -56,56 +60,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[apis.*]`: which attachment APIs are served, where, and their own limits.
     pub apis: ApisConfig,
-}
-
-/// `[apis.*]`: one table per attachment API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApisConfig {
-    /// `[apis.events]`: event attachments (reserve → PUT; `/v1/…`).
-    pub events: ApiMount,
-    /// `[apis.catalog]`: product and ticket files (`/catalog/…`, `/issues/…`).
-    pub catalog: CatalogApiConfig,
-    /// `[apis.sessions]`: session-point slots (`/api/v1/project/…`).
-    pub sessions: UploadApiConfig,
-    /// `[apis.assets]`: asset and project attachment records (`/api/v2/…`).
-    pub assets: UploadApiConfig,
-}
-
-/// Whether an API is served, and under which path prefix.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiMount {
-    /// Served at all.
-    pub enabled: bool,
-    /// Path prefix its routes are mounted under (`""`: at the root; else `/name`).
-    pub prefix: String,
-}
-
-/// An API that takes uploads of unknown size.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadApiConfig {
-    /// Served at all.
-    pub enabled: bool,
-    /// Path prefix.
-    pub prefix: String,
-    /// Largest file it takes (413 past it, while streaming).
-    pub max_upload_bytes: u64,
-}
-
-/// `[apis.catalog]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogApiConfig {
-    /// Served at all.
-    pub enabled: bool,
-    /// Path prefix.
-    pub prefix: String,
-    /// Largest file it takes.
-    pub max_upload_bytes: u64,
-    /// Lifetime of the signed URLs its product downloads answer with.
-    pub download_url_ttl_secs: u64,
+    /// `[scanner]`: the content scanner (clamd) and the scan worker.
+    pub scanner: ScannerConfig,
 }
 
 /// `[downloads]`: how downloads of standalone files are served.
@@ -383,35 +339,8 @@ impl Config {
         if self.storage.segment_bytes < 1 << 20 {
             return bad("storage.segment_bytes must be at least 1 MiB");
         }
-        let a = &self.apis;
-        for (name, prefix) in [
-            ("events", &a.events.prefix),
-            ("catalog", &a.catalog.prefix),
-            ("sessions", &a.sessions.prefix),
-            ("assets", &a.assets.prefix),
-        ] {
-            let ok = prefix.is_empty()
-                || (prefix.starts_with('/')
-                    && !prefix.ends_with('/')
-                    && prefix[1..]
-                        .split('/')
-                        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))));
-            if !ok {
-                return Err(ConfigError::Invalid(format!(
-                    "apis.{name}.prefix must be empty or like /name (no trailing slash)"
-                )));
-            }
-        }
-        if [
-            a.catalog.max_upload_bytes,
-            a.sessions.max_upload_bytes,
-            a.assets.max_upload_bytes,
-            a.catalog.download_url_ttl_secs,
-        ]
-        .contains(&0)
-        {
-            return bad("apis.*.max_upload_bytes and apis.catalog.download_url_ttl_secs must be positive");
-        }
+        self.apis.validate()?;
+        self.scanner.validate()?;
         if self.storage.standalone_threshold_bytes + 4096 > self.storage.segment_bytes {
             return bad("storage.standalone_threshold_bytes must leave room for a record in one segment");
         }
