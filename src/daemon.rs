@@ -307,6 +307,12 @@ fn start_jobs(
     sampler.run_once();
     let mut jobs = jobs;
     jobs.extend(start_scanner(cfg, service, stop_rx));
+    let hooks = crate::worker::webhooks::WebhookSettings {
+        timeout: Duration::from_secs(cfg.webhooks.timeout_secs),
+        retry_max: Duration::from_secs(cfg.webhooks.retry_max_secs),
+        poll: Duration::from_secs(1),
+    };
+    jobs.push(crate::worker::webhooks::spawn(service.clone(), hooks, stop_rx.clone()));
     (jobs, cleanup)
 }
 

@@ -10,10 +10,11 @@
 //! - [`engine`]   — the boundary: `Catalog` (+ control plane), `BlobStore`, `Housekeeping`, suite
 //! - [`model`]    — the neutral values: attachment record, parents, metadata, control plane
 //! - [`local`]    — the local backend: catalog, blobs, committer, compaction, fsck, backup
-//! - [`worker`]   — background jobs: reservation sweeper, cleanup, metrics sampler
+//! - [`worker`]   — background jobs: reservation sweeper, cleanup, metrics sampler, scans, webhooks
 //! - [`index`]    — RocksDB, one module per column family; `transition.rs` derives every row
 //! - [`store`]    — segment files, standalone blobs, io engines (io_uring, sync), recovery
 //! - [`scanner`]  — content scanning: the clamd client and its strict reading of verdicts
+//! - [`notify`]   — webhook deliveries: signed JSON POSTs to a project's webhook
 //! - [`metrics`]  — every exported metric, named in one place
 //! - [`ids`]      — newtypes for ids and digests
 //! - [`clock`]    — timestamps and ISO-8601
@@ -51,6 +52,7 @@ pub mod loadgen;
 pub mod local;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod scanner;
 pub mod service;
 pub mod store;

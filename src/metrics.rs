@@ -69,6 +69,8 @@ pub const SCANNED_BYTES: &str = "attachd_scanned_bytes_total";
 pub const SCAN_DURATION: &str = "attachd_scan_duration_seconds";
 /// Files waiting for a scan.
 pub const SCAN_QUEUE: &str = "attachd_scan_queue";
+/// Webhook delivery attempts, by result (ok, failed).
+pub const WEBHOOK_DELIVERIES: &str = "attachd_webhook_deliveries_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -150,6 +152,7 @@ pub fn describe() {
     describe_counter!(SCANNED_BYTES, Unit::Bytes, "Bytes of files scanned (verdict recorded).");
     describe_histogram!(SCAN_DURATION, Unit::Seconds, "Time from opening a file for its scan to its verdict.");
     describe_gauge!(SCAN_QUEUE, "Files waiting for a content scan.");
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by result (ok, failed).");
 }
 
 /// A scan verdict was recorded.
@@ -157,6 +160,11 @@ pub fn scan_finished(outcome: &'static str, bytes: u64, elapsed: Duration) {
     counter!(SCANS, "outcome" => outcome).increment(1);
     counter!(SCANNED_BYTES).increment(bytes);
     histogram!(SCAN_DURATION).record(elapsed.as_secs_f64());
+}
+
+/// A webhook delivery attempt ended with `result`.
+pub fn webhook_delivery(result: &'static str) {
+    counter!(WEBHOOK_DELIVERIES, "result" => result).increment(1);
 }
 
 /// Files waiting for a scan now.

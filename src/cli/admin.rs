@@ -141,6 +141,29 @@ pub enum AdminCmd {
         #[arg(long)]
         user_bytes: Option<String>,
     },
+    /// The content scanner: configured, reachable, and how many files wait for a scan.
+    Scanner,
+    /// Set a project's webhook URL (`http://…`); prints its signing secret once.
+    SetWebhook {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        /// Where notices are POSTed.
+        #[arg(long)]
+        url: String,
+    },
+    /// Show a project's webhook (without its secret).
+    Webhook {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+    },
+    /// Remove a project's webhook.
+    DeleteWebhook {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+    },
     /// List admin tokens (never their secrets).
     Tokens,
     /// Create an admin token; prints its secret once. Rotate by creating the new token,
@@ -267,6 +290,12 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
             }
             (Method::PUT, a(&format!("projects/{project}/quota")), Some(b))
         }
+        AdminCmd::Scanner => (Method::GET, a("scanner"), None),
+        AdminCmd::SetWebhook { project, url } => {
+            (Method::PUT, a(&format!("projects/{project}/webhook")), Some(json!({"url": url})))
+        }
+        AdminCmd::Webhook { project } => (Method::GET, a(&format!("projects/{project}/webhook")), None),
+        AdminCmd::DeleteWebhook { project } => (Method::DELETE, a(&format!("projects/{project}/webhook")), None),
         AdminCmd::Tokens => (Method::GET, a("tokens"), None),
         AdminCmd::CreateToken { name } => (Method::POST, a("tokens"), Some(json!({"name": name}))),
         AdminCmd::RevokeToken { id } => (Method::DELETE, a(&format!("tokens/{id}")), None),

@@ -1,5 +1,6 @@
-//! The `[apis.*]` tables (which attachment APIs are served, where, with their own limits) and
-//! the `[scanner]` table (the content scanner their files may wait for), with their checks.
+//! The `[apis.*]` tables (which attachment APIs are served, where, with their own limits), the
+//! `[scanner]` table (the content scanner their files may wait for) and the `[webhooks]` table
+//! (how verdicts are announced), with their checks.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,25 @@ pub struct ScannerConfig {
     pub retry_min_secs: u64,
     /// Longest wait between attempts while clamd cannot be reached.
     pub retry_max_secs: u64,
+}
+
+/// `[webhooks]`: deliveries of notices to projects' webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Limit on one delivery (connect, send, reply).
+    pub timeout_secs: u64,
+    /// Longest wait between attempts at one notice (retries double from one second).
+    pub retry_max_secs: u64,
+}
+
+impl WebhooksConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeout_secs == 0 || self.retry_max_secs == 0 {
+            return Err(ConfigError::Invalid("webhooks.timeout_secs and retry_max_secs must be positive".into()));
+        }
+        Ok(())
+    }
 }
 
 impl ScannerConfig {

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 mod apis;
 
-pub use apis::{ApiMount, ApisConfig, CatalogApiConfig, FilesApiConfig, ScannerConfig, UploadApiConfig};
+pub use apis::{
+    ApiMount, ApisConfig, CatalogApiConfig, FilesApiConfig, ScannerConfig, UploadApiConfig, WebhooksConfig,
+};
 
 /// The defaults, exactly as shipped in `config.toml`.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../../config.toml");
@@ -62,6 +64,8 @@ pub struct Config {
     pub apis: ApisConfig,
     /// `[scanner]`: the content scanner (clamd) and the scan worker.
     pub scanner: ScannerConfig,
+    /// `[webhooks]`: deliveries to projects' webhooks.
+    pub webhooks: WebhooksConfig,
 }
 
 /// `[downloads]`: how downloads of standalone files are served.
@@ -341,6 +345,7 @@ impl Config {
         }
         self.apis.validate()?;
         self.scanner.validate()?;
+        self.webhooks.validate()?;
         if self.storage.standalone_threshold_bytes + 4096 > self.storage.segment_bytes {
             return bad("storage.standalone_threshold_bytes must leave room for a record in one segment");
         }

@@ -10,7 +10,7 @@
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
-use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
+use crate::model::{After, Attachment, Counter, Notice, ParentRef, Pending, TimelineRow};
 
 use super::ControlPlane;
 
@@ -138,6 +138,22 @@ pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// upload's commit and leaves it in the transition that records the verdict (or deletes
     /// it), so it survives restarts exactly as the upload does.
     fn scan_queue(&self, limit: usize) -> CatalogResult<Vec<(Timestamp, AttachmentId)>>;
+
+    /// [`Catalog::update`], and in the same atomic write, `notice` queued for the project's
+    /// webhook: the notice exists exactly if the change committed.
+    fn update_noting(
+        &self,
+        old: &Attachment,
+        new: Option<&Attachment>,
+        durability: Durability,
+        notice: &Notice,
+    ) -> CatalogResult<bool>;
+
+    /// Up to `limit` queued notices, oldest first.
+    fn notices(&self, limit: usize) -> CatalogResult<Vec<Notice>>;
+
+    /// Removes a delivered notice.
+    fn notice_sent(&self, notice: &Notice) -> CatalogResult<()>;
 
     /// Up to `limit` live attachments whose removal deadline (`Retention::Until`) is before
     /// `before`, oldest deadline first, in any upload state.

@@ -16,6 +16,7 @@
 //!   'L' | alias kind (1) | name (UTF-8)        → project id (16)
 //!   'R' | parent kind (1) | parent id (UTF-8)  → Parent (JSON)
 //!   'Q' | project id (16) | parent kind (1) | parent id (UTF-8) → empty (parents by project)
+//!   'V' | project id (16)                      → Webhook (JSON; holds its signing secret)
 //! ```
 //! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
 //! the presented secret, so the plaintext is never stored.
@@ -148,6 +149,10 @@ impl Index {
             .collect()
     }
 
+    /// A project's webhook.
+    pub fn webhook(&self, project: &ProjectId) -> Result<Option<crate::model::Webhook>, IndexError> {
+        self.get_json(&control_key(b'V', &[project.as_bytes()]))
+    }
     /// A user by id.
     pub fn user(&self, id: &UserId) -> Result<Option<User>, IndexError> {
         self.get_json(&control_key(b'W', &[id.0.as_bytes()]))
@@ -238,6 +243,14 @@ impl Batch<'_> {
     /// Writes a user.
     pub fn put_user(&mut self, u: &User) {
         self.put_json(&control_key(b'W', &[u.id.0.as_bytes()]), u);
+    }
+    /// Sets or removes a project's webhook.
+    pub fn set_webhook(&mut self, project: &ProjectId, w: Option<&crate::model::Webhook>) {
+        let key = control_key(b'V', &[project.as_bytes()]);
+        match w {
+            Some(w) => self.put_json(&key, w),
+            None => self.delete(CF, &key),
+        }
     }
     /// Names a project by an alias.
     pub fn put_alias(&mut self, kind: AliasKind, value: &str, project: &ProjectId) {

@@ -21,6 +21,7 @@ pub mod expiry;
 pub mod filters;
 pub mod links;
 pub mod listing;
+pub mod outbox;
 pub mod pending;
 pub mod records;
 pub mod replay;
@@ -72,7 +73,7 @@ pub struct Snapshot<'a> {
 }
 
 /// Column family names, in the order `open` creates them.
-pub const COLUMN_FAMILIES: [&str; 11] = [
+pub const COLUMN_FAMILIES: [&str; 12] = [
     records::CF,
     listing::CF,
     filters::CF,
@@ -84,6 +85,7 @@ pub const COLUMN_FAMILIES: [&str; 11] = [
     control::CF,
     scans::CF,
     ephemeral::CF,
+    outbox::CF,
 ];
 
 /// What can go wrong in the index.

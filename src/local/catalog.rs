@@ -16,7 +16,7 @@ use crate::index::derived::{CounterKey, shares_of};
 use crate::index::prelude::*;
 use crate::index::{Index, IndexError};
 use crate::model::control::Project;
-use crate::model::{After, Attachment, Counter, ParentRef, Pending, TimelineRow};
+use crate::model::{After, Attachment, Counter, Notice, ParentRef, Pending, TimelineRow};
 
 use crate::stripes::Stripes;
 
@@ -51,6 +51,28 @@ impl LocalCatalog {
             record_locks: Arc::new(Stripes::new(1024)),
             projects: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A compare-and-set transition, with `notice` queued in the same batch.
+    fn update_with(
+        &self,
+        old: &Attachment,
+        new: Option<&Attachment>,
+        durability: Durability,
+        notice: Option<&Notice>,
+    ) -> CatalogResult<bool> {
+        let _record = self.record_locks.lock(old.id.as_bytes());
+        if self.index.record(old.id)?.as_ref() != Some(old) {
+            return Ok(false);
+        }
+        let _quota = moves_usage(old, new).then(|| self.quota_locks.lock(old.project_id.as_bytes()));
+        let mut batch = self.index.batch();
+        batch.transition(Some(old), new)?;
+        if let Some(n) = notice {
+            batch.put_notice(n);
+        }
+        batch.commit(durability == Durability::Synced)?;
+        Ok(true)
     }
 
     /// The index (the control plane reads and writes it through this).
@@ -161,15 +183,28 @@ impl Catalog for LocalCatalog {
     }
 
     fn update(&self, old: &Attachment, new: Option<&Attachment>, durability: Durability) -> CatalogResult<bool> {
-        let _record = self.record_locks.lock(old.id.as_bytes());
-        if self.index.record(old.id)?.as_ref() != Some(old) {
-            return Ok(false);
-        }
-        let _quota = moves_usage(old, new).then(|| self.quota_locks.lock(old.project_id.as_bytes()));
+        self.update_with(old, new, durability, None)
+    }
+
+    fn update_noting(
+        &self,
+        old: &Attachment,
+        new: Option<&Attachment>,
+        durability: Durability,
+        notice: &Notice,
+    ) -> CatalogResult<bool> {
+        self.update_with(old, new, durability, Some(notice))
+    }
+
+    fn notices(&self, limit: usize) -> CatalogResult<Vec<Notice>> {
+        Ok(self.index.notices(limit)?)
+    }
+
+    fn notice_sent(&self, notice: &Notice) -> CatalogResult<()> {
         let mut batch = self.index.batch();
-        batch.transition(Some(old), new)?;
-        batch.commit(durability == Durability::Synced)?;
-        Ok(true)
+        batch.delete_notice(notice);
+        batch.commit(false)?;
+        Ok(())
     }
 
     fn list_project<'a>(

@@ -78,6 +78,10 @@ impl ControlPlane for LocalCatalog {
         Ok(self.index().user(id)?)
     }
 
+    fn webhook(&self, project: &ProjectId) -> CatalogResult<Option<crate::model::Webhook>> {
+        Ok(self.index().webhook(project)?)
+    }
+
     fn alias(&self, kind: AliasKind, value: &str) -> CatalogResult<Option<ProjectId>> {
         Ok(self.index().alias(kind, value)?)
     }
@@ -145,6 +149,7 @@ impl ControlPlane for LocalCatalog {
                 ControlChange::PutMarker { name, value } => b.put_marker(&name, &value),
                 ControlChange::DeleteMarker(name) => b.delete_marker(&name),
                 ControlChange::PutUser(u) => b.put_user(&u),
+                ControlChange::SetWebhook { project, webhook } => b.set_webhook(&project, webhook.as_ref()),
                 ControlChange::PutAlias { kind, value, project } => {
                     let owner = match aliases.get(&(kind, value.clone())) {
                         Some(p) => Some(*p),

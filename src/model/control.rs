@@ -264,6 +264,13 @@ pub enum ControlChange {
     DeleteMarker(String),
     /// Creates or replaces a user.
     PutUser(User),
+    /// Sets (or with `None` removes) a project's webhook.
+    SetWebhook {
+        /// The project.
+        project: ProjectId,
+        /// The webhook.
+        webhook: Option<super::Webhook>,
+    },
     /// Names `project` by `value` of `kind`; refused with a conflict if the name belongs to
     /// another project (re-naming the same project is a no-op).
     PutAlias {

@@ -28,6 +28,7 @@ pub mod link;
 pub mod listing;
 pub mod locks;
 pub mod maintenance;
+pub mod notify;
 pub mod people;
 pub mod ratelimit;
 pub mod records;
@@ -111,6 +112,8 @@ pub struct Service {
     pub(crate) scanner: std::sync::OnceLock<crate::scanner::Clamd>,
     /// Wakes the scan worker when an upload queued a file.
     pub(crate) scan_wake: tokio::sync::Notify,
+    /// Wakes the webhook worker when a notice was queued.
+    pub(crate) notice_wake: tokio::sync::Notify,
     /// Held by cleanup, fsck and backups: they never run at the same time.
     pub(crate) maintenance: Mutex<()>,
     /// Serialises admin token revocations (the last token must survive).
@@ -151,6 +154,7 @@ impl Service {
             scan_health: scan::HealthCell::default(),
             scanner: std::sync::OnceLock::new(),
             scan_wake: tokio::sync::Notify::new(),
+            notice_wake: tokio::sync::Notify::new(),
             maintenance: Mutex::new(()),
             admin_token_lock: Mutex::new(()),
             draining: AtomicBool::new(false),

@@ -19,9 +19,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
 
+use crate::clock::Timestamp;
 use crate::engine::{Access, Durability, Opened};
 use crate::ids::AttachmentId;
-use crate::model::{Attachment, ScanState};
+use crate::model::{Attachment, FileEvent, Notice, ScanState};
 use crate::scanner::Clamd;
 
 use super::budget::charged;
@@ -193,12 +194,27 @@ impl Service {
     /// Returns whether it was recorded: a file deleted or changed meanwhile is left as it is
     /// (a deleted one is out of the queue already; anything else that changed it re-queues
     /// it only if it is still pending, and then it is scanned again).
+    /// When the project has a webhook, a notice for it is queued in the same write.
     pub async fn record_verdict(&self, rec: Attachment, verdict: ScanState) -> Result<bool> {
-        self.blocking(move |svc| {
-            let mut new = rec.clone();
-            new.scan = verdict;
-            Ok(svc.catalog.update(&rec, Some(&new), Durability::Logged)?)
-        })
-        .await
+        let event = match &verdict {
+            ScanState::Clean | ScanState::NotScanned => FileEvent::Processed,
+            ScanState::Infected(_) => FileEvent::Infected,
+            ScanState::Failed(_) | ScanState::Pending => FileEvent::Failed,
+        };
+        let noted = self
+            .blocking(move |svc| {
+                let mut new = rec.clone();
+                new.scan = verdict;
+                if svc.catalog.webhook(&rec.project_id)?.is_none() {
+                    return Ok(svc.catalog.update(&rec, Some(&new), Durability::Logged)?.then_some(false));
+                }
+                let notice = Notice { at: Timestamp::now(), file: rec.id, project: rec.project_id, event };
+                Ok(svc.catalog.update_noting(&rec, Some(&new), Durability::Logged, &notice)?.then_some(true))
+            })
+            .await?;
+        if noted == Some(true) {
+            self.notice_wake.notify_one();
+        }
+        Ok(noted.is_some())
     }
 }

@@ -1,6 +1,6 @@
 //! Background jobs: the reservation sweeper, the cleanup job (reclaim, then the backend's
-//! orphan sweep and compaction), the metrics sampler and the scan worker (`scans`, its own
-//! loop: it runs scans concurrently). Each implements [`Job`]; [`spawn`]
+//! orphan sweep and compaction), the metrics sampler, and the scan and webhook workers (`scans`,
+//! `webhooks`: their own loops, woken by the work they wait for). Each implements [`Job`]; [`spawn`]
 //! runs one on a schedule until shutdown. Jobs do blocking I/O, so each run happens on a
 //! blocking thread, one run of a job at a time.
 
@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod sampler;
 pub mod scans;
 pub mod sweeper;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -32,3 +32,4 @@ mod scanning;
 mod sessions;
 mod upgrade;
 mod uploads;
+mod webhooks;

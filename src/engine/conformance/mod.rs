@@ -75,6 +75,7 @@ pub fn run_all(f: &dyn Fixture) {
     lapsed_and_deleted_scans(f);
     the_scan_queue_follows_the_records(f);
     ephemeral_deadlines_are_found_until_deleted(f);
+    notices_commit_with_their_change(f);
     deleted_projects_take_no_reservations(f);
     quota_changes_reach_the_next_reserve(f);
     control_changes_land_whole_and_read_back(f);

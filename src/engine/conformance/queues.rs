@@ -1,5 +1,6 @@
-//! What every [`crate::engine::Catalog`] must do with the queues derived from records: the scan
-//! queue (uploaded, live, scan pending) and the removal deadlines of ephemeral files.
+//! What every [`crate::engine::Catalog`] must do with its queues: the scan queue (uploaded,
+//! live, scan pending) and the removal deadlines of ephemeral files, both derived from records;
+//! and the outbox of notices, written with the change each announces; and a project's webhook.
 
 use crate::clock::Timestamp;
 use crate::engine::Durability;
@@ -70,4 +71,37 @@ pub fn ephemeral_deadlines_are_found_until_deleted(f: &dyn Fixture) {
     let deleted = crate::model::Attachment { deleted_at: Some(Timestamp(650)), ..early.clone() };
     assert!(c.update(&early, Some(&deleted), Durability::Synced).unwrap());
     assert_eq!(mine(701), vec![(Timestamp(700), late.id)], "a deleted file has no deadline left");
+}
+
+/// A notice is queued exactly when its change commits, read back oldest first, and removed
+/// once sent; a project's webhook is set, read and removed through the control plane.
+pub fn notices_commit_with_their_change(f: &dyn Fixture) {
+    use crate::model::control::ControlChange;
+    use crate::model::{FileEvent, Notice, Webhook};
+    let (c, p) = (f.catalog(), f.project(None, None));
+    let r = reservation(p, None, 5, 1);
+    c.reserve(&r, &LIMITS, None).unwrap();
+    let n1 = Notice { at: Timestamp(20), file: r.id, project: p, event: FileEvent::Infected };
+    let mut changed = r.clone();
+    changed.scan = ScanState::Infected("x".into());
+    assert!(c.update_noting(&r, Some(&changed), Durability::Logged, &n1).unwrap());
+    let n0 = Notice { at: Timestamp(10), file: r.id, project: p, event: FileEvent::Processed };
+    assert!(!c.update_noting(&r, Some(&changed), Durability::Logged, &n0).unwrap(), "a stale change");
+    let mine = || -> Vec<Notice> { c.notices(1000).unwrap().into_iter().filter(|n| n.project == p).collect() };
+    assert_eq!(mine(), vec![n1], "the refused change queued nothing");
+    let n2 = Notice { at: Timestamp(5), file: r.id, project: p, event: FileEvent::Failed };
+    let mut again = changed.clone();
+    again.scan = ScanState::Failed("y".into());
+    assert!(c.update_noting(&changed, Some(&again), Durability::Logged, &n2).unwrap());
+    assert_eq!(mine(), vec![n2, n1], "oldest first");
+    c.notice_sent(&n2).unwrap();
+    assert_eq!(mine(), vec![n1]);
+
+    assert_eq!(c.webhook(&p).unwrap(), None);
+    let hook =
+        Webhook { project_id: p, url: "http://127.0.0.1:9/h".into(), secret: "s".into(), created_at: Timestamp(1) };
+    c.apply_control(vec![ControlChange::SetWebhook { project: p, webhook: Some(hook.clone()) }]).unwrap();
+    assert_eq!(c.webhook(&p).unwrap(), Some(hook));
+    c.apply_control(vec![ControlChange::SetWebhook { project: p, webhook: None }]).unwrap();
+    assert_eq!(c.webhook(&p).unwrap(), None);
 }

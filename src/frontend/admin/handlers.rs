@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json as j};
 
@@ -187,6 +187,7 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         A::RevokeToken(id) => (StatusCode::OK, admin_token(&svc.revoke_admin_token(&id)?)),
         A::Backup => (StatusCode::OK, backup(svc, v).await?),
         A::Fsck => (StatusCode::OK, fsck(svc).await?),
+        A::Webhook(m, p) => (StatusCode::OK, webhook(svc, m, p, v)?),
         A::Scanner => {
             let s = svc.scanner_status().await?;
             (StatusCode::OK, j!({"configured": s.configured, "reachable": s.reachable, "queue_depth": s.queue_depth}))
@@ -194,6 +195,33 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         A::Cleanup => {
             let report = (api.cleanup)().await.map_err(|e| ServiceError::Internal(format!("cleanup task: {e}")))?;
             (StatusCode::OK, report)
+        }
+    })
+}
+
+/// `GET|PUT|DELETE projects/:p/webhook`: the webhook (its secret only when set), set from
+/// `{"url"}`, or removed.
+fn webhook(svc: &Service, m: Method, p: ProjectId, v: Value) -> Result<Value, ServiceError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        url: String,
+    }
+    let not_found = || ServiceError::EntityNotFound("Webhook");
+    Ok(match m {
+        Method::PUT => {
+            let w = svc.set_webhook(p, &parse::<Body>(v)?.url)?;
+            j!({"project_id": w.project_id, "url": w.url, "secret": w.secret, "created_at": w.created_at.to_iso()})
+        }
+        Method::DELETE => {
+            if !svc.delete_webhook(p)? {
+                return Err(not_found());
+            }
+            j!({"ok": true})
+        }
+        _ => {
+            let w = svc.webhook(&p)?.ok_or_else(not_found)?;
+            j!({"project_id": w.project_id, "url": w.url, "created_at": w.created_at.to_iso()})
         }
     })
 }

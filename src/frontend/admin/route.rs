@@ -94,6 +94,8 @@ pub enum AdminRoute {
     Fsck,
     /// `GET scanner`
     Scanner,
+    /// `GET|PUT|DELETE projects/:id/webhook`
+    Webhook(Method, ProjectId),
 }
 
 fn decoded(raw: &str) -> String {
@@ -150,6 +152,11 @@ fn v1(m: &Method, rest: &[&str]) -> Result<Routed, Routed> {
         ["projects", pr] => p("DELETE", &[(Method::DELETE, A::DeleteProject(id(pr, "project id")?))]),
         ["projects", pr, "apps"] => p("POST", &[(Method::POST, A::CreateApp(id(pr, "project id")?))]),
         ["projects", pr, "quota"] => p("PUT", &[(Method::PUT, A::SetQuota(id(pr, "project id")?))]),
+        ["projects", pr, "webhook"] => {
+            let pr: ProjectId = id(pr, "project id")?;
+            let table = [Method::GET, Method::PUT, Method::DELETE].map(|m| (m.clone(), A::Webhook(m, pr)));
+            p("GET, PUT, DELETE", &table)
+        }
         ["projects", pr, "aliases", kind, value] => {
             let a = A::PutAlias(id(pr, "project id")?, alias_kind(kind)?, decoded(value));
             p("PUT", &[(Method::PUT, a)])

@@ -105,5 +105,5 @@ pub async fn get(api: &FilesApi, id: AttachmentId, req: Request<Incoming>) -> Re
         let rec = rec.clone();
         async move { api.service.open_file(rec, !bytes).await }
     };
-    Ok(crate::http::download::serve(&req, open).await?)
+    crate::http::download::serve(&req, open).await
 }
