@@ -152,6 +152,21 @@ pub enum AdminCmd {
         #[arg(long)]
         url: String,
     },
+    /// Set a project's limits on signed-URL uploads (unset: the configured defaults).
+    SetUploadPolicy {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        /// Largest file, in bytes.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        /// Allowed MIME types (repeat the flag for each).
+        #[arg(long = "allowed-type")]
+        allowed_types: Vec<String>,
+        /// Lifetime of an upload URL, in seconds.
+        #[arg(long)]
+        upload_url_ttl_secs: Option<u64>,
+    },
     /// Show a project's webhook (without its secret).
     Webhook {
         /// Project id.
@@ -293,6 +308,12 @@ pub async fn admin(conn: &Conn, what: &AdminCmd) -> Result<i32, String> {
         AdminCmd::Scanner => (Method::GET, a("scanner"), None),
         AdminCmd::SetWebhook { project, url } => {
             (Method::PUT, a(&format!("projects/{project}/webhook")), Some(json!({"url": url})))
+        }
+        AdminCmd::SetUploadPolicy { project, max_bytes, allowed_types, upload_url_ttl_secs } => {
+            let types = (!allowed_types.is_empty()).then_some(allowed_types);
+            let body =
+                json!({"max_bytes": max_bytes, "allowed_types": types, "upload_url_ttl_secs": upload_url_ttl_secs});
+            (Method::PUT, a(&format!("projects/{project}/upload-policy")), Some(body))
         }
         AdminCmd::Webhook { project } => (Method::GET, a(&format!("projects/{project}/webhook")), None),
         AdminCmd::DeleteWebhook { project } => (Method::DELETE, a(&format!("projects/{project}/webhook")), None),

@@ -55,6 +55,8 @@ pub trait ControlPlane: Send + Sync {
     fn parent(&self, kind: ParentKind, id: &str) -> CatalogResult<Option<Parent>>;
     /// Every parent registered in a project, by kind then id.
     fn parents(&self, project: &ProjectId) -> CatalogResult<Vec<Parent>>;
+    /// A project's upload policy, if one is set.
+    fn upload_policy(&self, project: &ProjectId) -> CatalogResult<Option<crate::model::UploadPolicy>>;
     /// A project's webhook, if one is set.
     fn webhook(&self, project: &ProjectId) -> CatalogResult<Option<crate::model::Webhook>>;
     /// The link recorded for a client event id of an app.

@@ -17,6 +17,7 @@
 //!   'R' | parent kind (1) | parent id (UTF-8)  → Parent (JSON)
 //!   'Q' | project id (16) | parent kind (1) | parent id (UTF-8) → empty (parents by project)
 //!   'V' | project id (16)                      → Webhook (JSON; holds its signing secret)
+//!   'Y' | project id (16)                      → UploadPolicy (JSON)
 //! ```
 //! Low-volume, human-inspectable data, so values are JSON. Secrets are looked up by the hash of
 //! the presented secret, so the plaintext is never stored.
@@ -149,6 +150,10 @@ impl Index {
             .collect()
     }
 
+    /// A project's upload policy.
+    pub fn upload_policy(&self, project: &ProjectId) -> Result<Option<crate::model::UploadPolicy>, IndexError> {
+        self.get_json(&control_key(b'Y', &[project.as_bytes()]))
+    }
     /// A project's webhook.
     pub fn webhook(&self, project: &ProjectId) -> Result<Option<crate::model::Webhook>, IndexError> {
         self.get_json(&control_key(b'V', &[project.as_bytes()]))
@@ -243,6 +248,14 @@ impl Batch<'_> {
     /// Writes a user.
     pub fn put_user(&mut self, u: &User) {
         self.put_json(&control_key(b'W', &[u.id.0.as_bytes()]), u);
+    }
+    /// Sets or removes a project's upload policy.
+    pub fn set_upload_policy(&mut self, project: &ProjectId, p: Option<&crate::model::UploadPolicy>) {
+        let key = control_key(b'Y', &[project.as_bytes()]);
+        match p {
+            Some(p) => self.put_json(&key, p),
+            None => self.delete(CF, &key),
+        }
     }
     /// Sets or removes a project's webhook.
     pub fn set_webhook(&mut self, project: &ProjectId, w: Option<&crate::model::Webhook>) {

@@ -78,6 +78,10 @@ impl ControlPlane for LocalCatalog {
         Ok(self.index().user(id)?)
     }
 
+    fn upload_policy(&self, project: &ProjectId) -> CatalogResult<Option<crate::model::UploadPolicy>> {
+        Ok(self.index().upload_policy(project)?)
+    }
+
     fn webhook(&self, project: &ProjectId) -> CatalogResult<Option<crate::model::Webhook>> {
         Ok(self.index().webhook(project)?)
     }
@@ -150,6 +154,7 @@ impl ControlPlane for LocalCatalog {
                 ControlChange::DeleteMarker(name) => b.delete_marker(&name),
                 ControlChange::PutUser(u) => b.put_user(&u),
                 ControlChange::SetWebhook { project, webhook } => b.set_webhook(&project, webhook.as_ref()),
+                ControlChange::SetUploadPolicy { project, policy } => b.set_upload_policy(&project, policy.as_ref()),
                 ControlChange::PutAlias { kind, value, project } => {
                     let owner = match aliases.get(&(kind, value.clone())) {
                         Some(p) => Some(*p),

@@ -264,6 +264,13 @@ pub enum ControlChange {
     DeleteMarker(String),
     /// Creates or replaces a user.
     PutUser(User),
+    /// Sets (or with `None` removes) a project's upload policy.
+    SetUploadPolicy {
+        /// The project.
+        project: ProjectId,
+        /// The policy.
+        policy: Option<super::UploadPolicy>,
+    },
     /// Sets (or with `None` removes) a project's webhook.
     SetWebhook {
         /// The project.

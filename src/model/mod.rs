@@ -18,7 +18,7 @@ mod parts;
 
 pub use attachment::{Attachment, Location};
 pub use listing::{After, Counter, Pending, TimelineRow};
-pub use notice::{FileEvent, Notice, Webhook};
+pub use notice::{FileEvent, Notice, UploadPolicy, Webhook};
 pub use parts::{
     Digests, MAX_TOKEN_ID, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState, is_token_id,
 };

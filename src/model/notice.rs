@@ -1,5 +1,6 @@
-//! Notices: what happened to a file that an outside system (a project's webhook) is told about,
-//! and the webhook itself.
+//! Per-project settings of the APIs that hand out upload URLs and announce verdicts: the
+//! upload policy (limits a project sets over the configured defaults), notices (what happened
+//! to a file that an outside system is told about) and the webhook they go to.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,4 +53,19 @@ pub struct Webhook {
     pub secret: String,
     /// When it was set.
     pub created_at: Timestamp,
+}
+
+/// A project's own limits on uploads through signed URLs; each unset field takes the API's
+/// configured default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadPolicy {
+    /// Largest file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// MIME types a file may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_types: Option<Vec<String>>,
+    /// Lifetime of an upload URL, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_url_ttl_secs: Option<u64>,
 }

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::engine::{BodyPlan, BodySize, Commit};
-use crate::ids::{AttachmentId, EndUserId, Sha256Digest};
-use crate::model::{Attachment, Digests, Metadata, Retention, ScanState};
+use crate::ids::{AttachmentId, EndUserId, ProjectId, Sha256Digest};
+use crate::model::{Attachment, Digests, Metadata, Retention, ScanState, UploadPolicy};
 
 use super::budget::UPLOAD_OVERHEAD;
 use super::direct::{HeadCheck, Limits, feed};
@@ -166,6 +166,38 @@ impl Service {
         Ok(SignedFile { token: self.upload_signer.sign(grant), record: rec })
     }
 
+    /// The project an app-scoped key admitted to `op` belongs to.
+    pub fn app_key_project(&self, who: &Admitted, op: Op) -> Result<ProjectId> {
+        let (app_id, _) = who.expect(op)?.app_scope()?;
+        let app = self.control.app(&*self.catalog, &app_id)?.filter(|a| a.deleted_at.is_none());
+        Ok(app.ok_or(ServiceError::AppGone)?.project_id)
+    }
+
+    /// A project's upload policy (its overrides of the API's defaults; empty if none).
+    pub fn upload_policy(&self, project: &ProjectId) -> Result<UploadPolicy> {
+        Ok(self.catalog.upload_policy(project)?.unwrap_or_default())
+    }
+
+    /// Sets a project's upload policy (`None`: back to the defaults). Limits must be positive
+    /// and types `type/subtype`.
+    pub fn set_upload_policy(&self, project: ProjectId, policy: Option<UploadPolicy>) -> Result<UploadPolicy> {
+        self.catalog.project(&project)?.filter(|p| p.deleted_at.is_none()).ok_or(ServiceError::ProjectNotFound)?;
+        if let Some(p) = &policy {
+            if p.max_bytes == Some(0) || p.upload_url_ttl_secs == Some(0) {
+                return Err(ServiceError::BadParameter("max_bytes and upload_url_ttl_secs must be positive".into()));
+            }
+            let shaped = |t: &String| t.split('/').filter(|s| !s.is_empty()).count() == 2 && t.len() <= 255;
+            if p.allowed_types.as_ref().is_some_and(|ts| ts.is_empty() || !ts.iter().all(shaped)) {
+                return Err(ServiceError::BadParameter("allowed_types must list MIME types (type/subtype)".into()));
+            }
+        }
+        self.commit_control(vec![crate::model::control::ControlChange::SetUploadPolicy {
+            project,
+            policy: policy.clone(),
+        }])?;
+        Ok(policy.unwrap_or_default())
+    }
+
     /// What an upload token grants, or `InvalidUploadToken`.
     pub fn upload_grant(&self, token: &str) -> Result<UploadGrant> {
         self.upload_signer.verify(token, Timestamp::now().as_secs()).map_err(|e| {
@@ -226,10 +258,9 @@ impl Service {
     /// `AttachmentNotFound` if there is no such file (or it was removed and reclaimed);
     /// `Forbidden` if it belongs to another project or another user.
     pub fn own_file(&self, who: &Admitted, owner: &EndUserId, id: AttachmentId) -> Result<Attachment> {
-        let (app_id, _) = who.expect(Op::OwnFiles)?.app_scope()?;
+        let project = self.app_key_project(who, Op::OwnFiles)?;
         let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
-        let app = self.control.app(&*self.catalog, &app_id)?.filter(|a| a.deleted_at.is_none());
-        if app.is_none_or(|a| a.project_id != rec.project_id) {
+        if project != rec.project_id {
             return Err(ServiceError::Forbidden("You do not have permission to access this attachment."));
         }
         if rec.owner.as_ref() != Some(owner) {

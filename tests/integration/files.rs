@@ -296,3 +296,51 @@ async fn without_a_scanner_files_stay_processing_and_say_so() {
     assert_eq!(v, serde_json::json!({"configured": false, "reachable": false, "queue_depth": 1}));
     assert!(d.log().contains("no content scanner configured"), "attachd says so at start");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_policy_overrides_the_defaults_and_the_rate_limit_answers_as_the_seed() {
+    let opts = Opts::default()
+        .set("rate_limit", "enabled = true")
+        .set("rate_limit", "burst = 6")
+        .set("rate_limit", "per_second = 0.01");
+    let d = unscanned(opts).await;
+    let path = format!("projects/{}/upload-policy", d.b("project_id"));
+    let policy = serde_json::json!({"max_bytes": 1000, "allowed_types": ["image/png"], "upload_url_ttl_secs": 30});
+    let (s, v) = d.admin(reqwest::Method::PUT, &path, Some(policy)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v, text) = signed_url(&d, "u1", "filename=dot.png").await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!((v["expires_in"].as_u64(), v["file_limits"]["max_size"].as_u64()), (Some(30), Some(1000)), "{v}");
+    assert_eq!(v["file_limits"]["allowed_types"], serde_json::json!(["image/png"]));
+    let (s, _, _) = signed_url(&d, "u1", "filename=a.csv").await;
+    assert_eq!(s, 415, "the project's allowlist, not the default one");
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    png.resize(2000, 0);
+    let (s, _, text) = put_to(&d, v["file_url"].as_str().unwrap(), png.clone()).await;
+    assert_eq!(s, 413, "past the project's max_size: {text}");
+    png.truncate(1000);
+    assert_eq!(put_to(&d, v["file_url"].as_str().unwrap(), png).await.0, 200);
+    let (s, v) = d.admin(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!((s, &v["policy"]), (200, &serde_json::json!({})), "{v}");
+    let (s, v, _) = signed_url(&d, "u1", "filename=a.csv").await;
+    assert_eq!((s, v["expires_in"].as_u64()), (200, Some(600)), "back to the defaults");
+    // The per-key rate limit: the seed's 429 body, with Retry-After.
+    let mut limited = None;
+    for _ in 0..10 {
+        let r = d
+            .http
+            .get(d.url("/v1/files/signed-url?filename=a.csv"))
+            .header("api-key", d.client_key())
+            .header("user-id", "u1")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some((r.headers().get("retry-after").is_some(), r.json::<Value>().await.unwrap()));
+            break;
+        }
+    }
+    let (retry_after, body) = limited.expect("the rate limit answers 429");
+    assert!(retry_after);
+    assert_eq!(body, serde_json::json!({"message": "Rate limit exceeded!"}));
+}

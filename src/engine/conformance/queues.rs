@@ -74,7 +74,8 @@ pub fn ephemeral_deadlines_are_found_until_deleted(f: &dyn Fixture) {
 }
 
 /// A notice is queued exactly when its change commits, read back oldest first, and removed
-/// once sent; a project's webhook is set, read and removed through the control plane.
+/// once sent; a project's webhook and upload policy are set, read and removed through the
+/// control plane.
 pub fn notices_commit_with_their_change(f: &dyn Fixture) {
     use crate::model::control::ControlChange;
     use crate::model::{FileEvent, Notice, Webhook};
@@ -104,4 +105,10 @@ pub fn notices_commit_with_their_change(f: &dyn Fixture) {
     assert_eq!(c.webhook(&p).unwrap(), Some(hook));
     c.apply_control(vec![ControlChange::SetWebhook { project: p, webhook: None }]).unwrap();
     assert_eq!(c.webhook(&p).unwrap(), None);
+    let policy = crate::model::UploadPolicy { max_bytes: Some(7), allowed_types: None, upload_url_ttl_secs: Some(9) };
+    assert_eq!(c.upload_policy(&p).unwrap(), None);
+    c.apply_control(vec![ControlChange::SetUploadPolicy { project: p, policy: Some(policy.clone()) }]).unwrap();
+    assert_eq!(c.upload_policy(&p).unwrap(), Some(policy));
+    c.apply_control(vec![ControlChange::SetUploadPolicy { project: p, policy: None }]).unwrap();
+    assert_eq!(c.upload_policy(&p).unwrap(), None);
 }

@@ -188,6 +188,14 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
         A::Backup => (StatusCode::OK, backup(svc, v).await?),
         A::Fsck => (StatusCode::OK, fsck(svc).await?),
         A::Webhook(m, p) => (StatusCode::OK, webhook(svc, m, p, v)?),
+        A::UploadPolicy(m, p) => {
+            let policy = match m {
+                Method::PUT => svc.set_upload_policy(p, Some(parse::<UploadPolicyBody>(v)?.into()))?,
+                Method::DELETE => svc.set_upload_policy(p, None)?,
+                _ => svc.upload_policy(&p)?,
+            };
+            (StatusCode::OK, j!({"project_id": p, "policy": policy}))
+        }
         A::Scanner => {
             let s = svc.scanner_status().await?;
             (StatusCode::OK, j!({"configured": s.configured, "reachable": s.reachable, "queue_depth": s.queue_depth}))
@@ -197,6 +205,21 @@ async fn dispatch(api: &AdminApi, route: AdminRoute, v: Value) -> Result<(Status
             (StatusCode::OK, report)
         }
     })
+}
+
+/// `PUT projects/:p/upload-policy`: a project's overrides of the signed-URL API's defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadPolicyBody {
+    max_bytes: Option<u64>,
+    allowed_types: Option<Vec<String>>,
+    upload_url_ttl_secs: Option<u64>,
+}
+
+impl From<UploadPolicyBody> for crate::model::UploadPolicy {
+    fn from(b: UploadPolicyBody) -> Self {
+        Self { max_bytes: b.max_bytes, allowed_types: b.allowed_types, upload_url_ttl_secs: b.upload_url_ttl_secs }
+    }
 }
 
 /// `GET|PUT|DELETE projects/:p/webhook`: the webhook (its secret only when set), set from

@@ -96,6 +96,8 @@ pub enum AdminRoute {
     Scanner,
     /// `GET|PUT|DELETE projects/:id/webhook`
     Webhook(Method, ProjectId),
+    /// `GET|PUT|DELETE projects/:id/upload-policy`
+    UploadPolicy(Method, ProjectId),
 }
 
 fn decoded(raw: &str) -> String {
@@ -155,6 +157,11 @@ fn v1(m: &Method, rest: &[&str]) -> Result<Routed, Routed> {
         ["projects", pr, "webhook"] => {
             let pr: ProjectId = id(pr, "project id")?;
             let table = [Method::GET, Method::PUT, Method::DELETE].map(|m| (m.clone(), A::Webhook(m, pr)));
+            p("GET, PUT, DELETE", &table)
+        }
+        ["projects", pr, "upload-policy"] => {
+            let pr: ProjectId = id(pr, "project id")?;
+            let table = [Method::GET, Method::PUT, Method::DELETE].map(|m| (m.clone(), A::UploadPolicy(m, pr)));
             p("GET, PUT, DELETE", &table)
         }
         ["projects", pr, "aliases", kind, value] => {

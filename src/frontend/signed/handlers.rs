@@ -1,5 +1,7 @@
 //! Seed 004's handlers: an upload URL, the upload, the status, the download.
 
+use std::time::Duration;
+
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, ETAG, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -32,16 +34,21 @@ pub async fn signed_url(api: &FilesApi, req: Request<Incoming>) -> Result<Reply,
         Some(_) => return Err(ServiceError::BadParameter("persist must be true or false".into())),
     };
     let s = &api.settings;
-    let kind = known(&filename).filter(|t| s.allowed_types.iter().any(|a| a == t.mime)).ok_or_else(|| {
-        ServiceError::DisallowedContentType(format!("{filename} (allowed: {})", s.allowed_types.join(", ")))
-    })?;
+    // The project's own policy over the API's defaults.
+    let policy = api.service.upload_policy(&api.service.app_key_project(&who, Op::Reserve)?)?;
+    let allowed = policy.allowed_types.unwrap_or_else(|| s.allowed_types.clone());
+    let max_bytes = policy.max_bytes.unwrap_or(s.max_upload_bytes);
+    let url_ttl = policy.upload_url_ttl_secs.map(Duration::from_secs).unwrap_or(s.upload_url_ttl);
+    let kind = known(&filename)
+        .filter(|t| allowed.iter().any(|a| a == t.mime))
+        .ok_or_else(|| ServiceError::DisallowedContentType(format!("{filename} (allowed: {})", allowed.join(", "))))?;
     let ask = SignedRequest {
         owner,
         filename,
         content_type: kind.mime.to_string(),
         persist,
-        max_bytes: s.max_upload_bytes,
-        url_ttl: s.upload_url_ttl,
+        max_bytes,
+        url_ttl,
         ephemeral_ttl: s.ephemeral_ttl,
         scan: s.scan,
     };
@@ -49,9 +56,9 @@ pub async fn signed_url(api: &FilesApi, req: Request<Incoming>) -> Result<Reply,
     let url = format!("{}{}/v1/files/upload/{}", api.service.config().public_url, s.prefix, file.token);
     // serde_json's map keeps keys sorted, which is the seed's order here.
     let body = json!({
-        "expires_in": s.upload_url_ttl.as_secs(),
+        "expires_in": url_ttl.as_secs(),
         "file_id": file.record.id.to_string(),
-        "file_limits": {"allowed_types": s.allowed_types, "max_size": s.max_upload_bytes},
+        "file_limits": {"allowed_types": allowed, "max_size": max_bytes},
         "file_url": url,
     });
     Ok(json(StatusCode::OK, &body))
