@@ -34,11 +34,14 @@ pub enum ParentKind {
     /// A record that holds at most one file at a time, by the record's id (which stays while
     /// its file is replaced).
     Record = 10,
+    /// An end user's own files (uploaded through a signed URL), by the end user's id: only
+    /// files with this parent are read back by their owner alone.
+    EndUser = 11,
 }
 
 impl ParentKind {
     /// Every kind, in stored order.
-    pub const ALL: [ParentKind; 10] = [
+    pub const ALL: [ParentKind; 11] = [
         Self::ClientEvent,
         Self::Event,
         Self::Issue,
@@ -49,6 +52,7 @@ impl ParentKind {
         Self::Project,
         Self::Comment,
         Self::Record,
+        Self::EndUser,
     ];
 
     /// The stored tag.

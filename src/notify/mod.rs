@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, HOST, USER_AGENT};
 use ring::hmac;
@@ -91,9 +91,10 @@ pub async fn deliver(
             hyper::client::conn::http1::handshake(io).await.map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
         let conn = tokio::spawn(conn);
         let resp = send.send_request(req).await.map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+        // The status decides; the reply's body is never waited for (a receiver that answers
+        // 200 and then stalls must not turn a delivery into a retry).
         let status = resp.status().as_u16();
-        // Read (and drop) the reply's body so the exchange ends cleanly.
-        let _ = resp.into_body().collect().await;
+        drop(resp);
         conn.abort();
         if (200..300).contains(&status) { Ok(status) } else { Err(DeliveryError::Refused(status)) }
     };

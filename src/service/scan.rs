@@ -29,6 +29,9 @@ use super::budget::charged;
 use super::download::{FileStream, STREAM_CHUNK, stream_file};
 use super::{Result, Service, ServiceError};
 
+/// Most queued files counted by [`Service::scan_backlog`] (the sampler counts every 5 s).
+pub const BACKLOG_CAP: usize = 100_000;
+
 /// A queued file the worker opened.
 pub enum ScanInput {
     /// Its bytes, streamed (each chunk charged to the download memory budget).
@@ -149,9 +152,9 @@ impl Service {
         Ok(self.catalog.scan_queue(limit)?.into_iter().map(|(_, id)| id).collect())
     }
 
-    /// How many files wait for a scan (counted up to a million).
+    /// How many files wait for a scan (counted up to [`BACKLOG_CAP`]).
     pub fn scan_backlog(&self) -> Result<u64> {
-        Ok(self.catalog.scan_queue(1_000_000)?.len() as u64)
+        Ok(self.catalog.scan_queue(BACKLOG_CAP)?.len() as u64)
     }
 
     /// Opens a queued file for its scan; `None` if it left the queue meanwhile. A file larger
@@ -188,6 +191,15 @@ impl Service {
             }
         };
         Ok(Some(ScanInput::Bytes(rec, body)))
+    }
+
+    /// Records a queued file as failed with `why` (it could not be scanned); whether it was.
+    pub async fn fail_scan(&self, id: AttachmentId, why: String) -> Result<bool> {
+        let rec = self.catalog.record(id)?.filter(|r| r.scan == ScanState::Pending && r.is_uploaded());
+        match rec.filter(|r| r.deleted_at.is_none()) {
+            Some(rec) => self.record_verdict(rec, ScanState::Failed(why)).await,
+            None => Ok(false),
+        }
     }
 
     /// Records `verdict` on `rec` (as opened for its scan), taking it out of the queue.

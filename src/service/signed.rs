@@ -24,13 +24,19 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::engine::{BodyPlan, BodySize, Commit};
 use crate::ids::{AttachmentId, EndUserId, ProjectId, Sha256Digest};
-use crate::model::{Attachment, Digests, Metadata, Retention, ScanState, UploadPolicy};
+use crate::model::{Attachment, Digests, Metadata, ParentKind, ParentRef, Retention, ScanState, UploadPolicy};
 
 use super::budget::UPLOAD_OVERHEAD;
 use super::direct::{HeadCheck, Limits, feed};
 use super::upload::BodySource;
 use super::upload_token::{UploadGrant, UploadTokenError};
 use super::{Admitted, Op, Result, Service, ServiceError};
+
+/// Largest `max_bytes` a project's upload policy may set (1 TiB).
+pub const MAX_POLICY_BYTES: u64 = 1 << 40;
+/// Longest upload URL lifetime a project's upload policy may set (7 days; never past the API's
+/// ephemeral lifetime either, which the front end applies).
+pub const MAX_POLICY_TTL_SECS: u64 = 7 * 86_400;
 
 /// What an upload URL is asked for.
 #[derive(Debug, Clone)]
@@ -82,7 +88,7 @@ pub enum FileState {
 /// The state of `rec` at `now`.
 pub fn file_state(rec: &Attachment, now: Timestamp) -> FileState {
     // Removed (at its deadline, or by an operator) and not yet reclaimed.
-    if rec.deleted_at.is_some() {
+    if rec.deleted_at.is_some() || matches!(rec.retention, Retention::Until(t) if t < now) {
         return FileState::Expired;
     }
     if !rec.is_uploaded() {
@@ -139,13 +145,15 @@ impl Service {
             .filter(|a| a.deleted_at.is_none())
             .ok_or(ServiceError::AppGone)?;
         let now = Timestamp::now();
-        // Whole seconds: the token carries seconds, and the record's deadline is the token's.
-        let expires = Timestamp(now.plus(req.url_ttl).as_secs() * 1_000_000);
+        // The token carries whole seconds and is valid through its last one; the reservation
+        // lapses at the end of that second, so the sweeper never drops a URL still valid.
+        let token_expiry = now.plus(req.url_ttl).as_secs();
+        let expires = Timestamp((token_expiry + 1) * 1_000_000);
         let rec = Attachment {
             id: AttachmentId::random(),
             project_id: app.project_id,
             app_id: Some(app.id),
-            parents: Vec::new(),
+            parents: vec![super::files::parent_ref(ParentKind::EndUser, &req.owner.0)],
             owner: Some(req.owner),
             uploader: None,
             meta: Metadata { original_filename: req.filename, content_type: req.content_type, ..Default::default() },
@@ -162,7 +170,7 @@ impl Service {
         };
         let r = rec.clone();
         self.blocking(move |svc| svc.reserve_checked(&r, None)).await?;
-        let grant = UploadGrant { file: rec.id, expires_unix: expires.as_secs(), max_bytes: req.max_bytes };
+        let grant = UploadGrant { file: rec.id, expires_unix: token_expiry, max_bytes: req.max_bytes };
         Ok(SignedFile { token: self.upload_signer.sign(grant), record: rec })
     }
 
@@ -183,8 +191,12 @@ impl Service {
     pub fn set_upload_policy(&self, project: ProjectId, policy: Option<UploadPolicy>) -> Result<UploadPolicy> {
         self.catalog.project(&project)?.filter(|p| p.deleted_at.is_none()).ok_or(ServiceError::ProjectNotFound)?;
         if let Some(p) = &policy {
-            if p.max_bytes == Some(0) || p.upload_url_ttl_secs == Some(0) {
-                return Err(ServiceError::BadParameter("max_bytes and upload_url_ttl_secs must be positive".into()));
+            if p.max_bytes.is_some_and(|n| n == 0 || n > MAX_POLICY_BYTES)
+                || p.upload_url_ttl_secs.is_some_and(|n| n == 0 || n > MAX_POLICY_TTL_SECS)
+            {
+                return Err(ServiceError::BadParameter(format!(
+                    "max_bytes must be 1..={MAX_POLICY_BYTES} and upload_url_ttl_secs 1..={MAX_POLICY_TTL_SECS}"
+                )));
             }
             let shaped = |t: &String| t.split('/').filter(|s| !s.is_empty()).count() == 2 && t.len() <= 255;
             if p.allowed_types.as_ref().is_some_and(|ts| ts.is_empty() || !ts.iter().all(shaped)) {
@@ -229,6 +241,13 @@ impl Service {
         if rec.is_uploaded() {
             return Err(ServiceError::AlreadyUploaded);
         }
+        // Checked after claiming: the sweepers skip claimed files, so one that passes here is
+        // not removed under this upload.
+        let now = Timestamp::now();
+        let past_deadline = matches!(rec.retention, Retention::Until(t) if t < now);
+        if rec.expires_at < now || past_deadline {
+            return Err(ServiceError::InvalidUploadToken);
+        }
         let limit = grant.max_bytes.min(rec.size_bytes);
         if bound.is_some_and(|b| b > limit) {
             return Err(ServiceError::PayloadTooLarge { limit });
@@ -254,16 +273,22 @@ impl Service {
         Ok(committed)
     }
 
-    /// File `id` for a key admitted to [`Op::OwnFiles`] on behalf of end user `owner`:
-    /// `AttachmentNotFound` if there is no such file (or it was removed and reclaimed);
-    /// `Forbidden` if it belongs to another project or another user.
+    /// File `id` for a key admitted to [`Op::OwnFiles`] on behalf of end user `owner`. Only a
+    /// file asked for through a signed URL (it has its owner as its [`ParentKind::EndUser`]
+    /// parent) by the same app is found: `AttachmentNotFound` for no such file, one removed
+    /// and reclaimed, another app's or project's, or one another API stored (never disclosed to
+    /// a key that cannot read it); `Forbidden` for another user's file of the same app.
     pub fn own_file(&self, who: &Admitted, owner: &EndUserId, id: AttachmentId) -> Result<Attachment> {
-        let project = self.app_key_project(who, Op::OwnFiles)?;
+        let (app, _) = who.expect(Op::OwnFiles)?.app_scope()?;
         let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
-        if project != rec.project_id {
-            return Err(ServiceError::Forbidden("You do not have permission to access this attachment."));
+        let signed_file =
+            matches!(rec.parent(ParentKind::EndUser), Some(ParentRef { id: crate::model::ParentId::Text(_), .. }));
+        if rec.app_id != Some(app) || !signed_file {
+            return Err(ServiceError::AttachmentNotFound);
         }
-        if rec.owner.as_ref() != Some(owner) {
+        let mine = rec.owner.as_ref() == Some(owner)
+            && rec.parent(ParentKind::EndUser).is_some_and(|p| p.id == crate::model::ParentId::Text(owner.0.clone()));
+        if !mine {
             return Err(ServiceError::Forbidden("You do not have permission to access this attachment."));
         }
         Ok(rec)

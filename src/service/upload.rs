@@ -145,6 +145,10 @@ impl Service {
         self.rate_limit(principal)?;
         let (app_id, key) = principal.app_scope()?;
         let rec = self.catalog.record(id)?.ok_or(ServiceError::AttachmentNotFound)?;
+        // A file asked for through a signed URL takes its bytes there, never here.
+        if rec.parent(crate::model::ParentKind::EndUser).is_some() {
+            return Err(ServiceError::AttachmentNotFound);
+        }
         if rec.app_id != Some(app_id) {
             // The reference's 403 within the key's own team; another team's attachment does
             // not exist for this caller (404), so its existence never leaks across teams.

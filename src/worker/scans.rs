@@ -5,13 +5,17 @@
 //! start it reads the queue from its oldest entry, and it is woken early whenever an upload
 //! queues a file. A verdict (clean, infected, failed) is recorded once and never retried. A
 //! file larger than the scanner takes is recorded as failed without being sent (clamd would
-//! cut it off mid-stream). When the scanner cannot be reached, nothing is recorded: the file
-//! stays queued, the service is told the scanner is unreachable (so reads of waiting files
-//! answer 503), and the worker backs off, doubling from `retry_min` to `retry_max`, until an
-//! exchange works again. With no scanner configured the worker does not run: scanned files
+//! cut it off mid-stream). A scan that gets no verdict is followed by a PING: when clamd does
+//! not answer either, nothing is recorded (the files stay queued), the service is told the
+//! scanner is unreachable (so reads of waiting files answer 503), no more scans start, and the
+//! worker pings with back-off, doubling from `retry_min` to `retry_max`, until clamd answers.
+//! When clamd answers, the file itself is the trouble (clamd never finishes it in time, or we
+//! cannot read it): after [`MAX_ATTEMPTS`] it is recorded as failed, so no file can hold the
+//! queue up. With no scanner configured the worker does not run: scanned files
 //! stay pending (reported at start, and by the admin API's scanner status).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,13 +45,19 @@ pub struct ScanSettings {
 /// What one attempt at one file came to.
 #[derive(Debug, PartialEq, Eq)]
 enum Attempt {
-    /// A verdict was recorded (or the file left the queue meanwhile).
-    Done,
-    /// The scanner could not be reached: retry later.
-    Unreachable,
-    /// Our side failed (reading the bytes): retry later.
-    Failed,
+    /// clamd replied and the verdict was recorded.
+    Scanned,
+    /// Nothing to ask clamd: the file left the queue meanwhile, or was recorded as too large.
+    Skipped,
+    /// No verdict from clamd (no connection, a broken exchange, no reply in time), with why.
+    Unreachable(String),
+    /// Our side failed (reading the file, recording the verdict).
+    Failed(String),
 }
+
+/// Attempts at one file that end without a verdict while clamd itself answers (a file clamd
+/// never finishes in time, bytes we cannot read) before it is recorded as failed.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// Runs the scan worker until `stop` turns true.
 pub fn spawn(
@@ -60,67 +70,100 @@ pub fn spawn(
         service.set_scanner_health(ScannerHealth::Reachable);
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let in_flight: Arc<Mutex<HashSet<AttachmentId>>> = Arc::default();
+        let mut attempts: HashMap<AttachmentId, u32> = HashMap::new();
         let mut backoff = Duration::ZERO;
+        // Whether the last round got anywhere: then the queue is read again at once.
+        let mut busy = false;
         loop {
             let wait = if backoff.is_zero() { settings.poll } else { backoff };
-            tokio::select! {
-                _ = service.scan_wakeup().notified(), if backoff.is_zero() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
+            if !busy {
+                tokio::select! {
+                    _ = service.scan_wakeup().notified(), if backoff.is_zero() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
             }
             if *stop.borrow() {
                 // Let running scans end (their verdicts are recorded or they stay queued).
                 let _ = slots.acquire_many(settings.concurrency.max(1) as u32).await;
                 return;
             }
-            // While backing off, one file probes the scanner.
-            let batch = if backoff.is_zero() { 256 } else { 1 };
-            let queue = match service.scan_queue(batch) {
+            busy = false;
+            if !backoff.is_zero() {
+                // Backing off: ask clamd itself (never a file, which may be the trouble).
+                if !clamd.ping().await {
+                    backoff = (backoff * 2).min(settings.retry_max);
+                    continue;
+                }
+                tracing::info!("the content scanner is reachable again");
+                service.set_scanner_health(ScannerHealth::Reachable);
+                backoff = Duration::ZERO;
+            }
+            let queue = match service.scan_queue(256) {
                 Ok(q) => q,
                 Err(e) => {
                     tracing::error!(error = %e, "could not read the scan queue");
                     continue;
                 }
             };
+            // The first scan that gets no verdict stops this round from starting more.
+            let trouble = Arc::new(AtomicBool::new(false));
             let (tx, mut results) = tokio::sync::mpsc::unbounded_channel();
-            let mut started = 0usize;
             for id in queue {
+                if trouble.load(Ordering::Relaxed) || *stop.borrow() {
+                    break;
+                }
                 if !in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
                     continue;
                 }
                 let permit = slots.clone().acquire_owned().await.expect("never closed");
                 let (svc, clamd, s, tx) = (service.clone(), clamd.clone(), settings.clone(), tx.clone());
-                let fl = in_flight.clone();
-                started += 1;
+                let (fl, trouble) = (in_flight.clone(), trouble.clone());
                 tokio::spawn(async move {
                     let outcome = scan_one(&svc, &clamd, &s, id).await;
+                    if matches!(outcome, Attempt::Unreachable(_)) {
+                        trouble.store(true, Ordering::Relaxed);
+                    }
                     fl.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     drop(permit);
-                    let _ = tx.send(outcome);
+                    let _ = tx.send((id, outcome));
                 });
             }
             drop(tx);
-            let mut round = Vec::with_capacity(started);
-            while let Some(a) = results.recv().await {
-                round.push(a);
+            let mut round = Vec::new();
+            while let Some(r) = results.recv().await {
+                round.push(r);
             }
-            let reached = if round.is_empty() {
-                // Nothing to scan: while backing off, ask the scanner directly.
-                !backoff.is_zero() && clamd.ping().await
-            } else {
-                round.iter().any(|a| *a != Attempt::Unreachable)
-            };
-            if reached || round.is_empty() && backoff.is_zero() {
-                if !backoff.is_zero() {
-                    tracing::info!("the content scanner is reachable again");
-                }
-                service.set_scanner_health(ScannerHealth::Reachable);
-                backoff = Duration::ZERO;
-            } else {
+            let unanswered = round.iter().any(|(_, a)| matches!(a, Attempt::Unreachable(_)));
+            if unanswered && !clamd.ping().await {
                 service.set_scanner_health(ScannerHealth::Unreachable);
-                backoff = (backoff * 2).clamp(settings.retry_min, settings.retry_max);
+                backoff = settings.retry_min;
                 tracing::warn!(retry_in = ?backoff, "the content scanner is unreachable; scans wait");
+                continue;
             }
+            service.set_scanner_health(ScannerHealth::Reachable);
+            // clamd answers: a file without a verdict is the trouble itself; after
+            // MAX_ATTEMPTS it is recorded as failed, so it cannot hold up the queue.
+            for (id, a) in &round {
+                let why = match a {
+                    Attempt::Unreachable(why) | Attempt::Failed(why) => why,
+                    Attempt::Scanned | Attempt::Skipped => {
+                        attempts.remove(id);
+                        continue;
+                    }
+                };
+                let n = attempts.entry(*id).or_default();
+                *n += 1;
+                if *n >= MAX_ATTEMPTS {
+                    let why = format!("no verdict after {n} attempts: {why}");
+                    tracing::warn!(attachment = %id, %why, "recording a scan as failed");
+                    if let Err(e) = service.fail_scan(*id, why).await {
+                        tracing::error!(attachment = %id, error = %e, "could not record a failed scan");
+                    }
+                    attempts.remove(id);
+                }
+            }
+            busy = round.iter().any(|(_, a)| matches!(a, Attempt::Scanned | Attempt::Skipped));
         }
     })
 }
@@ -129,13 +172,14 @@ pub fn spawn(
 async fn scan_one(service: &Service, clamd: &Clamd, s: &ScanSettings, id: AttachmentId) -> Attempt {
     let input = match service.open_for_scan(id, s.max_bytes).await {
         Ok(Some(input)) => input,
-        Ok(None) => return Attempt::Done,
+        Ok(None) => return Attempt::Skipped,
         Err(e) => {
             tracing::error!(attachment = %id, error = %e, "could not read a file for its scan");
-            return Attempt::Failed;
+            return Attempt::Failed(e.to_string());
         }
     };
     let started = std::time::Instant::now();
+    let asked = matches!(input, ScanInput::Bytes(..));
     let (rec, verdict) = match input {
         ScanInput::TooLarge(rec) => {
             let why = format!("larger than the scanner takes ({} > {} bytes)", rec.size_bytes, s.max_bytes);
@@ -147,7 +191,7 @@ async fn scan_one(service: &Service, clamd: &Clamd, s: &ScanSettings, id: Attach
             Ok(Verdict::Failed(why)) => (rec, ScanState::Failed(why)),
             Err(ScanError::Unreachable(why)) => {
                 tracing::warn!(attachment = %id, error = %why, "scan not completed; it stays queued");
-                return Attempt::Unreachable;
+                return Attempt::Unreachable(why);
             }
         },
     };
@@ -163,11 +207,11 @@ async fn scan_one(service: &Service, clamd: &Clamd, s: &ScanSettings, id: Attach
     match service.record_verdict(rec, verdict).await {
         Ok(_) => {
             crate::metrics::scan_finished(outcome, size, started.elapsed());
-            Attempt::Done
+            if asked { Attempt::Scanned } else { Attempt::Skipped }
         }
         Err(e) => {
             tracing::error!(attachment = %id, error = %e, "could not record a scan verdict");
-            Attempt::Failed
+            Attempt::Failed(e.to_string())
         }
     }
 }

@@ -4,7 +4,9 @@
 //! The queue (the outbox) lives in the catalog and is written in the same step as the verdict
 //! it announces, so nothing is lost across restarts: a notice is delivered at least once. A
 //! failed delivery (no connection, a non-2xx reply, a timeout) is retried with back-off per
-//! notice, doubling from one second to `retry_max`; later notices are not held up by it. A
+//! notice, doubling from one second to `retry_max`; the rest of that project's notices wait
+//! for the next round, and other projects' notices are not held up (each round reads up to a
+//! thousand, skipping those waiting for a retry). A
 //! notice whose project has no webhook any more is dropped. Receivers should treat the
 //! `X-Attachd-Delivery` header (file and event) as an idempotency key.
 
@@ -59,16 +61,22 @@ pub fn spawn(
             if *stop.borrow() {
                 return;
             }
-            let notices = match service.blocking(|svc| svc.notices(100)).await {
+            let notices = match service.blocking(|svc| svc.notices(1000)).await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "could not read the webhook outbox");
                     continue;
                 }
             };
+            // A project whose receiver failed in this round gets no more attempts in it, so
+            // one receiver that is down (or slow to refuse) never holds up the others.
+            let mut failing: std::collections::HashSet<crate::ids::ProjectId> = Default::default();
             for n in notices {
+                if *stop.borrow() {
+                    return;
+                }
                 let key = (n.at.0, n.file);
-                if retry.get(&key).is_some_and(|(_, next)| *next > Instant::now()) {
+                if failing.contains(&n.project) || retry.get(&key).is_some_and(|(_, next)| *next > Instant::now()) {
                     continue;
                 }
                 let hook = match service.webhook(&n.project) {
@@ -95,6 +103,7 @@ pub fn spawn(
                                     (Duration::from_secs(1) * 2u32.saturating_pow(attempts.min(20))).min(s.retry_max);
                                 tracing::warn!(file = %n.file, error = %e, retry_in = ?wait, attempts = attempts + 1, "webhook delivery failed");
                                 retry.insert(key, (attempts + 1, Instant::now() + wait));
+                                failing.insert(n.project);
                                 false
                             }
                         }

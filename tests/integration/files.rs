@@ -177,6 +177,12 @@ async fn errors_use_the_seed_codes_and_lose_nothing() {
     assert_eq!((s, v["error_code"].as_str()), (404, Some("attachment_document_does_not_exist")), "{v}");
     let (s, _) = status_of(&d, "u1", "not-a-uuid").await;
     assert_eq!(s, 400);
+    // Another API's file (a seed-000 attachment of the same app and user) does not exist here.
+    let other = d.reserve(b"event bytes", Some("u1")).await;
+    d.put(&d.client_key(), &other, b"event bytes".to_vec()).await;
+    let (s, v) = status_of(&d, "u1", &other).await;
+    assert_eq!((s, v["error_code"].as_str()), (404, Some("attachment_document_does_not_exist")), "{v}");
+    assert_eq!(json_of(get_as(&d, "u1", &format!("/v1/files/{other}")).await).await.0, 404);
     // Not uploaded yet: using it is the seed's 409.
     let (s, v) = json_of(get_as(&d, "u1", &format!("/v1/files/{id}")).await).await;
     assert_eq!((s, v["error_code"].as_str()), (409, Some("conflict")), "{v}");
@@ -268,10 +274,12 @@ async fn ephemeral_files_and_unused_urls_are_removed_with_their_quota() {
     loop {
         let (a, _) = status_of(&d, "u1", &unused).await;
         let (b, vb) = status_of(&d, "u1", &eph).await;
-        if a == 404 && (b == 404 || vb["status"] == "expired") {
+        let used = d.usage(Some("u1")).await["user_used_bytes"].as_u64();
+        // Expired at its deadline; removed (its quota released) by the next sweep.
+        if a == 404 && vb["status"] == "expired" && used == Some(1000) {
             break;
         }
-        assert!(Instant::now() < deadline, "unused {a}, ephemeral {b} {vb}");
+        assert!(Instant::now() < deadline, "unused {a}, ephemeral {b} {vb}, used {used:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (s, v) = json_of(get_as(&d, "u1", &format!("/v1/files/{eph}")).await).await;

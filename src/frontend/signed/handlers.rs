@@ -38,7 +38,8 @@ pub async fn signed_url(api: &FilesApi, req: Request<Incoming>) -> Result<Reply,
     let policy = api.service.upload_policy(&api.service.app_key_project(&who, Op::Reserve)?)?;
     let allowed = policy.allowed_types.unwrap_or_else(|| s.allowed_types.clone());
     let max_bytes = policy.max_bytes.unwrap_or(s.max_upload_bytes);
-    let url_ttl = policy.upload_url_ttl_secs.map(Duration::from_secs).unwrap_or(s.upload_url_ttl);
+    // Never past the lifetime of an unkept file: its URL would outlive it.
+    let url_ttl = policy.upload_url_ttl_secs.map(Duration::from_secs).unwrap_or(s.upload_url_ttl).min(s.ephemeral_ttl);
     let kind = known(&filename)
         .filter(|t| allowed.iter().any(|a| a == t.mime))
         .ok_or_else(|| ServiceError::DisallowedContentType(format!("{filename} (allowed: {})", allowed.join(", "))))?;

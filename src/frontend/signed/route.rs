@@ -49,7 +49,9 @@ pub fn route(m: &Method, path: &str) -> Option<Route> {
     let p = |allow, table: &[(Method, Route)]| pick(m, allow, table).unwrap_or_else(Route::MethodNotAllowed);
     let r = || -> Result<Option<Route>, Route> {
         Ok(Some(match segs.as_slice() {
-            ["v1", "files", "signed-url"] => p("GET, HEAD", &[(Method::GET, Route::SignedUrl)]),
+            // GET only: a HEAD (a link checker) must not reserve a file.
+            ["v1", "files", "signed-url"] if m == Method::HEAD => Route::MethodNotAllowed("GET"),
+            ["v1", "files", "signed-url"] => p("GET", &[(Method::GET, Route::SignedUrl)]),
             ["v1", "files", "upload", token] => p("PUT", &[(Method::PUT, Route::Upload(token.to_string()))]),
             ["v1", "files", id, "status"] | ["files", id, "status"] => {
                 p("GET, HEAD", &[(Method::GET, Route::Status(file_id(id)?))])
@@ -73,7 +75,8 @@ mod tests {
         let bad = || Some(Route::BadRequest("file_id must be a UUID".into()));
         let cases: Vec<(Method, String, Option<Route>)> = vec![
             (Method::GET, "/v1/files/signed-url".into(), Some(Route::SignedUrl)),
-            (Method::POST, "/v1/files/signed-url".into(), Some(Route::MethodNotAllowed("GET, HEAD"))),
+            (Method::POST, "/v1/files/signed-url".into(), Some(Route::MethodNotAllowed("GET"))),
+            (Method::HEAD, "/v1/files/signed-url".into(), Some(Route::MethodNotAllowed("GET"))),
             (Method::PUT, "/v1/files/upload/u1.a.b.c.d".into(), Some(Route::Upload("u1.a.b.c.d".into()))),
             (Method::GET, "/v1/files/upload/t".into(), Some(Route::MethodNotAllowed("PUT"))),
             (Method::GET, format!("/v1/files/{ID}/status"), Some(Route::Status(id))),
