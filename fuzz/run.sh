@@ -19,7 +19,7 @@ fi
 export ROCKSDB_LIB_DIR="$lib" ROCKSDB_STATIC=1 RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="$CARGO_TARGET_DIR-fuzz"
 targets=("${1:-}")
-[ -n "${1:-}" ] || targets=(record_decode segment_tail download_token range_header reserve_json list_cursor store_model index_record multipart_form upload_names)
+[ -n "${1:-}" ] || targets=(record_decode segment_tail download_token range_header reserve_json list_cursor store_model index_record multipart_form upload_names upload_token)
 secs="${2:-60}"
 cd fuzz
 for t in "${targets[@]}"; do

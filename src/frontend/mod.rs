@@ -3,7 +3,8 @@
 //!
 //! A front end implements [`crate::http::FrontEnd`]: a pure `route` from method and path to its
 //! own typed route (or `None` when the path is not its own), and `serve`, which reads the
-//! request, calls the service and answers, errors included. The composition root
+//! request, calls the service and answers, errors included. Each API folder writes that with
+//! `front_end!` (its `route::route`, its `dispatch`, and how its errors look). The composition root
 //! (`crate::daemon`) mounts front ends on each listener's [`crate::http::Router`], so adding an
 //! API is one more folder here and one more `mount` there; nothing central lists them.
 //!
@@ -22,6 +23,36 @@
 //! - [`types`]  — file types by extension and by content (the type allowlists)
 //! - [`errors`] — the one table from service errors to statuses, codes and headers
 //! - [`views`]  — wire shapes more than one of them answers with
+
+/// Implements [`crate::http::FrontEnd`] for an API folder's struct: its routes are the
+/// folder's `route::route` (named by `Route::name`), answered by the struct's `dispatch`, and
+/// its errors rendered by `$error` (a function of `&ServiceError`) in the API's own shape.
+macro_rules! front_end {
+    ($api:ty, $error:expr) => {
+        impl crate::http::FrontEnd for $api {
+            type Route = route::Route;
+
+            fn route(&self, method: &hyper::Method, path: &str) -> Option<route::Route> {
+                route::route(method, path)
+            }
+
+            fn name(route: &route::Route) -> &'static str {
+                route.name()
+            }
+
+            async fn serve(
+                self: std::sync::Arc<Self>,
+                route: route::Route,
+                req: hyper::Request<hyper::body::Incoming>,
+            ) -> crate::http::Reply {
+                match self.dispatch(route, req).await {
+                    Ok(r) => r,
+                    Err(e) => ($error)(&e),
+                }
+            }
+        }
+    };
+}
 
 pub mod admin;
 pub mod assets;

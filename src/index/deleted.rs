@@ -10,19 +10,12 @@
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 
-use super::expiry::due;
+use super::expiry::{due, key};
 use super::{Batch, Index, IndexError};
 use crate::model::Attachment;
 
 /// Column family name.
 pub const CF: &str = "deleted";
-
-fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&t.0.to_be_bytes());
-    k[8..].copy_from_slice(id.as_bytes());
-    k
-}
 
 impl Index {
     /// Up to `limit` soft-deleted attachments deleted before `before`, oldest first.

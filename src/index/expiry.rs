@@ -23,6 +23,7 @@ use crate::model::Attachment;
 /// Column family name.
 pub const CF: &str = "expiry";
 
+/// A `time ‖ id` key (this family's, and every family keyed by a time then an attachment).
 pub(crate) fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
     let mut k = [0u8; 24];
     k[..8].copy_from_slice(&t.0.to_be_bytes());

@@ -17,19 +17,13 @@ use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ProjectId};
 use crate::model::{FileEvent, Notice};
 
+use super::expiry::key;
 use super::{Batch, Index, IndexError};
 
 /// Column family name.
 pub const CF: &str = "outbox";
 
 const VERSION: u8 = 1;
-
-fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&t.0.to_be_bytes());
-    k[8..].copy_from_slice(id.as_bytes());
-    k
-}
 
 fn event_byte(e: FileEvent) -> u8 {
     match e {

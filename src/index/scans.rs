@@ -14,19 +14,12 @@
 use crate::clock::Timestamp;
 use crate::ids::AttachmentId;
 
-use super::expiry::due;
+use super::expiry::{due, key};
 use super::{Batch, Index, IndexError};
 use crate::model::{Attachment, ScanState};
 
 /// Column family name.
 pub const CF: &str = "scans";
-
-fn key(t: Timestamp, id: AttachmentId) -> [u8; 24] {
-    let mut k = [0u8; 24];
-    k[..8].copy_from_slice(&t.0.to_be_bytes());
-    k[8..].copy_from_slice(id.as_bytes());
-    k
-}
 
 /// Whether `rec` waits in the scan queue.
 pub fn queued(rec: &Attachment) -> bool {

@@ -10,7 +10,7 @@
 
 use crate::clock::Timestamp;
 use crate::engine::{CatalogError, ReserveLimits};
-use crate::ids::{AttachmentId, ClientEventId, EndUserId, Sha256Digest};
+use crate::ids::{AppId, AttachmentId, ClientEventId, EndUserId, Sha256Digest};
 use crate::model::control::Project;
 use crate::model::{Attachment, Digests, Metadata, Retention, ScanState};
 
@@ -78,11 +78,7 @@ impl Service {
         if is_denied(&input.content_type) {
             return Err(ServiceError::DisallowedContentType(input.content_type));
         }
-        let app = self
-            .control
-            .app(&*self.catalog, &app_id)?
-            .filter(|a| a.deleted_at.is_none())
-            .ok_or(ServiceError::AppGone)?;
+        let app = self.live_app(&app_id)?;
         let now = Timestamp::now();
         // Held until the record is committed, so a concurrent link of this client event id
         // either is seen here or sees this record (see link.rs).
@@ -118,6 +114,11 @@ impl Service {
         };
         self.reserve_checked(&rec, None)?;
         Ok(rec)
+    }
+
+    /// A live app (`AppGone` once deleted), from the control cache.
+    pub(crate) fn live_app(&self, id: &AppId) -> Result<std::sync::Arc<crate::model::control::App>> {
+        self.control.app(&*self.catalog, id)?.filter(|a| a.deleted_at.is_none()).ok_or(ServiceError::AppGone)
     }
 
     /// The catalog's atomic quota-checked reserve of `rec` (retiring `replacing` in its

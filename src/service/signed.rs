@@ -139,11 +139,7 @@ impl Service {
     pub async fn create_signed(&self, who: &Admitted, req: SignedRequest) -> Result<SignedFile> {
         self.refuse_if_draining()?;
         let (app_id, _) = who.expect(Op::Reserve)?.app_scope()?;
-        let app = self
-            .control
-            .app(&*self.catalog, &app_id)?
-            .filter(|a| a.deleted_at.is_none())
-            .ok_or(ServiceError::AppGone)?;
+        let app = self.live_app(&app_id)?;
         let now = Timestamp::now();
         // The token carries whole seconds and is valid through its last one; the reservation
         // lapses at the end of that second, so the sweeper never drops a URL still valid.
@@ -177,8 +173,7 @@ impl Service {
     /// The project an app-scoped key admitted to `op` belongs to.
     pub fn app_key_project(&self, who: &Admitted, op: Op) -> Result<ProjectId> {
         let (app_id, _) = who.expect(op)?.app_scope()?;
-        let app = self.control.app(&*self.catalog, &app_id)?.filter(|a| a.deleted_at.is_none());
-        Ok(app.ok_or(ServiceError::AppGone)?.project_id)
+        Ok(self.live_app(&app_id)?.project_id)
     }
 
     /// A project's upload policy (its overrides of the API's defaults; empty if none).

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::clock::Timestamp;
+use crate::ids::AttachmentId;
 use crate::service::Service;
+use crate::service::ServiceError;
 
 use super::Job;
 
@@ -19,48 +21,45 @@ pub struct ReservationSweeper {
 
 impl ReservationSweeper {
     /// Discards every lapsed reservation not being uploaded; returns how many.
-    pub fn sweep(&self) -> Result<u64, crate::service::ServiceError> {
-        let mut released = 0u64;
-        loop {
-            let now = Timestamp::now();
-            let due = self.service.catalog().lapsed(now, 1000)?;
-            let batch = due.len();
-            let mut released_now = 0;
-            for (_, id) in due {
-                // Skips reservations whose PUT started in time; they finish or fail on their own.
-                if self.service.release_lapsed_blocking(id, now)? {
-                    released_now += 1;
-                }
-            }
-            released += released_now;
-            // A full batch of claimed (skipped) reservations would be scanned forever.
-            if batch < 1000 || released_now == 0 {
-                break;
-            }
-        }
-        Ok(released)
+    pub fn sweep(&self) -> Result<u64, ServiceError> {
+        let svc = &self.service;
+        // Skips reservations whose PUT started in time; they finish or fail on their own.
+        drain(|now| Ok(svc.catalog().lapsed(now, BATCH)?), |id, now| svc.release_lapsed_blocking(id, now))
     }
 
     /// Removes every file whose removal deadline passed (not one being uploaded); returns how
     /// many.
-    pub fn expire_ephemeral(&self) -> Result<u64, crate::service::ServiceError> {
-        let mut removed = 0u64;
-        loop {
-            let now = Timestamp::now();
-            let due = self.service.catalog().ephemeral_due(now, 1000)?;
-            let batch = due.len();
-            let mut removed_now = 0;
-            for (_, id) in due {
-                if self.service.remove_ephemeral_blocking(id, now)? {
-                    removed_now += 1;
-                }
-            }
-            removed += removed_now;
-            if batch < 1000 || removed_now == 0 {
-                break;
+    pub fn expire_ephemeral(&self) -> Result<u64, ServiceError> {
+        let svc = &self.service;
+        drain(|now| Ok(svc.catalog().ephemeral_due(now, BATCH)?), |id, now| svc.remove_ephemeral_blocking(id, now))
+    }
+}
+
+/// Entries read per batch.
+const BATCH: usize = 1000;
+
+/// Applies `act` to every entry `due` lists, a batch at a time, until a batch is short or
+/// changes nothing (a full batch of entries skipped for a running upload would be read
+/// forever); returns how many `act` removed.
+fn drain(
+    due: impl Fn(Timestamp) -> Result<Vec<(Timestamp, AttachmentId)>, ServiceError>,
+    act: impl Fn(AttachmentId, Timestamp) -> Result<bool, ServiceError>,
+) -> Result<u64, ServiceError> {
+    let mut total = 0u64;
+    loop {
+        let now = Timestamp::now();
+        let batch = due(now)?;
+        let n = batch.len();
+        let mut done = 0;
+        for (_, id) in batch {
+            if act(id, now)? {
+                done += 1;
             }
         }
-        Ok(removed)
+        total += done;
+        if n < BATCH || done == 0 {
+            return Ok(total);
+        }
     }
 }
 

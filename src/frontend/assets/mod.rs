@@ -17,11 +17,11 @@ pub mod views;
 
 use std::sync::Arc;
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::{Method, Request};
 
 use crate::http::router::method_not_allowed;
-use crate::http::{FrontEnd, HttpConfig, Reply};
+use crate::http::{HttpConfig, Reply};
 use crate::service::people::{Person, Via};
 use crate::service::{Service, ServiceError};
 
@@ -84,21 +84,4 @@ impl AssetsApi {
     }
 }
 
-impl FrontEnd for AssetsApi {
-    type Route = Route;
-
-    fn route(&self, method: &Method, path: &str) -> Option<Route> {
-        route::route(method, path)
-    }
-
-    fn name(route: &Route) -> &'static str {
-        route.name()
-    }
-
-    async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
-        match self.dispatch(route, req).await {
-            Ok(r) => r,
-            Err(e) => crate::frontend::errors::response_in(&e, "error"),
-        }
-    }
-}
+front_end!(AssetsApi, |e: &ServiceError| crate::frontend::errors::response_in(e, "error"));

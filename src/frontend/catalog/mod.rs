@@ -20,11 +20,11 @@ pub mod views;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::{Method, Request};
 
 use crate::http::router::method_not_allowed;
-use crate::http::{FrontEnd, HttpConfig, Reply};
+use crate::http::{HttpConfig, Reply};
 use crate::service::people::Person;
 use crate::service::{Service, ServiceError};
 
@@ -88,21 +88,4 @@ pub fn error_response(e: &ServiceError) -> Reply {
     crate::frontend::errors::response_in(e, "detail")
 }
 
-impl FrontEnd for CatalogApi {
-    type Route = Route;
-
-    fn route(&self, method: &Method, path: &str) -> Option<Route> {
-        route::route(method, path)
-    }
-
-    fn name(route: &Route) -> &'static str {
-        route.name()
-    }
-
-    async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
-        match self.dispatch(route, req).await {
-            Ok(r) => r,
-            Err(e) => error_response(&e),
-        }
-    }
-}
+front_end!(CatalogApi, error_response);

@@ -18,11 +18,11 @@ pub mod views;
 
 use std::sync::Arc;
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::{Method, Request};
 
 use crate::http::router::method_not_allowed;
-use crate::http::{FrontEnd, HttpConfig, Reply};
+use crate::http::{HttpConfig, Reply};
 use crate::service::{Principal, Service, ServiceError};
 
 pub use route::Route;
@@ -73,21 +73,4 @@ impl EventsApi {
     }
 }
 
-impl FrontEnd for EventsApi {
-    type Route = Route;
-
-    fn route(&self, method: &Method, path: &str) -> Option<Route> {
-        route::route(method, path)
-    }
-
-    fn name(route: &Route) -> &'static str {
-        route.name()
-    }
-
-    async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
-        match self.dispatch(route, req).await {
-            Ok(r) => r,
-            Err(e) => crate::frontend::errors::error_response(&e),
-        }
-    }
-}
+front_end!(EventsApi, crate::frontend::errors::error_response);

@@ -17,11 +17,11 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::Request;
 use hyper::body::Incoming;
-use hyper::{Method, Request};
 
 use crate::http::router::method_not_allowed;
-use crate::http::{FrontEnd, HttpConfig, Reply};
+use crate::http::{HttpConfig, Reply};
 use crate::ids::EndUserId;
 use crate::service::{Admitted, Op, Service, ServiceError};
 
@@ -92,21 +92,4 @@ impl FilesApi {
     }
 }
 
-impl FrontEnd for FilesApi {
-    type Route = Route;
-
-    fn route(&self, method: &Method, path: &str) -> Option<Route> {
-        route::route(method, path)
-    }
-
-    fn name(route: &Route) -> &'static str {
-        route.name()
-    }
-
-    async fn serve(self: Arc<Self>, route: Route, req: Request<Incoming>) -> Reply {
-        match self.dispatch(route, req).await {
-            Ok(r) => r,
-            Err(e) => wire::error(&e),
-        }
-    }
-}
+front_end!(FilesApi, wire::error);
