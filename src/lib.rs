@@ -4,7 +4,8 @@
 //!
 //! - [`config`]   — embedded defaults (`config.toml`) + file + `ATTACHD_…` environment
 //! - [`daemon`]   — composition root: lock, recover, bind, mount the front ends, serve, drain
-//! - [`http`]     — the library under every API: accept loops, bodies, ranges, bytes, the router
+//! - [`http`]     — the library under every API: accept loops, bodies, ranges, bytes, the router,
+//!   and the one outgoing call (webhook deliveries)
 //! - [`frontend`] — one folder per API (routes, parsers, handlers, JSON, errors): events, admin
 //! - [`service`]  — the operations on typed requests, returning domain values and errors
 //! - [`engine`]   — the boundary: `Catalog` (+ control plane), `BlobStore`, `Housekeeping`, suite
@@ -14,7 +15,6 @@
 //! - [`index`]    — RocksDB, one module per column family; `transition.rs` derives every row
 //! - [`store`]    — segment files, standalone blobs, io engines (io_uring, sync), recovery
 //! - [`scanner`]  — content scanning: the clamd client and its strict reading of verdicts
-//! - [`notify`]   — webhook deliveries: signed JSON POSTs to a project's webhook
 //! - [`metrics`]  — every exported metric, named in one place
 //! - [`ids`]      — newtypes for ids and digests
 //! - [`clock`]    — timestamps and ISO-8601
@@ -52,7 +52,6 @@ pub mod loadgen;
 pub mod local;
 pub mod metrics;
 pub mod model;
-pub mod notify;
 pub mod scanner;
 pub mod service;
 pub mod store;

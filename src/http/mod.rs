@@ -19,6 +19,7 @@ pub mod range;
 pub mod router;
 pub mod server;
 pub mod stall;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

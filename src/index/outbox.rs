@@ -10,8 +10,8 @@
 //! ```
 //! `version` is 1; `event` is 1 processed (clean or not scanned), 2 infected, 3 failed. The
 //! delivery worker reads from the start and deletes a row once the notice was delivered (or
-//! can no longer be: the project has no webhook). Rows are not derived from records: fsck
-//! leaves them alone.
+//! can no longer be: the project has no webhook); a damaged row is skipped. Rows are not
+//! derived from records: fsck leaves them alone.
 
 use crate::clock::Timestamp;
 use crate::ids::{AttachmentId, ProjectId};
@@ -53,7 +53,8 @@ pub fn decode(k: &[u8], v: &[u8]) -> Result<Notice, IndexError> {
 }
 
 impl Index {
-    /// Up to `limit` notices, oldest first.
+    /// Up to `limit` notices, oldest first. A row that does not decode is skipped (and
+    /// logged), so one damaged notice never stops the others.
     pub fn notices(&self, limit: usize) -> Result<Vec<Notice>, IndexError> {
         let mut out = Vec::new();
         for r in self.scan_prefix(CF, Vec::new(), &[]) {
@@ -61,7 +62,10 @@ impl Index {
                 break;
             }
             let (k, v) = r?;
-            out.push(decode(&k, &v)?);
+            match decode(&k, &v) {
+                Ok(n) => out.push(n),
+                Err(e) => tracing::warn!(key = %hex::encode(&k), error = %e, "skipping a damaged outbox row"),
+            }
         }
         Ok(out)
     }
@@ -87,6 +91,29 @@ impl Batch<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn notices_round_trip_in_order_and_a_damaged_row_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let n = |at: u64, event| Notice {
+            at: Timestamp(at),
+            file: AttachmentId::random(),
+            project: ProjectId::random(),
+            event,
+        };
+        let (late, early) = (n(20, FileEvent::Infected), n(10, FileEvent::Processed));
+        let mut b = index.batch();
+        b.put_notice(&late);
+        b.put_notice(&early);
+        b.put(CF, &key(Timestamp(15), AttachmentId::random()), b"\x09garbage");
+        b.commit(true).unwrap();
+        assert_eq!(index.notices(10).unwrap(), vec![early, late]);
+        let mut b = index.batch();
+        b.delete_notice(&early);
+        b.commit(true).unwrap();
+        assert_eq!(index.notices(10).unwrap(), vec![late]);
+    }
 
     proptest! {
         #[test]

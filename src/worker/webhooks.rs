@@ -31,6 +31,26 @@ pub struct WebhookSettings {
     pub poll: Duration,
 }
 
+/// One delivery to make: POST `body` to `url`, signed with `secret`, naming the `event` and
+/// the `id` (the same for every attempt at one notice), within `timeout`.
+pub struct Delivery {
+    /// The webhook URL.
+    pub url: String,
+    /// Its signing secret.
+    pub secret: String,
+    /// `file.processed`, `file.infected` or `file.failed`.
+    pub event: String,
+    /// `<file id>:<status>`.
+    pub id: String,
+    /// The JSON body.
+    pub body: Bytes,
+    /// Limit on the exchange.
+    pub timeout: Duration,
+}
+
+/// How deliveries are made (the HTTP client, given by the composition root): `Ok` on a 2xx.
+pub type Deliver = Arc<dyn Fn(Delivery) -> futures_util::future::BoxFuture<'static, Result<u16, String>> + Send + Sync>;
+
 /// The JSON body of a notice.
 pub fn body(n: &Notice) -> Bytes {
     let v = serde_json::json!({
@@ -47,6 +67,7 @@ pub fn body(n: &Notice) -> Bytes {
 pub fn spawn(
     service: Arc<Service>,
     s: WebhookSettings,
+    deliver: Deliver,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -89,9 +110,15 @@ pub fn spawn(
                 let delivered = match hook {
                     None => true, // no webhook any more: nothing to tell
                     Some(h) => {
-                        let event = format!("file.{}", n.event.status());
-                        let delivery = format!("{}:{}", n.file, n.event.status());
-                        match crate::notify::deliver(&h.url, &h.secret, &event, &delivery, body(&n), s.timeout).await {
+                        let d = Delivery {
+                            url: h.url,
+                            secret: h.secret,
+                            event: format!("file.{}", n.event.status()),
+                            id: format!("{}:{}", n.file, n.event.status()),
+                            body: body(&n),
+                            timeout: s.timeout,
+                        };
+                        match deliver(d).await {
                             Ok(_) => {
                                 crate::metrics::webhook_delivery("ok");
                                 true

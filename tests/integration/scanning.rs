@@ -236,10 +236,12 @@ async fn clamd_down_keeps_files_queued_and_a_restart_loses_none() {
 async fn scan_throughput_through_attachd() {
     // The scan stage alone: files are uploaded with clamd stopped, then clamd comes back and
     // the queue's drain is timed from its first verdict to its last (the admin API's
-    // queue_depth), with the worker's default concurrency (2).
+    // queue_depth), with the worker's default concurrency (2; SCAN_CONCURRENCY=n to compare).
     let mut clamd = ClamdProc::start("60M");
+    let conc = std::env::var("SCAN_CONCURRENCY").unwrap_or_else(|_| "2".into());
     let opts = with_clamd(&clamd)
         .set("scanner", "retry_max_secs = 1")
+        .set("scanner", format!("concurrency = {conc}"))
         .set("quota", "user_bytes = 10000000000")
         .set("quota", "project_bytes = 10000000000");
     let d = Daemon::start_with(opts).await;
@@ -269,7 +271,7 @@ async fn scan_throughput_through_attachd() {
         let secs = first.unwrap().elapsed().as_secs_f64().max(1e-3);
         let done = at_first;
         eprintln!(
-            "scan stage through attachd (clamd, concurrency 2), {} KiB files: {:.1} files/s, {:.1} MB/s ({done} files in {secs:.2} s)",
+            "scan stage through attachd (clamd, concurrency {conc}), {} KiB files: {:.1} files/s, {:.1} MB/s ({done} files in {secs:.2} s)",
             size >> 10,
             done as f64 / secs,
             (done * size) as f64 / secs / 1e6

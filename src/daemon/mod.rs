@@ -18,20 +18,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+mod jobs;
+mod mount;
+
+use jobs::start_jobs;
+use mount::http_state;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{AdminApi, Config, Schedule};
+use crate::config::{AdminApi, Config};
 use crate::http::server::{ServerLimits, serve};
-use crate::http::{HttpConfig, HttpState, Router};
 use crate::local::{LocalBackend, LocalConfig};
 use crate::service::bootstrap::write_file_atomic;
 use crate::service::jwt::JwtRules;
 use crate::service::{Service, ServiceConfig};
-use crate::worker::cleanup::Cleanup;
-use crate::worker::sampler::Sampler;
-use crate::worker::sweeper::ReservationSweeper;
-use crate::worker::{Job, spawn};
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -282,150 +283,6 @@ fn open_and_bootstrap(cfg: &Config, opts: &RunOptions, public_url: String) -> Re
         println!("attachd: first start: admin token and API keys written to {}", path.display());
     }
     Ok(service)
-}
-
-/// Spawns the background jobs (cleanup, reservation sweeper, sampler) until `stop_rx` turns
-/// true, and takes a first sample now. Returns their handles and the cleanup job, which the
-/// admin API can also run on demand.
-fn start_jobs(
-    cfg: &Config,
-    service: &Arc<Service>,
-    stop_rx: &watch::Receiver<bool>,
-) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Cleanup>) {
-    let cleanup = Arc::new(Cleanup::new(service.clone()));
-    let sweeper = Arc::new(ReservationSweeper { service: service.clone() });
-    let sampler = Arc::new(Sampler { service: service.clone() });
-    let jobs = vec![
-        spawn(cleanup.clone(), cfg.schedule(), stop_rx.clone()),
-        spawn(
-            sweeper,
-            Schedule::Every(Duration::from_secs(cfg.uploads.reservation_sweep_interval_secs)),
-            stop_rx.clone(),
-        ),
-        spawn(sampler.clone(), Schedule::Every(Duration::from_secs(5)), stop_rx.clone()),
-    ];
-    sampler.run_once();
-    let mut jobs = jobs;
-    jobs.extend(start_scanner(cfg, service, stop_rx));
-    let hooks = crate::worker::webhooks::WebhookSettings {
-        timeout: Duration::from_secs(cfg.webhooks.timeout_secs),
-        retry_max: Duration::from_secs(cfg.webhooks.retry_max_secs),
-        poll: Duration::from_secs(1),
-    };
-    jobs.push(crate::worker::webhooks::spawn(service.clone(), hooks, stop_rx.clone()));
-    (jobs, cleanup)
-}
-
-/// Starts the scan worker when a scanner is configured; otherwise says so, if an API scans
-/// (its files stay pending: never served unscanned).
-fn start_scanner(
-    cfg: &Config,
-    service: &Arc<Service>,
-    stop_rx: &watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    use crate::service::scan::ScannerHealth;
-    let s = &cfg.scanner;
-    let Some(address) = s.address() else {
-        service.set_scanner_health(ScannerHealth::NotConfigured);
-        let a = &cfg.apis;
-        let scanning: Vec<&str> = [
-            ("catalog", a.catalog.enabled && a.catalog.scan),
-            ("sessions", a.sessions.enabled && a.sessions.scan),
-            ("assets", a.assets.enabled && a.assets.scan),
-            ("files", a.files.enabled && a.files.scan),
-        ]
-        .into_iter()
-        .filter_map(|(n, on)| on.then_some(n))
-        .collect();
-        if !scanning.is_empty() {
-            tracing::warn!(
-                apis = ?scanning,
-                "no content scanner configured (scanner.clamd_address): uploads of these APIs stay pending (processing) and are not served"
-            );
-        }
-        return None;
-    };
-    tracing::info!(address = %s.clamd_address, concurrency = s.concurrency, "content scanner configured");
-    let clamd = crate::scanner::Clamd::new(address, Duration::from_secs(s.timeout_secs));
-    service.set_scanner(clamd.clone());
-    let settings = crate::worker::scans::ScanSettings {
-        concurrency: s.concurrency,
-        max_bytes: s.max_file_bytes,
-        poll: Duration::from_secs(1),
-        retry_min: Duration::from_secs(s.retry_min_secs),
-        retry_max: Duration::from_secs(s.retry_max_secs),
-    };
-    Some(crate::worker::scans::spawn(service.clone(), clamd, settings, stop_rx.clone()))
-}
-
-/// The HTTP state: the front ends mounted on each listener. The public listener serves the
-/// probes and each attachment API `[apis.*]` enables (under its prefix), and the admin API
-/// where `server.admin_api` puts it (with `cleanup` as its on-demand cleanup, run on a
-/// blocking thread).
-fn http_state(
-    cfg: &Config,
-    service: &Arc<Service>,
-    cleanup: Arc<Cleanup>,
-    ready: &Arc<std::sync::atomic::AtomicBool>,
-) -> Arc<HttpState> {
-    use crate::frontend::assets::{AssetsApi, AssetsSettings};
-    use crate::frontend::catalog::{CatalogApi, CatalogSettings};
-    use crate::frontend::sessions::{SessionsApi, SessionsSettings};
-    use crate::frontend::signed::{FilesApi, FilesSettings};
-    use crate::frontend::{admin::AdminApi as Admin, events::EventsApi, probes::Probes};
-    let run_cleanup = Arc::new(move || {
-        let c = cleanup.clone();
-        tokio::task::spawn_blocking(move || c.run_once())
-    });
-    let http_cfg = HttpConfig {
-        body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
-        body_min_rate: cfg.server.body_min_rate_bytes_per_sec,
-        max_json_body: cfg.server.max_json_body_bytes,
-        max_header_bytes: cfg.server.max_header_bytes,
-    };
-    let admin = Admin::new(service.clone(), http_cfg.clone(), run_cleanup);
-    let mut public = Router::new().mount(Arc::new(Probes { ready: ready.clone(), service: service.clone() }));
-    let apis = &cfg.apis;
-    if apis.events.enabled {
-        let events = EventsApi::new(service.clone(), http_cfg.clone(), &apis.events.prefix);
-        public = public.mount_at(&apis.events.prefix, events);
-    }
-    if apis.catalog.enabled {
-        let settings = CatalogSettings {
-            prefix: apis.catalog.prefix.clone(),
-            max_upload_bytes: apis.catalog.max_upload_bytes,
-            download_ttl: Duration::from_secs(apis.catalog.download_url_ttl_secs),
-            scan: apis.catalog.scan,
-        };
-        public = public.mount_at(&apis.catalog.prefix, CatalogApi::new(service.clone(), http_cfg.clone(), settings));
-    }
-    if apis.sessions.enabled {
-        let settings = SessionsSettings { max_upload_bytes: apis.sessions.max_upload_bytes, scan: apis.sessions.scan };
-        public = public.mount_at(&apis.sessions.prefix, SessionsApi::new(service.clone(), http_cfg.clone(), settings));
-    }
-    if apis.files.enabled {
-        let f = &apis.files;
-        let settings = FilesSettings {
-            prefix: f.prefix.clone(),
-            max_upload_bytes: f.max_upload_bytes,
-            allowed_types: f.allowed_types.clone(),
-            upload_url_ttl: Duration::from_secs(f.upload_url_ttl_secs),
-            ephemeral_ttl: Duration::from_secs(f.ephemeral_ttl_secs),
-            scan: f.scan,
-        };
-        public = public.mount_at(&f.prefix, FilesApi::new(service.clone(), http_cfg.clone(), settings));
-    }
-    if apis.assets.enabled {
-        let settings = AssetsSettings { max_upload_bytes: apis.assets.max_upload_bytes, scan: apis.assets.scan };
-        public = public.mount_at(&apis.assets.prefix, AssetsApi::new(service.clone(), http_cfg.clone(), settings));
-    }
-    let mut ops = Router::new();
-    match cfg.server.admin_api {
-        AdminApi::Public => public = public.mount(admin),
-        AdminApi::Ops => ops = ops.mount(admin),
-        AdminApi::Off => {}
-    }
-    Arc::new(HttpState::new(http_cfg, public, ops))
 }
 
 /// The public server's connection limits and timeouts, from `[server]`.

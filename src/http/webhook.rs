@@ -1,5 +1,7 @@
-//! Webhook deliveries: one JSON body POSTed to a project's webhook URL, signed with the
-//! project's webhook secret so the receiver can tell it came from attachd and was not changed.
+//! Webhook deliveries, the one call attachd makes out: one JSON body POSTed to a project's
+//! webhook URL, signed with the project's webhook secret so the receiver can tell it came
+//! from attachd and was not changed. The webhook worker is handed [`deliver`] by the
+//! composition root (jobs never name the HTTP layer).
 //!
 //! The signature header is `X-Attachd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, the
 //! MAC over `"<t>.<body>"` (the timestamp lets a receiver refuse old replays). A delivery
