@@ -169,12 +169,16 @@ fn start_nginx(bin: &Path, prefix: &Path, port: u16, conf: &str, subst: &[(&str,
 /// on a fresh loopback port, with `extra` substitutions besides attachd's address, the listen
 /// port and the blob path. Returns the daemon, nginx and the public origin.
 pub async fn behind_nginx(conf: &str, extra: Vec<(&str, String)>) -> (Daemon, Nginx, String) {
+    behind_nginx_with(conf, extra, Opts::default()).await
+}
+
+/// [`behind_nginx`] with more settings for attachd.
+pub async fn behind_nginx_with(conf: &str, extra: Vec<(&str, String)>, opts: Opts) -> (Daemon, Nginx, String) {
     let bin = nginx_binary().expect("nginx is not installed and could not be installed: run ./scripts/test.sh");
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
     let d = Daemon::start_with(
-        Opts::default()
-            .set("server", format!("public_url = {origin:?}"))
+        opts.set("server", format!("public_url = {origin:?}"))
             .set("downloads", "x_accel_prefix = \"/_attachments\"")
             .set("storage", "standalone_threshold_bytes = 65536"),
     )
@@ -258,6 +262,53 @@ async fn nginx_in_front_uploads_and_offloads_large_downloads() {
     // Everything the test started ends with it: no worker outlives its master.
     let left = nginx.stop();
     assert!(left.is_empty(), "nginx processes left after stopping ({workers} were running): {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_and_signed_url_files_keep_their_headers_through_nginx() {
+    // A seed-001 ticket file and a seed-004 file, both past the standalone threshold, so nginx
+    // serves their bytes (X-Accel-Redirect): the sandbox CSP and the other headers attachd
+    // set survive the offload.
+    let (d, mut nginx, origin) =
+        behind_nginx_with("attachd.conf", Vec::new(), Opts::default().set("apis.files", "scan = false")).await;
+    let w = crate::people::World::on(d).await;
+    let big = crate::people::pdf(300_000, 9);
+    let form = crate::people::Form::default().file("file", "trace.pdf", "application/pdf", &big).end();
+    let r =
+        w.d.http
+            .post(format!("{origin}/issues/tickets/T-1/attachments"))
+            .bearer_auth(&w.bob)
+            .header("content-type", crate::people::Form::content_type())
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let direct = w.d.http.get(w.d.url(&format!("/issues/attachments/{id}"))).bearer_auth(&w.bob).send().await.unwrap();
+    assert!(direct.headers().get("x-accel-redirect").is_some(), "offloaded to nginx");
+    let r = w.d.http.get(format!("{origin}/issues/attachments/{id}")).bearer_auth(&w.bob).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-security-policy"], "sandbox");
+    assert_eq!(h.get_all("content-security-policy").iter().count(), 1);
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-type"], "application/pdf");
+    assert!(r.bytes().await.unwrap() == big, "the ticket file's bytes through nginx");
+
+    // Seed 004: asked for, uploaded and downloaded through nginx.
+    let csv: Vec<u8> = b"a,b\n1,2\n".iter().copied().cycle().take(200_000).collect();
+    let ask =
+        |p: &str| w.d.http.get(format!("{origin}{p}")).header("api-key", w.d.client_key()).header("user-id", "u1");
+    let v: serde_json::Value = ask("/v1/files/signed-url?filename=big.csv").send().await.unwrap().json().await.unwrap();
+    let url = v["file_url"].as_str().unwrap();
+    assert!(url.starts_with(&origin), "{v}");
+    assert_eq!(w.d.http.put(url).body(csv.clone()).send().await.unwrap().status(), 200);
+    let r = ask(&format!("/v1/files/{}", v["file_id"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv");
+    assert!(r.bytes().await.unwrap() == csv, "the signed-URL file's bytes through nginx");
+    nginx.stop();
 }
 
 fn time_month() -> String {

@@ -30,7 +30,11 @@ impl World {
     }
 
     pub async fn with(opts: Opts) -> Self {
-        let d = Daemon::start_with(opts).await;
+        Self::on(Daemon::start_with(opts).await).await
+    }
+
+    /// The world set up on a running daemon.
+    pub async fn on(d: Daemon) -> Self {
         let (_, v) = d.admin(Method::GET, "projects", None).await;
         let project = v["projects"][0]["id"].as_str().unwrap().to_string();
         let team = v["projects"][0]["team_id"].as_str().unwrap().to_string();
