@@ -54,6 +54,37 @@ macro_rules! front_end {
     };
 }
 
+/// An API over the service: the service, the HTTP body limits and the API's own settings
+/// (`S`). Each API folder names its own: `pub type CatalogApi = Api<CatalogSettings>`.
+pub struct Api<S> {
+    /// The service.
+    pub service: std::sync::Arc<crate::service::Service>,
+    /// Body limits.
+    pub http: crate::http::HttpConfig,
+    /// The API's settings.
+    pub settings: S,
+}
+
+impl<S> Api<S> {
+    /// The API over `service`.
+    pub fn new(
+        service: std::sync::Arc<crate::service::Service>,
+        http: crate::http::HttpConfig,
+        settings: S,
+    ) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { service, http, settings })
+    }
+
+    /// Authenticates the request's bearer token as a person (a user JWT or a user key).
+    pub(crate) fn bearer_person(
+        &self,
+        req: &hyper::Request<hyper::body::Incoming>,
+    ) -> Result<crate::service::people::Person, crate::service::ServiceError> {
+        let token = crate::http::auth::bearer(req.headers())?;
+        self.service.authenticate_person(&token)
+    }
+}
+
 pub mod admin;
 pub mod assets;
 pub mod catalog;

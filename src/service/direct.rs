@@ -60,6 +60,21 @@ pub struct DirectUpload<'a> {
     pub scan: bool,
 }
 
+impl DirectUpload<'_> {
+    /// A file for a slot (replacing what it holds), with its MD5 and no content check: the
+    /// uploads of the slot APIs (session points, records).
+    pub fn to_slot(
+        project: ProjectId,
+        owner: Option<EndUserId>,
+        slot: ParentRef,
+        limit: u64,
+        bound: Option<u64>,
+        scan: bool,
+    ) -> Self {
+        Self { project, owner, limit, bound, md5: true, slot: Some(slot), check: None, scan }
+    }
+}
+
 /// A received body: staged and measured, not yet recorded. Dropping it discards the bytes.
 pub struct Received {
     staged: Staged,

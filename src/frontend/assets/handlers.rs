@@ -74,16 +74,8 @@ pub async fn create(api: &AssetsApi, under: Under, id: &str, req: Request<Incomi
     let record = new_record_id();
     let slot = record_slot(&record);
     let limit = api.settings.max_upload_bytes;
-    let target = |bound| DirectUpload {
-        project,
-        owner: Some(EndUserId(who.id.0.clone())),
-        limit,
-        bound,
-        md5: true,
-        slot: Some(slot.clone()),
-        check: None,
-        scan: api.settings.scan,
-    };
+    let owner = Some(EndUserId(who.id.0.clone()));
+    let target = |bound| DirectUpload::to_slot(project, owner.clone(), slot.clone(), limit, bound, api.settings.scan);
     let (fields, file) = if is_form(&req) {
         read_create_form(api, req, &target).await?
     } else {
@@ -182,16 +174,8 @@ pub async fn put_file(api: &AssetsApi, id: &str, req: Request<Incoming>) -> Resu
     let slot = record_slot(id);
     let limit = api.settings.max_upload_bytes;
     // The file counts against the record owner's quota, like the file it replaces.
-    let target = |bound| DirectUpload {
-        project: rec.project_id,
-        owner: rec.owner.clone(),
-        limit,
-        bound,
-        md5: true,
-        slot: Some(slot.clone()),
-        check: None,
-        scan: api.settings.scan,
-    };
+    let target =
+        |bound| DirectUpload::to_slot(rec.project_id, rec.owner.clone(), slot.clone(), limit, bound, api.settings.scan);
     let how = OneFile { field: "file", default_name: "file", raw: RawBodies::AnyType, limit };
     let got = receive_one(&api.service, &api.http, req, how, target).await?;
     let meta = Metadata { original_filename: got.name, content_type: got.content_type, ..Default::default() };

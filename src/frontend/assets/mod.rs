@@ -15,15 +15,13 @@ pub mod handlers;
 pub mod route;
 pub mod views;
 
-use std::sync::Arc;
-
 use hyper::Request;
 use hyper::body::Incoming;
 
+use crate::http::Reply;
 use crate::http::router::method_not_allowed;
-use crate::http::{HttpConfig, Reply};
+use crate::service::ServiceError;
 use crate::service::people::{Person, Via};
-use crate::service::{Service, ServiceError};
 
 pub use route::Route;
 
@@ -37,21 +35,9 @@ pub struct AssetsSettings {
 }
 
 /// The asset-record API over a service.
-pub struct AssetsApi {
-    /// The service.
-    pub service: Arc<Service>,
-    /// Body limits.
-    pub http: HttpConfig,
-    /// Its settings.
-    pub settings: AssetsSettings,
-}
+pub type AssetsApi = crate::frontend::Api<AssetsSettings>;
 
 impl AssetsApi {
-    /// The API over `service`.
-    pub fn new(service: Arc<Service>, http: HttpConfig, settings: AssetsSettings) -> Arc<Self> {
-        Arc::new(Self { service, http, settings })
-    }
-
     /// Authenticates the request's `X-API-KEY` as a person with a user-bound key.
     pub(crate) fn person(&self, req: &Request<Incoming>) -> Result<Person, ServiceError> {
         let key = match req.headers().get("x-api-key") {

@@ -56,14 +56,14 @@ pub async fn list_product(
     prod: &str,
     req: Request<Incoming>,
 ) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, parent) = product(api, &who, space, prod)?;
     list(api, project, parent)
 }
 
 /// `GET /issues/tickets/:ticket_id/attachments`.
 pub async fn list_ticket(api: &CatalogApi, t: &str, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, parent) = ticket(api, &who, t)?;
     list(api, project, parent)
 }
@@ -89,14 +89,14 @@ pub async fn upload_product(
     prod: &str,
     req: Request<Incoming>,
 ) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, parent) = product(api, &who, space, prod)?;
     upload(api, who, project, parent, false, req).await
 }
 
 /// `POST /issues/tickets/:ticket_id/attachments`.
 pub async fn upload_ticket(api: &CatalogApi, t: &str, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, parent) = ticket(api, &who, t)?;
     upload(api, who, project, parent, true, req).await
 }
@@ -175,7 +175,7 @@ async fn upload(
 
 /// `GET /catalog/attachments/:id/download`: a signed URL for the bytes.
 pub async fn download_url(api: &CatalogApi, id: AttachmentId, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (rec, _) = api.service.file(&who, id, ParentKind::Product)?;
     let (token, expires) = api.service.download_token_for(&rec, api.settings.download_ttl);
     let base = &api.service.config().public_url;
@@ -197,7 +197,7 @@ pub async fn ticket_download(
     id: AttachmentId,
     req: Request<Incoming>,
 ) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (rec, _) = api.service.file(&who, id, ParentKind::Ticket)?;
     let open = |bytes: bool| {
         let rec = rec.clone();
@@ -219,7 +219,7 @@ pub async fn delete(
     kind: ParentKind,
     req: Request<Incoming>,
 ) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let rule = if kind == ParentKind::Ticket { DeleteRule::UploaderOrParentOwner } else { DeleteRule::UploaderOrAdmin };
     api.service.delete_file(&who, id, kind, rule).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({"message": "Attachment deleted successfully"})))

@@ -17,16 +17,14 @@ pub mod handlers;
 pub mod route;
 pub mod views;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
 use hyper::body::Incoming;
 
+use crate::http::Reply;
 use crate::http::router::method_not_allowed;
-use crate::http::{HttpConfig, Reply};
-use crate::service::people::Person;
-use crate::service::{Service, ServiceError};
+use crate::service::ServiceError;
 
 pub use route::Route;
 
@@ -44,27 +42,9 @@ pub struct CatalogSettings {
 }
 
 /// The product and ticket files API over a service.
-pub struct CatalogApi {
-    /// The service.
-    pub service: Arc<Service>,
-    /// Body limits.
-    pub http: HttpConfig,
-    /// Its settings.
-    pub settings: CatalogSettings,
-}
+pub type CatalogApi = crate::frontend::Api<CatalogSettings>;
 
 impl CatalogApi {
-    /// The API over `service`.
-    pub fn new(service: Arc<Service>, http: HttpConfig, settings: CatalogSettings) -> Arc<Self> {
-        Arc::new(Self { service, http, settings })
-    }
-
-    /// Authenticates the request's bearer token as a person.
-    pub(crate) fn person(&self, req: &Request<Incoming>) -> Result<Person, ServiceError> {
-        let token = crate::http::auth::bearer(req.headers())?;
-        self.service.authenticate_person(&token)
-    }
-
     async fn dispatch(&self, route: Route, req: Request<Incoming>) -> Result<Reply, ServiceError> {
         use crate::model::ParentKind::{Product, Ticket};
         match route {

@@ -34,7 +34,7 @@ fn slot(api: &SessionsApi, who: &Person, s: &Slot) -> Result<(ProjectId, crate::
 
 /// `GET|HEAD`: the raw bytes, `application/octet-stream`; 404 when the point is empty.
 pub async fn get(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, point) = slot(api, &who, &s)?;
     let rec = api.service.slot_file(&project, &point)?.ok_or(ServiceError::EntityNotFound("Attachment"))?;
     let open = |bytes: bool| {
@@ -48,19 +48,11 @@ pub async fn get(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
 
 /// `PUT`: stores the file, replacing the point's previous one.
 pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, point) = slot(api, &who, &s)?;
     let limit = api.settings.max_upload_bytes;
-    let target = |bound| DirectUpload {
-        project,
-        owner: Some(EndUserId(who.id.0.clone())),
-        limit,
-        bound,
-        md5: true,
-        slot: Some(point.clone()),
-        check: None,
-        scan: api.settings.scan,
-    };
+    let owner = Some(EndUserId(who.id.0.clone()));
+    let target = |bound| DirectUpload::to_slot(project, owner.clone(), point.clone(), limit, bound, api.settings.scan);
     let how = OneFile { field: "attachment", default_name: &s.point, raw: RawBodies::OctetStream, limit };
     let got = receive_one(&api.service, &api.http, req, how, target).await?;
     let meta = Metadata { original_filename: got.name, content_type: got.content_type, ..Default::default() };
@@ -72,7 +64,7 @@ pub async fn put(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<R
 
 /// `DELETE`: empties the point; 404 when it was empty.
 pub async fn delete(api: &SessionsApi, s: Slot, req: Request<Incoming>) -> Result<Reply, ServiceError> {
-    let who = api.person(&req)?;
+    let who = api.bearer_person(&req)?;
     let (project, point) = slot(api, &who, &s)?;
     if !api.service.delete_slot(project, point).await? {
         return Err(ServiceError::EntityNotFound("Attachment"));

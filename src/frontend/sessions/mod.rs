@@ -11,15 +11,12 @@
 pub mod handlers;
 pub mod route;
 
-use std::sync::Arc;
-
 use hyper::Request;
 use hyper::body::Incoming;
 
+use crate::http::Reply;
 use crate::http::router::method_not_allowed;
-use crate::http::{HttpConfig, Reply};
-use crate::service::people::Person;
-use crate::service::{Service, ServiceError};
+use crate::service::ServiceError;
 
 pub use route::Route;
 
@@ -33,27 +30,9 @@ pub struct SessionsSettings {
 }
 
 /// The session-point API over a service.
-pub struct SessionsApi {
-    /// The service.
-    pub service: Arc<Service>,
-    /// Body limits.
-    pub http: HttpConfig,
-    /// Its settings.
-    pub settings: SessionsSettings,
-}
+pub type SessionsApi = crate::frontend::Api<SessionsSettings>;
 
 impl SessionsApi {
-    /// The API over `service`.
-    pub fn new(service: Arc<Service>, http: HttpConfig, settings: SessionsSettings) -> Arc<Self> {
-        Arc::new(Self { service, http, settings })
-    }
-
-    /// Authenticates the request's bearer token as a person.
-    pub(crate) fn person(&self, req: &Request<Incoming>) -> Result<Person, ServiceError> {
-        let token = crate::http::auth::bearer(req.headers())?;
-        self.service.authenticate_person(&token)
-    }
-
     async fn dispatch(&self, route: Route, req: Request<Incoming>) -> Result<Reply, ServiceError> {
         match route {
             Route::Get(s) => handlers::get(self, s, req).await,

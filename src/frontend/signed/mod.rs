@@ -14,16 +14,15 @@ pub mod handlers;
 pub mod route;
 pub mod wire;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::Request;
 use hyper::body::Incoming;
 
+use crate::http::Reply;
 use crate::http::router::method_not_allowed;
-use crate::http::{HttpConfig, Reply};
 use crate::ids::EndUserId;
-use crate::service::{Admitted, Op, Service, ServiceError};
+use crate::service::{Admitted, Op, ServiceError};
 
 pub use route::Route;
 
@@ -45,24 +44,12 @@ pub struct FilesSettings {
 }
 
 /// The signed-URL files API over a service.
-pub struct FilesApi {
-    /// The service.
-    pub service: Arc<Service>,
-    /// Body limits.
-    pub http: HttpConfig,
-    /// Its settings.
-    pub settings: FilesSettings,
-}
+pub type FilesApi = crate::frontend::Api<FilesSettings>;
 
 /// Longest `user-id`, in bytes.
 pub const MAX_USER_ID: usize = 255;
 
 impl FilesApi {
-    /// The API over `service`.
-    pub fn new(service: Arc<Service>, http: HttpConfig, settings: FilesSettings) -> Arc<Self> {
-        Arc::new(Self { service, http, settings })
-    }
-
     /// Authenticates the `api-key` header and admits the key to `op`.
     pub(crate) fn admit(&self, req: &Request<Incoming>, op: Op) -> Result<Admitted, ServiceError> {
         let key = req.headers().get("api-key").and_then(|v| v.to_str().ok()).unwrap_or("").trim();
