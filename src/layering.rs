@@ -61,7 +61,9 @@ mod tests {
             ("engine", below(&["crate::local", "crate::index", "crate::store", "hyper"])),
             ("index", below(&["crate::engine::", "crate::local", "crate::store", "hyper"])),
             ("store", below(&["crate::engine", "crate::local", "crate::index", "hyper"])),
-            ("local", below(&["hyper"])),
+            ("local", below(&["hyper", "crate::postgres_s3"])),
+            // The second backend shares the model and the engine's traits, nothing of the first.
+            ("postgres_s3", below(&["hyper", "crate::local", "crate::index", "crate::store", "crate::worker"])),
             // Jobs run through the service and the engine's traits, whatever the backend.
             ("worker", vec!["crate::frontend", "crate::http", "crate::local", "crate::index", "crate::store"]),
         ];
@@ -78,6 +80,7 @@ mod tests {
                 "crate::frontend",
                 "crate::http",
                 "crate::local",
+                "crate::postgres_s3",
                 "crate::index",
                 "crate::store",
                 "crate::worker",

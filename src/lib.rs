@@ -11,6 +11,7 @@
 //! - [`engine`]   — the boundary: `Catalog` (+ control plane), `BlobStore`, `Housekeeping`, suite
 //! - [`model`]    — the neutral values: attachment record, parents, metadata, control plane
 //! - [`local`]    — the local backend: catalog, blobs, committer, compaction, fsck, backup
+//! - [`postgres_s3`] — the replicated backend: catalog on PostgreSQL, blobs on an S3 store
 //! - [`worker`]   — background jobs: reservation sweeper, cleanup, metrics sampler, scans, webhooks
 //! - [`index`]    — RocksDB, one module per column family; `transition.rs` derives every row
 //! - [`store`]    — segment files, standalone blobs, io engines (io_uring, sync), recovery
@@ -29,7 +30,7 @@
 //! into the service's typed requests after [`service::Service::authorize`] admits the caller,
 //! and builds its JSON answers and upload and download URLs from the domain values returned.
 //!
-//! Layering: `frontend → {http, service}`, `service → engine → local → {index, store}`, all
+//! Layering: `frontend → {http, service}`, `service → engine → {local → {index, store}, postgres_s3}`, all
 //! speaking [`model`]; the service holds the engine's traits only and names no backend, `http`
 //! names no front end, front ends reach storage only through the service, no backend names the
 //! service or a front end, `index` and `store` never import each other, and nothing below
@@ -52,6 +53,7 @@ pub mod loadgen;
 pub mod local;
 pub mod metrics;
 pub mod model;
+pub mod postgres_s3;
 pub mod scanner;
 pub mod service;
 pub mod store;

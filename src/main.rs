@@ -93,6 +93,7 @@ fn main() -> ExitCode {
         },
         Command::Admin { conn, what } => report(runtime().block_on(attachd::cli::admin(&conn, &what))),
         Command::Fsck { config, repair } => report(offline_fsck(config.as_deref(), repair)),
+        Command::Migrate { from, to } => report(migrate(from.as_deref(), &to)),
         Command::RecoverAdminToken { config, name } => report(recover_admin_token(config.as_deref(), &name)),
         Command::Backup { conn, name } => report(runtime().block_on(attachd::cli::backup(&conn, name.as_deref()))),
         Command::Bench { args, json } => match runtime().block_on(attachd::loadgen::run(args)) {
@@ -161,6 +162,15 @@ fn offline_fsck(config: Option<&std::path::Path>, repair: bool) -> Result<i32, S
     svc.shutdown();
     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     Ok(if report.ok { 0 } else { 1 })
+}
+
+fn migrate(from: Option<&std::path::Path>, to: &std::path::Path) -> Result<i32, String> {
+    let src = Config::load(from).map_err(|e| e.to_string())?;
+    let dst = Config::load(Some(to)).map_err(|e| e.to_string())?;
+    init_tracing(&src);
+    let report = attachd::daemon::migrate::local_to_postgres_s3(&src, &dst).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    Ok(0)
 }
 
 fn report(r: Result<i32, String>) -> i32 {

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `admin …`, `cleanup`, `backup`, `config check`, `healthcheck`.
+//! The command line: `serve`, `admin …`, `cleanup`, `backup`, `fsck`, `migrate`, `config check`,
+//! `healthcheck`.
 //! Commands other than `serve` talk to a running daemon over HTTP (admin token from
 //! `--token`, `ATTACHD_ADMIN_TOKEN` or `<data_dir>/bootstrap.json`), except `cleanup --offline`,
 //! which opens a stopped daemon's data directory itself.
@@ -77,6 +78,17 @@ pub enum Command {
         /// derived row and counter from the records.
         #[arg(long)]
         repair: bool,
+    },
+    /// Copy a stopped local deployment into a postgres_s3 one: the control plane (keys, tokens,
+    /// projects…), then every record with its bytes. Safe to run again after an interruption
+    /// (records already copied are skipped). Prints what it did as JSON.
+    Migrate {
+        /// The local deployment's configuration (its data directory is read; stop it first).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// The target's configuration (backend.kind = "postgres_s3").
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Create an admin token directly in the data directory (the daemon must be stopped): the
     /// way back in when every admin token is lost. Prints the secret once.

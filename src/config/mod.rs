@@ -13,6 +13,9 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 mod apis;
+mod backend;
+
+pub use backend::{BackendConfig, BackendKind};
 
 pub use apis::{
     ApiMount, ApisConfig, CatalogApiConfig, FilesApiConfig, ScannerConfig, UploadApiConfig, WebhooksConfig,
@@ -66,6 +69,8 @@ pub struct Config {
     pub scanner: ScannerConfig,
     /// `[webhooks]`: deliveries to projects' webhooks.
     pub webhooks: WebhooksConfig,
+    /// `[backend]`: local (RocksDB and files) or postgres_s3 (PostgreSQL and S3 replicas).
+    pub backend: BackendConfig,
 }
 
 /// `[downloads]`: how downloads of standalone files are served.
@@ -314,6 +319,13 @@ impl Config {
     /// Checks ranges and cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        self.backend.validate()?;
+        if self.backend.kind == BackendKind::PostgresS3
+            && (self.auth.jwt_secret.is_empty() || self.auth.download_signing_secret.is_empty())
+        {
+            return bad("backend.kind = \"postgres_s3\" needs auth.jwt_secret and auth.download_signing_secret set \
+                 (every replica must sign and check with the same secrets)");
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return bad("server.listen must be an IP:port address such as 127.0.0.1:7380");
         }

@@ -32,6 +32,11 @@ pub(super) fn start_jobs(
             stop_rx.clone(),
         ),
         spawn(sampler.clone(), Schedule::Every(Duration::from_secs(5)), stop_rx.clone()),
+        spawn(
+            Arc::new(crate::worker::control::ControlWatch { service: service.clone() }),
+            Schedule::Every(crate::worker::control::PERIOD),
+            stop_rx.clone(),
+        ),
     ];
     sampler.run_once();
     let mut jobs = jobs;

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod jobs;
+pub mod migrate;
 mod mount;
 
 use jobs::start_jobs;
@@ -152,17 +153,10 @@ pub fn open_service(
     open_service_with(cfg, public_url, engine, None)
 }
 
-/// [`open_service`] with a hook on every index commit (the power-loss test).
-pub fn open_service_with(
-    cfg: &Config,
-    public_url: String,
-    engine: Option<Arc<dyn crate::store::io::IoEngine>>,
-    index_hook: Option<Arc<dyn crate::index::CommitHook>>,
-) -> Result<Arc<Service>, DaemonError> {
-    let data_dir = &cfg.storage.data_dir;
-    let secrets = load_secrets(cfg)?;
-    let local = LocalConfig {
-        data_dir: data_dir.clone(),
+/// The local backend's settings, from `[storage]`, `[cleanup]` and `[downloads]`.
+pub fn local_config(cfg: &Config) -> LocalConfig {
+    LocalConfig {
+        data_dir: cfg.storage.data_dir.clone(),
         io_engine: cfg.storage.io_engine,
         segment_bytes: cfg.storage.segment_bytes,
         standalone_threshold: cfg.storage.standalone_threshold_bytes,
@@ -171,8 +165,27 @@ pub fn open_service_with(
         compaction_live_ratio: cfg.cleanup.compaction_live_ratio,
         compaction_bytes_per_sec: cfg.cleanup.compaction_bytes_per_sec,
         x_accel_prefix: cfg.downloads.x_accel_prefix.clone(),
+    }
+}
+
+/// [`open_service`] with a hook on every index commit (the power-loss test).
+pub fn open_service_with(
+    cfg: &Config,
+    public_url: String,
+    engine: Option<Arc<dyn crate::store::io::IoEngine>>,
+    index_hook: Option<Arc<dyn crate::index::CommitHook>>,
+) -> Result<Arc<Service>, DaemonError> {
+    let secrets = load_secrets(cfg)?;
+    let local = local_config(cfg);
+    let parts = match cfg.backend.kind {
+        crate::config::BackendKind::Local => LocalBackend::open(local, engine, index_hook)?.parts(),
+        crate::config::BackendKind::PostgresS3 => {
+            tracing::info!("opening the postgres_s3 backend (PostgreSQL and the object store)");
+            crate::postgres_s3::PgS3Backend::open(&cfg.backend.postgres_s3())
+                .map_err(|e| DaemonError::Other(format!("open the postgres_s3 backend: {e}")))?
+                .parts()
+        }
     };
-    let backend = LocalBackend::open(local, engine, index_hook)?;
     let scfg = ServiceConfig {
         public_url,
         download_ttl: Duration::from_secs(cfg.auth.download_url_ttl_secs),
@@ -190,13 +203,7 @@ pub fn open_service_with(
     };
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let jwt_rules = JwtRules { audience: non_empty(&cfg.auth.jwt_audience), issuer: non_empty(&cfg.auth.jwt_issuer) };
-    Ok(Service::new(
-        scfg,
-        backend.parts(),
-        secrets.download_signing_secret.as_bytes(),
-        secrets.jwt_secret.as_bytes(),
-        jwt_rules,
-    ))
+    Ok(Service::new(scfg, parts, secrets.download_signing_secret.as_bytes(), secrets.jwt_secret.as_bytes(), jwt_rules))
 }
 
 /// Runs the daemon until `shutdown` resolves.

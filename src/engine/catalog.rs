@@ -56,9 +56,13 @@ pub enum CatalogError {
     /// A stored value is damaged or from a newer version.
     #[error("corrupt catalog: {0}")]
     Corrupt(String),
-    /// The backend failed (I/O, database error, unavailable).
+    /// The backend failed (I/O, a database error).
     #[error("catalog: {0}")]
     Backend(String),
+    /// The backend cannot be reached now (its database is restarting or unreachable): the
+    /// request may be retried as it is.
+    #[error("catalog unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result of a catalog call.
@@ -166,4 +170,13 @@ pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// Drops the entry `(deleted_at, id)` of [`Catalog::deleted_before`] that no record
     /// accounts for, so a sweep never meets it again.
     fn forget_deleted(&self, deleted_at: Timestamp, id: AttachmentId) -> CatalogResult<()>;
+
+    /// Up to `limit` records after `after` (`None`: from the first), in id order, in whatever
+    /// state: how a migration reads every record.
+    fn records_after(&self, after: Option<AttachmentId>, limit: usize) -> CatalogResult<Vec<Attachment>>;
+
+    /// Records `rec` exactly as it is, with every row and counter it implies and no quota
+    /// check, unless a record with its id exists (then nothing changes); returns whether it
+    /// did. How a migration writes records; synced.
+    fn import(&self, rec: &Attachment) -> CatalogResult<bool>;
 }

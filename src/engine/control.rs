@@ -63,4 +63,14 @@ pub trait ControlPlane: Send + Sync {
     fn event_link(&self, app: &AppId, client_event_id: &ClientEventId) -> CatalogResult<Option<EventLink>>;
     /// Applies `changes` in order, atomically and synced.
     fn apply_control(&self, changes: Vec<ControlChange>) -> CatalogResult<()>;
+    /// The whole control plane as the changes that recreate it (applied to another backend by
+    /// a migration).
+    fn export_control(&self) -> CatalogResult<Vec<ControlChange>>;
+    /// A number every [`ControlPlane::apply_control`] changes, read by the caches of processes
+    /// that share the catalog (replicas), so a change made through one is seen by all. A
+    /// backend that only one process ever writes may keep the default (that process drops its
+    /// own cache after each change).
+    fn control_version(&self) -> CatalogResult<u64> {
+        Ok(0)
+    }
 }

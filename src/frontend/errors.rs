@@ -107,6 +107,7 @@ pub fn reply(e: &E) -> ErrorReply {
         E::TooManyPending { .. } => (S::TOO_MANY_REQUESTS, "too_many_pending_uploads", Rejection),
         E::NoSpace => (S::INSUFFICIENT_STORAGE, "insufficient_storage", Plain),
         E::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", Plain),
+        E::StorageUnavailable => (S::SERVICE_UNAVAILABLE, "storage_unavailable", Plain),
         E::Busy(_) => (S::SERVICE_UNAVAILABLE, "server_busy", Plain),
         E::ScannerUnreachable => (S::SERVICE_UNAVAILABLE, "scanner_unreachable", Plain),
         E::Corrupt(_) => (S::INTERNAL_SERVER_ERROR, "stored_data_corrupt", Plain),
@@ -150,7 +151,9 @@ pub fn reply(e: &E) -> ErrorReply {
         }
         // Reservations lapse within the TTL; a minute is a fair first wait.
         E::TooManyPending { .. } => headers.push((RETRY_AFTER, HeaderValue::from_static("60"))),
-        E::Unavailable | E::NoSpace | E::Busy(_) => headers.push((RETRY_AFTER, HeaderValue::from_static("1"))),
+        E::Unavailable | E::StorageUnavailable | E::NoSpace | E::Busy(_) => {
+            headers.push((RETRY_AFTER, HeaderValue::from_static("1")))
+        }
         E::ScanPending | E::ScannerUnreachable => headers.push((RETRY_AFTER, HeaderValue::from_static("5"))),
         E::RangeNotSatisfiable { size } => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

@@ -10,14 +10,13 @@
 //! must agree (fsck). The index never imports `store`.
 
 mod batch;
-pub mod codec;
-mod codec_v1;
 pub mod control;
 pub mod counter;
 pub mod deleted;
 pub mod derived;
 pub mod ephemeral;
 pub mod expiry;
+mod export;
 pub mod filters;
 pub mod links;
 pub mod listing;

@@ -11,7 +11,8 @@
 use crate::ids::AttachmentId;
 use crate::model::Attachment;
 
-use super::{Batch, IndexError, Reads, codec};
+use super::{Batch, IndexError, Reads};
+use crate::model::codec;
 
 /// Column family name.
 pub const CF: &str = "attachments";
@@ -32,6 +33,19 @@ pub trait RecordReads: Reads {
             let (_, v) = r?;
             codec::decode(&v).map_err(|what| IndexError::Corrupt { cf: CF, what })
         })
+    }
+
+    /// Up to `limit` records after `after` (`None`: from the first), in id order (migrations).
+    fn records_after(&self, after: Option<AttachmentId>, limit: usize) -> Result<Vec<Attachment>, IndexError> {
+        let from = after.map(|a| a.as_bytes().to_vec()).unwrap_or_default();
+        self.scan_prefix(CF, Vec::new(), &from)
+            .filter(|r| !matches!((r, after), (Ok((k, _)), Some(a)) if k.as_ref() == a.as_bytes()))
+            .take(limit)
+            .map(|r| {
+                let (_, v) = r?;
+                codec::decode(&v).map_err(|what| IndexError::Corrupt { cf: CF, what })
+            })
+            .collect()
     }
 }
 
@@ -56,7 +70,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::clock::Timestamp;
     use crate::ids::{EventId, IssueId, ProjectId, SegmentId, UserId};
-    use crate::index::codec_v1;
+    use crate::model::codec::v1 as codec_v1;
     use crate::model::{Location, Md5Digest, Metadata, ParentId, ParentKind, ParentRef, Retention, ScanState};
     use proptest::prelude::*;
 

@@ -253,6 +253,22 @@ impl Catalog for LocalCatalog {
         Ok(self.index.deleted_before(before, limit)?)
     }
 
+    fn records_after(&self, after: Option<AttachmentId>, limit: usize) -> CatalogResult<Vec<Attachment>> {
+        Ok(self.index.records_after(after, limit)?)
+    }
+
+    fn import(&self, rec: &Attachment) -> CatalogResult<bool> {
+        let _record = self.record_locks.lock(rec.id.as_bytes());
+        if self.index.record(rec.id)?.is_some() {
+            return Ok(false);
+        }
+        let _quota = self.quota_locks.lock(rec.project_id.as_bytes());
+        let mut batch = self.index.batch();
+        batch.transition(None, Some(rec))?;
+        batch.commit(true)?;
+        Ok(true)
+    }
+
     fn forget_deleted(&self, deleted_at: Timestamp, id: AttachmentId) -> CatalogResult<()> {
         let _record = self.record_locks.lock(id.as_bytes());
         let mut batch = self.index.batch();

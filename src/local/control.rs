@@ -102,6 +102,10 @@ impl ControlPlane for LocalCatalog {
         Ok(self.index().event_link(app, client_event_id)?)
     }
 
+    fn export_control(&self) -> CatalogResult<Vec<ControlChange>> {
+        Ok(self.index().export_control()?)
+    }
+
     fn apply_control(&self, changes: Vec<ControlChange>) -> CatalogResult<()> {
         let projects: Vec<ProjectId> = changes.iter().filter_map(project_of).collect();
         // Project changes are read (where they depend on the stored project), written and

@@ -9,6 +9,7 @@
 //! once reclaimed. Pending reservations that lapse are dropped whole.
 
 mod attachment;
+pub mod codec;
 pub mod control;
 pub mod example;
 mod listing;

@@ -6,7 +6,9 @@
 //! must not put it back after the clear (a revoked key would then authenticate until the next
 //! control write), so every clear bumps a generation and a load is cached only if the
 //! generation it started under is still current when it inserts. Entries are therefore never
-//! stale. Key expiry is still checked on every request (it depends on the clock, not on a write).
+//! stale within one process. Replicas sharing a catalog also watch its control version
+//! ([`ControlCache::refresh`], every second by the daemon's control watch): a change made
+//! through another replica empties this cache within that period. Key expiry is still checked on every request (it depends on the clock, not on a write).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,6 +27,8 @@ pub struct ControlCache {
     projects: RwLock<HashMap<ProjectId, Arc<Project>>>,
     /// Bumped by every clear, before the maps are emptied.
     generation: AtomicU64,
+    /// The catalog's control version when last looked at ([`ControlCache::refresh`]).
+    seen: AtomicU64,
 }
 
 /// Upper bound on entries per map; past it the map is emptied (entries are cheap to reload).
@@ -69,6 +73,17 @@ impl ControlCache {
     /// A project.
     pub fn project(&self, catalog: &dyn Catalog, id: &ProjectId) -> CatalogResult<Option<Arc<Project>>> {
         get_or_load(&self.projects, &self.generation, *id, || catalog.project(id))
+    }
+
+    /// Forgets everything if the catalog's control version moved since the last look (a change
+    /// made through another process sharing the catalog); returns whether it did.
+    pub fn refresh(&self, catalog: &dyn Catalog) -> CatalogResult<bool> {
+        let now = catalog.control_version()?;
+        let moved = self.seen.swap(now, Ordering::SeqCst) != now;
+        if moved {
+            self.clear();
+        }
+        Ok(moved)
     }
 
     /// Forgets everything (after any control-plane write).

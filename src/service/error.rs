@@ -203,6 +203,9 @@ pub enum ServiceError {
     /// The daemon is starting or draining.
     #[error("Service is shutting down; retry shortly")]
     Unavailable,
+    /// The storage backend cannot be reached now (its database is restarting or unreachable).
+    #[error("Storage is unavailable; retry shortly")]
+    StorageUnavailable,
     /// Stored bytes failed verification.
     #[error("Stored bytes failed verification")]
     Corrupt(String),
@@ -227,6 +230,10 @@ impl From<crate::engine::CatalogError> for ServiceError {
             C::TooManyPending { what } => Self::TooManyPending { what },
             C::TooLarge { size, max } => Self::AttachmentTooLarge { size, max },
             C::Conflict(what) => Self::Conflict(what),
+            C::Unavailable(what) => {
+                tracing::warn!(%what, "catalog unavailable");
+                Self::StorageUnavailable
+            }
             other => Self::Internal(format!("catalog: {other}")),
         }
     }

@@ -210,6 +210,12 @@ impl Service {
         Ok(())
     }
 
+    /// Drops the cached control plane if another process sharing the catalog changed it;
+    /// returns whether it did (the control watch calls this every second).
+    pub fn refresh_control(&self) -> Result<bool> {
+        Ok(self.control.refresh(&*self.catalog)?)
+    }
+
     fn refuse_if_draining(&self) -> Result<()> {
         if self.is_draining() { Err(ServiceError::Unavailable) } else { Ok(()) }
     }

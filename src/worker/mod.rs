@@ -1,10 +1,11 @@
 //! Background jobs: the reservation sweeper, the cleanup job (reclaim, then the backend's
-//! orphan sweep and compaction), the metrics sampler, and the scan and webhook workers (`scans`,
+//! orphan sweep and compaction), the metrics sampler, the control watch, and the scan and webhook workers (`scans`,
 //! `webhooks`: their own loops, woken by the work they wait for). Each implements [`Job`]; [`spawn`]
 //! runs one on a schedule until shutdown. Jobs do blocking I/O, so each run happens on a
 //! blocking thread, one run of a job at a time.
 
 pub mod cleanup;
+pub mod control;
 pub mod sampler;
 pub mod scans;
 pub mod sweeper;

@@ -23,6 +23,7 @@ mod nginx;
 mod ops;
 mod oracle;
 mod people;
+mod pgs3;
 mod powercut;
 mod reliability;
 mod repair;

@@ -1,12 +1,14 @@
 //! The backend conformance suite: what every backend must do, written once and run against
 //! each one (the local backend in `local::backend`'s tests; a new backend calls [`run_all`]
 //! from its own) — the catalog's records (`catalog.rs`), the queues derived from them
-//! (`queues.rs`), its control plane (`control.rs`) and the blob store (`blobs.rs`). Each check starts from projects it creates through the
+//! (`queues.rs`), its control plane (`control.rs`), the blob store (`blobs.rs`) and what a
+//! migration reads and writes (`migration.rs`). Each check starts from projects it creates through the
 //! catalog's own control plane and fails with a panic naming what broke.
 
 mod blobs;
 mod catalog;
 mod control;
+mod migration;
 mod queues;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use super::{BlobStore, Catalog, ReserveLimits};
 pub use blobs::*;
 pub use catalog::*;
 pub use control::*;
+pub use migration::*;
 pub use queues::*;
 
 /// What a backend provides to be checked: its catalog and its blob store, over the same data
@@ -86,4 +89,6 @@ pub fn run_all(f: &dyn Fixture) {
     a_commit_retires_the_record_it_replaces(f);
     aborted_bodies_leave_the_reservation_retryable(f);
     settled_commits_record_what_was_measured(f);
+    the_control_plane_exports_as_the_changes_that_made_it(f);
+    records_import_exactly_and_read_back_in_id_order(f);
 }

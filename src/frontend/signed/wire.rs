@@ -131,6 +131,7 @@ mod tests {
             (E::AlreadyUploaded, 409, "conflict"),
             (E::ScannerUnreachable, 503, "attachment_document_not_reachable"),
             (E::Unavailable, 503, "attachment_document_not_reachable"),
+            (E::StorageUnavailable, 503, "attachment_document_not_reachable"),
             (E::Internal("secret path".into()), 500, "internal_server_error"),
             (E::PayloadTooLarge { limit: 10 }, 413, "payload_too_large"),
             (E::BadParameter("filename is required".into()), 400, "bad_parameter"),

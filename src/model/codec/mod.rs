@@ -1,4 +1,6 @@
 //! The stored form of an [`Attachment`] record: written as version 2, read as version 1 or 2.
+//! Both backends keep records in this form (the local index's `records` family, the
+//! `attachments.record` column on PostgreSQL), so a record moves between them unchanged.
 //!
 //! Version 1 (0.1.0) held seed 000's fields only; it is read into the neutral model (its event
 //! ids become parents, its user the owner) and rewritten as version 2 the next time the record
@@ -14,6 +16,8 @@
 //! ```
 
 use uuid::Uuid;
+
+pub mod v1;
 
 use crate::clock::Timestamp;
 use crate::ids::{AppId, AttachmentId, EndUserId, ProjectId, SegmentId, Sha256Digest, UserId};
@@ -125,12 +129,12 @@ pub fn encode(rec: &Attachment) -> Vec<u8> {
 }
 
 /// The flags byte: each bit whose condition holds.
-pub(super) fn flags(bits: &[(bool, u8)]) -> u8 {
+fn flags(bits: &[(bool, u8)]) -> u8 {
     bits.iter().filter(|(cond, _)| *cond).fold(0, |acc, (_, f)| acc | f)
 }
 
 /// Appends a location: its tag, then its fields (the same layout in both versions).
-pub(super) fn put_location(b: &mut Vec<u8>, loc: Location) {
+fn put_location(b: &mut Vec<u8>, loc: Location) {
     match loc {
         Location::Segment { segment, offset } => {
             b.push(1);
@@ -152,7 +156,7 @@ pub(super) fn put_location(b: &mut Vec<u8>, loc: Location) {
 /// Decodes a record of either version.
 pub fn decode(b: &[u8]) -> Result<Attachment, String> {
     let rec = match b.first() {
-        Some(1) => super::codec_v1::decode(b)?,
+        Some(1) => v1::decode(b)?,
         Some(2) => decode_v2(b)?,
         Some(v) => return Err(format!("unsupported record version {v}")),
         None => return Err("empty record".into()),
@@ -241,7 +245,7 @@ fn decode_v2(b: &[u8]) -> Result<Attachment, String> {
 }
 
 /// Appends `s` with its u16 length, cut (at a character boundary) to 65,535 bytes.
-pub(super) fn put_str(b: &mut Vec<u8>, s: &str) {
+fn put_str(b: &mut Vec<u8>, s: &str) {
     let mut len = s.len().min(u16::MAX as usize);
     while !s.is_char_boundary(len) {
         len -= 1;
@@ -251,7 +255,7 @@ pub(super) fn put_str(b: &mut Vec<u8>, s: &str) {
 }
 
 /// A cursor over a stored record.
-pub(super) struct Reader<'a> {
+struct Reader<'a> {
     pub b: &'a [u8],
     pub at: usize,
 }

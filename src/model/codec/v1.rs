@@ -14,7 +14,7 @@ use crate::clock::Timestamp;
 use crate::ids::{AppId, AttachmentId, EndUserId, ProjectId, Sha256Digest};
 use crate::model::{Attachment, Digests, Metadata, ParentKind, ParentRef, Retention, ScanState};
 
-use super::codec::Reader;
+use super::Reader;
 
 const F_DEV: u8 = 1;
 const F_CLIENT_EVENT: u8 = 1 << 1;
@@ -75,9 +75,9 @@ pub(super) fn decode(b: &[u8]) -> Result<Attachment, String> {
 
 /// Encodes `rec` as 0.1.0 did (only the fields version 1 has).
 #[cfg(test)]
-pub(super) fn encode(rec: &Attachment) -> Vec<u8> {
+pub fn encode(rec: &Attachment) -> Vec<u8> {
     let parent = |k| rec.parent(k).and_then(ParentRef::as_uuid);
-    let flags = super::codec::flags(&[
+    let flags = super::flags(&[
         (rec.is_dev, F_DEV),
         (parent(ParentKind::ClientEvent).is_some(), F_CLIENT_EVENT),
         (parent(ParentKind::Event).is_some(), F_EVENT),
@@ -104,12 +104,12 @@ pub(super) fn encode(rec: &Attachment) -> Vec<u8> {
         b.extend_from_slice(&t.0.to_be_bytes());
     }
     if let Some(loc) = rec.location {
-        super::codec::put_location(&mut b, loc);
+        super::put_location(&mut b, loc);
     }
     if let Some(u) = &rec.owner {
-        super::codec::put_str(&mut b, &u.0);
+        super::put_str(&mut b, &u.0);
     }
-    super::codec::put_str(&mut b, &rec.meta.original_filename);
-    super::codec::put_str(&mut b, &rec.meta.content_type);
+    super::put_str(&mut b, &rec.meta.original_filename);
+    super::put_str(&mut b, &rec.meta.content_type);
     b
 }
