@@ -171,6 +171,16 @@ pub trait Catalog: ControlPlane + Send + Sync + 'static {
     /// accounts for, so a sweep never meets it again.
     fn forget_deleted(&self, deleted_at: Timestamp, id: AttachmentId) -> CatalogResult<()>;
 
+    /// Locks `parent` against every process sharing the catalog until the returned guard is
+    /// dropped: the reserve-and-commit of an upload into a parent that holds one live file (a
+    /// slot) runs under it, so two replicas replacing the same slot take turns. A catalog
+    /// only one process ever uses may hold nothing (the service's in-process lock serialises
+    /// its uploads already).
+    fn lock_parent(&self, parent: &ParentRef) -> CatalogResult<Box<dyn std::any::Any + Send>> {
+        let _ = parent;
+        Ok(Box::new(()))
+    }
+
     /// Up to `limit` records after `after` (`None`: from the first), in id order, in whatever
     /// state: how a migration reads every record.
     fn records_after(&self, after: Option<AttachmentId>, limit: usize) -> CatalogResult<Vec<Attachment>>;

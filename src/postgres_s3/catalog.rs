@@ -427,6 +427,10 @@ impl Catalog for PgCatalog {
         self.due("deleted_at", "deleted_at IS NOT NULL", before, limit)
     }
 
+    fn lock_parent(&self, parent: &ParentRef) -> CatalogResult<Box<dyn std::any::Any + Send>> {
+        Ok(Box::new(super::locks::lock_parent(&self.runner, parent)?))
+    }
+
     fn records_after(&self, after: Option<AttachmentId>, limit: usize) -> CatalogResult<Vec<Attachment>> {
         let (after, limit) = (after.map(|a| a.0), i64::try_from(limit).unwrap_or(i64::MAX));
         self.with(move |c| async move {

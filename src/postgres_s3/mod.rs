@@ -10,6 +10,7 @@
 //! - `catalog.rs`  — [`Catalog`]: transitions, listings, usage, queues
 //! - `reserve.rs`  — reservations counted by conditional `UPDATE`s
 //! - `control.rs`  — the control plane
+//! - `locks.rs`    — parent (slot) locks across replicas: advisory locks
 //! - `sink.rs`, `blobs.rs`, `commit.rs` — bytes to the object store, then the catalog
 //! - `housekeeping.rs` — orphan sweep, checks
 
@@ -18,6 +19,7 @@ mod catalog;
 mod commit;
 mod control;
 mod housekeeping;
+mod locks;
 mod reserve;
 mod rows;
 mod runner;

@@ -182,6 +182,11 @@ impl Service {
             Some(s) => Some(self.slot_locks.lock(s).await),
             None => None,
         };
+        // The same, across every replica sharing the catalog (a no-op on one machine).
+        let _replicas_slot_guard = match &slot {
+            Some(s) => Some(self.catalog.lock_parent(s)?),
+            None => None,
+        };
         let replaces = match &slot {
             Some(s) => self.slot_file(&rec.project_id, s)?,
             None => None,

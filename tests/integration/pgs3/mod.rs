@@ -6,6 +6,7 @@
 mod conformance;
 mod migrate;
 mod replicas;
+mod slots;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -304,7 +305,11 @@ pub struct Place {
 impl Place {
     pub fn fresh() -> Self {
         let s = shared();
-        Self { postgres_url: database_on(s.pg_port), s3_endpoint: s.s3_endpoint.clone(), prefix: format!("{}/", uuid_hex()) }
+        Self {
+            postgres_url: database_on(s.pg_port),
+            s3_endpoint: s.s3_endpoint.clone(),
+            prefix: format!("{}/", uuid_hex()),
+        }
     }
 
     /// The `[backend]` settings for a daemon on this place.
