@@ -16,7 +16,8 @@ ensure_packages postgresql-15
 ensure_weed
 cargo build --release --bin attachd >&2
 BIN="$CARGO_TARGET_DIR/release/attachd"
-WORK="${ATTACHD_BACKENDS_DIR:-$HOME/.cache/attachd/backends}"
+# Outside $HOME: the postgres user must reach the cluster directory.
+WORK="${ATTACHD_BACKENDS_DIR:-/var/tmp/attachd-backends}"
 SECS="${SECS:-8}"
 C_SMALL=64; C_LARGE=8
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort | tail -1)"
@@ -104,7 +105,16 @@ config local 7580 local; start local 7580
 config pg1 7581 postgres_s3; start pg1 7581
 config pg2 7582 postgres_s3; start pg2 7582
 L="http://127.0.0.1:7580"; P1="http://127.0.0.1:7581"
-for spec in "upload-1k attachd 1024 $C_SMALL" "upload-64m attachd 67108864 $C_LARGE" "download-1k attachd-download 1024 $C_SMALL"; do
+# reserve-1k: the catalog's share of an upload (one reserve transaction, no bytes).
+SPECS="${SPECS:-upload-1k,upload-64m,download-1k,reserve-1k}"
+declare -A SPEC=(
+    [upload-1k]="attachd 1024 $C_SMALL"
+    [upload-64m]="attachd 67108864 $C_LARGE"
+    [download-1k]="attachd-download 1024 $C_SMALL"
+    [reserve-1k]="attachd-reserve 1024 $C_SMALL"
+)
+for name in ${SPECS//,/ }; do
+    spec="$name ${SPEC[$name]}"
     set -- $spec
     run "local-$1" "$2" "$3" "$4" "$L" "$WORK/local/bootstrap.json"
     run "pg_s3x1-$1" "$2" "$3" "$4" "$P1" "$WORK/pg1/bootstrap.json"

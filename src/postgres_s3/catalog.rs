@@ -393,8 +393,8 @@ impl Catalog for PgCatalog {
             let row = c
                 .query_one(
                     &c.prepare_cached(
-                        "SELECT coalesce(sum(pending_count), 0)::bigint, coalesce(sum(pending_bytes), 0)::bigint
-                     FROM project_usage WHERE $1::uuid IS NULL OR project_id = $1",
+                        "SELECT count(*), coalesce(sum(size_bytes), 0)::bigint FROM attachments
+                     WHERE uploaded_at IS NULL AND deleted_at IS NULL AND ($1::uuid IS NULL OR project_id = $1)",
                     )
                     .await
                     .map_err(pg_error)?,

@@ -4,8 +4,7 @@
 //!
 //! A record has: its row (always; the derived columns follow from the record); a parent row
 //! per parent while not soft-deleted; a share of its project's and owner's usage (declared size
-//! and one file) while not soft-deleted; a share of its project's pending count and bytes while
-//! pending.
+//! and one file) while not soft-deleted. (Pending totals are read from an index, not counted.)
 
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
@@ -47,32 +46,32 @@ fn scan_queued(rec: &Attachment) -> bool {
     rec.deleted_at.is_none() && rec.uploaded_at.is_some() && rec.scan == crate::model::ScanState::Pending
 }
 
-fn remove_at(rec: &Attachment) -> Option<i64> {
+pub fn remove_at(rec: &Attachment) -> Option<i64> {
     match rec.retention {
         Retention::Until(t) => Some(ts(t)),
         Retention::Kept => None,
     }
 }
 
-/// Inserts `rec`'s row and its parent rows.
+/// Inserts `rec`'s row and its parent rows, pipelined (both statements sent before either
+/// answer is awaited).
 pub async fn insert(tx: &Transaction<'_>, rec: &Attachment) -> CatalogResult<()> {
-    tx.execute(&tx.prepare_cached("INSERT INTO attachments (id, project_id, created_at, expires_at, uploaded_at, deleted_at, scan_queued, remove_at, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)").await.map_err(pg_error)?,
-        &[
-            &rec.id.0,
-            &rec.project_id.0,
-            &ts(rec.created_at),
-            &ts(rec.expires_at),
-            &rec.uploaded_at.map(ts),
-            &rec.deleted_at.map(ts),
-            &scan_queued(rec),
-            &remove_at(rec),
-            &codec::encode(rec),
-        ],
-    )
-    .await
-    .map_err(pg_error)?;
-    put_parents(tx, rec).await
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO attachments (id, project_id, created_at, expires_at, uploaded_at, deleted_at,
+                 scan_queued, remove_at, record, size_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .await
+        .map_err(pg_error)?;
+    let (created, expires, uploaded, deleted) =
+        (ts(rec.created_at), ts(rec.expires_at), rec.uploaded_at.map(ts), rec.deleted_at.map(ts));
+    let (queued, remove, record, bytes) = (scan_queued(rec), remove_at(rec), codec::encode(rec), size(rec.size_bytes));
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
+        [&rec.id.0, &rec.project_id.0, &created, &expires, &uploaded, &deleted, &queued, &remove, &record, &bytes];
+    let (row, parents) = futures_util::join!(tx.execute(&stmt, &params), put_parents(tx, rec));
+    row.map_err(pg_error)?;
+    parents
 }
 
 /// Rewrites the row of `old` as `new` (same id), and its parent rows if they changed.
@@ -80,7 +79,7 @@ pub async fn replace(tx: &Transaction<'_>, old: &Attachment, new: &Attachment) -
     tx.execute(
         &tx.prepare_cached(
             "UPDATE attachments SET expires_at = $2, uploaded_at = $3, deleted_at = $4, scan_queued = $5,
-                remove_at = $6, record = $7, created_at = $8 WHERE id = $1",
+                remove_at = $6, record = $7, created_at = $8, size_bytes = $9 WHERE id = $1",
         )
         .await
         .map_err(pg_error)?,
@@ -93,11 +92,12 @@ pub async fn replace(tx: &Transaction<'_>, old: &Attachment, new: &Attachment) -
             &remove_at(new),
             &codec::encode(new),
             &ts(new.created_at),
+            &size(new.size_bytes),
         ],
     )
     .await
     .map_err(pg_error)?;
-    if parent_rows(old) != parent_rows(new) {
+    if parent_keys(old) != parent_keys(new) {
         tx.execute(
             &tx.prepare_cached("DELETE FROM attachment_parents WHERE id = $1").await.map_err(pg_error)?,
             &[&old.id.0],
@@ -117,35 +117,35 @@ pub async fn remove(tx: &Transaction<'_>, rec: &Attachment) -> CatalogResult<()>
     Ok(())
 }
 
-fn parent_rows(rec: &Attachment) -> Vec<String> {
+/// The keys of `rec`'s rows in `attachment_parents` (none while soft-deleted).
+pub fn parent_keys(rec: &Attachment) -> Vec<String> {
     if rec.deleted_at.is_some() {
         return Vec::new();
     }
     rec.parents.iter().map(parent_key).collect()
 }
 
+/// Inserts `rec`'s parent rows, in one statement.
 async fn put_parents(tx: &Transaction<'_>, rec: &Attachment) -> CatalogResult<()> {
-    for key in parent_rows(rec) {
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO attachment_parents (parent, created_at, id, project_id) VALUES ($1, $2, $3, $4)",
-            )
-            .await
-            .map_err(pg_error)?,
-            &[&key, &ts(rec.created_at), &rec.id.0, &rec.project_id.0],
+    let keys = parent_keys(rec);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO attachment_parents (parent, created_at, id, project_id)
+             SELECT unnest($1::text[]), $2, $3, $4",
         )
         .await
         .map_err(pg_error)?;
-    }
+    tx.execute(&stmt, &[&keys, &ts(rec.created_at), &rec.id.0, &rec.project_id.0]).await.map_err(pg_error)?;
     Ok(())
 }
 
-/// What a record adds to its project's counters: (bytes, files, pending count, pending bytes).
-fn project_share(rec: &Attachment) -> [i64; 4] {
+/// What a record adds to its project's counters: (bytes, files).
+fn project_share(rec: &Attachment) -> [i64; 2] {
     let live = rec.deleted_at.is_none();
-    let pending = rec.is_pending();
-    let n = size(rec.size_bytes);
-    [if live { n } else { 0 }, live as i64, pending as i64, if pending { n } else { 0 }]
+    [if live { size(rec.size_bytes) } else { 0 }, live as i64]
 }
 
 /// Moves the counters by the difference between what `old` and `new` imply (`None`: no
@@ -158,12 +158,16 @@ pub async fn move_counters(
     let any = old.or(new).expect("a transition has a record");
     let share = |r: Option<&Attachment>| r.map(project_share).unwrap_or_default();
     let (a, b) = (share(old), share(new));
-    let d: Vec<i64> = (0..4).map(|i| b[i] - a[i]).collect();
+    let d: Vec<i64> = (0..2).map(|i| b[i] - a[i]).collect();
     if d.iter().any(|v| *v != 0) {
-        tx.execute(&tx.prepare_cached("INSERT INTO project_usage (project_id, bytes, files, pending_count, pending_bytes) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (project_id) DO UPDATE SET bytes = project_usage.bytes + $2, files = project_usage.files + $3,
-                 pending_count = project_usage.pending_count + $4, pending_bytes = project_usage.pending_bytes + $5").await.map_err(pg_error)?,
-            &[&any.project_id.0, &d[0], &d[1], &d[2], &d[3]],
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO project_usage (project_id, bytes, files) VALUES ($1, $2, $3)
+             ON CONFLICT (project_id) DO UPDATE SET bytes = project_usage.bytes + $2, files = project_usage.files + $3",
+            )
+            .await
+            .map_err(pg_error)?,
+            &[&any.project_id.0, &d[0], &d[1]],
         )
         .await
         .map_err(pg_error)?;

@@ -10,12 +10,14 @@
 //! - `attachments`: one row per record; `record` holds the record in the versioned binary form
 //!   both backends share (`crate::model::codec`); the other columns are derived from it for
 //!   the queries, each with a partial index shaped like the local index's column family:
-//!   listing (project, created desc, id), lapsed reservations, the scan queue, ephemeral
-//!   deadlines, soft deletions.
+//!   listing (project, created desc, id), lapsed reservations, pending reservations per
+//!   project, the scan queue, ephemeral deadlines, soft deletions.
 //! - `attachment_parents`: (parent, created desc, id) for every parent of a visible record.
-//! - `project_usage`: per project the declared bytes and files of everything not deleted, the
-//!   pending count and bytes, and a copy of the project's quotas and deletion, so a reserve
-//!   checks and counts in one conditional `UPDATE` of this row.
+//! - `project_usage`: per project the declared bytes and files of everything not deleted, and a
+//!   copy of the project's quotas and deletion, so a reserve checks and counts in one
+//!   conditional `UPDATE` of this row. Pending reservations are not counted here but read from
+//!   the `attachments_pending` index under this row's lock: an upload's commit then never
+//!   touches the project's row, which every reserve of the project queues on.
 //! - `user_usage`: per (project, owner) bytes and files.
 //! - `outbox`: notices for webhooks, written in the transaction of the change they announce.
 //!
@@ -35,6 +37,7 @@ pub const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE attachments (
     id           uuid PRIMARY KEY,
     project_id   uuid NOT NULL,
+    size_bytes   bigint NOT NULL,
     created_at   bigint NOT NULL,
     expires_at   bigint NOT NULL,
     uploaded_at  bigint,
@@ -47,6 +50,7 @@ CREATE TABLE attachments (
 );
 CREATE INDEX attachments_listing ON attachments (project_id, created_at DESC, id) WHERE deleted_at IS NULL;
 CREATE INDEX attachments_lapsing ON attachments (expires_at, id) WHERE uploaded_at IS NULL AND deleted_at IS NULL;
+CREATE INDEX attachments_pending ON attachments (project_id) INCLUDE (size_bytes) WHERE uploaded_at IS NULL AND deleted_at IS NULL;
 CREATE INDEX attachments_scans ON attachments (uploaded_at, id) WHERE scan_queued;
 CREATE INDEX attachments_ephemeral ON attachments (remove_at, id) WHERE remove_at IS NOT NULL AND deleted_at IS NULL;
 CREATE INDEX attachments_deleted ON attachments (deleted_at, id) WHERE deleted_at IS NOT NULL;
@@ -62,8 +66,6 @@ CREATE TABLE project_usage (
     project_id     uuid PRIMARY KEY,
     bytes          bigint NOT NULL DEFAULT 0,
     files          bigint NOT NULL DEFAULT 0,
-    pending_count  bigint NOT NULL DEFAULT 0,
-    pending_bytes  bigint NOT NULL DEFAULT 0,
     project_quota  bigint,
     user_quota     bigint,
     deleted        boolean NOT NULL DEFAULT false
@@ -98,6 +100,63 @@ CREATE TABLE control_version (
     version  bigint NOT NULL
 );
 INSERT INTO control_version (one, version) VALUES (true, 0);
+
+-- A reservation, whole, in one statement (one round trip, its own transaction): the row
+-- locks every reserve of a project or owner queues on are held only while the server runs
+-- it, never across a client round trip. Refusals raise SQLSTATE AT001 (nothing is kept).
+CREATE FUNCTION attachd_reserve(
+    p_id uuid, p_project uuid, p_owner text, p_size bigint, p_created bigint, p_expires bigint,
+    p_remove bigint, p_record bytea, p_parents text[], p_freed uuid, p_freed_owned uuid,
+    p_default_quota bigint, p_default_user_quota bigint, p_max_count bigint, p_max_bytes bigint
+) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_user_quota bigint;
+    v_count bigint;
+    v_bytes bigint;
+BEGIN
+    -- Durability::Logged: kept if attachd crashes; the WAL writer makes it durable moments later.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO attachments (id, project_id, size_bytes, created_at, expires_at, uploaded_at, deleted_at,
+                             scan_queued, remove_at, record)
+        VALUES (p_id, p_project, p_size, p_created, p_expires, NULL, NULL, false, p_remove, p_record);
+    IF cardinality(p_parents) > 0 THEN
+        INSERT INTO attachment_parents (parent, created_at, id, project_id)
+            SELECT unnest(p_parents), p_created, p_id, p_project;
+    END IF;
+    UPDATE project_usage SET bytes = bytes + p_size, files = files + 1
+        WHERE project_id = p_project AND NOT deleted
+          AND bytes + p_size - coalesce((SELECT a.size_bytes FROM attachments a
+                                          WHERE a.id = p_freed AND a.project_id = p_project
+                                            AND a.deleted_at IS NULL), 0)
+              <= coalesce(project_quota, p_default_quota)
+        RETURNING coalesce(user_quota, p_default_user_quota) INTO v_user_quota;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'project refused' USING ERRCODE = 'AT001';
+    END IF;
+    -- Under the project row's lock: the pending totals (this reservation included) cannot grow.
+    SELECT count(*), coalesce(sum(s), 0) INTO v_count, v_bytes FROM (
+        SELECT a.size_bytes AS s FROM attachments a
+        WHERE a.project_id = p_project AND a.uploaded_at IS NULL AND a.deleted_at IS NULL
+        LIMIT p_max_count + 1) pending;
+    IF v_count - 1 >= p_max_count OR v_bytes > p_max_bytes THEN
+        RAISE EXCEPTION 'pending refused' USING ERRCODE = 'AT001';
+    END IF;
+    IF p_owner IS NOT NULL THEN
+        IF p_size > v_user_quota THEN
+            RAISE EXCEPTION 'owner refused' USING ERRCODE = 'AT001';
+        END IF;
+        INSERT INTO user_usage AS u (project_id, owner, bytes, files) VALUES (p_project, p_owner, p_size, 1)
+            ON CONFLICT (project_id, owner) DO UPDATE SET bytes = u.bytes + p_size, files = u.files + 1
+            WHERE u.bytes + p_size - coalesce((SELECT a.size_bytes FROM attachments a
+                                                WHERE a.id = p_freed_owned AND a.project_id = p_project
+                                                  AND a.deleted_at IS NULL), 0)
+                  <= v_user_quota;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'owner refused' USING ERRCODE = 'AT001';
+        END IF;
+    END IF;
+END
+$fn$;
 "#];
 
 /// The advisory lock key replicas take turns on while migrating ("attachd\0" as a number).

@@ -57,8 +57,15 @@ impl Daemon {
         d
     }
 
-    /// A daemon description with its own temporary directory, not running yet.
-    pub fn unstarted(opts: Opts) -> Self {
+    /// A daemon description with its own temporary directory, not running yet. With
+    /// `ATTACHD_TEST_BACKEND=postgres_s3`, a daemon whose options name no backend runs on a
+    /// fresh database and key prefix of the tests' PostgreSQL cluster and S3 gateway (how the
+    /// seed-000 black-box tests are run against that backend).
+    pub fn unstarted(mut opts: Opts) -> Self {
+        let on_pg = std::env::var("ATTACHD_TEST_BACKEND").is_ok_and(|b| b == "postgres_s3");
+        if on_pg && opts.data_dir.is_none() && !opts.settings.iter().any(|(s, _)| *s == "backend") {
+            opts.settings.extend(crate::pgs3::Place::fresh().settings());
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
         Daemon {
