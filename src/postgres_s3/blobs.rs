@@ -68,7 +68,13 @@ impl S3Blobs {
 /// object already at the key is accepted when it holds these very bytes (a retry after a commit
 /// that died between the two steps, or the same upload through another replica; it is then not
 /// this upload's to remove) and replaced when it holds others.
-async fn put_single(store: &dyn ObjectStore, key: &Path, body: Bytes, sha_hex: &str) -> BlobResult<bool> {
+async fn put_single<F: std::future::Future<Output = bool>>(
+    store: &dyn ObjectStore,
+    key: &Path,
+    body: Bytes,
+    sha_hex: &str,
+    still_pending: impl FnOnce() -> F,
+) -> BlobResult<bool> {
     let mut attributes = object_store::Attributes::new();
     attributes.insert(object_store::Attribute::Metadata("sha256".into()), sha_hex.to_string().into());
     let opts = PutOptions { mode: PutMode::Create, attributes, ..Default::default() };
@@ -80,8 +86,12 @@ async fn put_single(store: &dyn ObjectStore, key: &Path, body: Bytes, sha_hex: &
             if bytes == body {
                 return Ok(false);
             }
-            // Other bytes at the key of a record still pending (the caller checked): what an
-            // attempt that died before its commit left. Replace them.
+            // Other bytes at the key: what an attempt that died before its commit left, if the
+            // record is still pending now — then replace them; otherwise they are another
+            // replica's committed upload of the same attachment.
+            if !still_pending().await {
+                return Err(BlobError::AlreadyUploaded);
+            }
             store.put(key, PutPayload::from(body)).await.map_err(|e| store_error("put", e))?;
             Ok(true)
         }
@@ -156,10 +166,21 @@ impl BlobStore for S3Blobs {
             let S3Staged { key, month, crc32c, body } = *inner;
             // Refuse what the catalog will refuse before any byte reaches the store.
             let current = catalog.record_async(rec.id).await?.ok_or(BlobError::RecordGone)?;
-            super::commit::check_pending(&current, settle.then_some(m.len))?;
+            if let Err(refused) = super::commit::check_pending(&current, settle.then_some(m.len)) {
+                // The same attachment committed through another replica names this very key:
+                // its object is not ours to remove.
+                if let StagedBody::Object(guard) = body {
+                    if current.location.and_then(|l| l.standalone_month()) == Some(month) {
+                        guard.keep();
+                    }
+                }
+                return Err(refused);
+            }
             let guard = match body {
                 StagedBody::Single(bytes) => {
-                    let created = put_single(&*store, &key, bytes, &m.sha256.to_hex()).await?;
+                    let pending =
+                        || async { matches!(catalog.record_async(rec.id).await, Ok(Some(r)) if r.is_pending()) };
+                    let created = put_single(&*store, &key, bytes, &m.sha256.to_hex(), pending).await?;
                     let key = created.then(|| key.clone());
                     super::sink::ObjectGuard { store: store.clone(), key, rt: tokio::runtime::Handle::current() }
                 }

@@ -8,26 +8,18 @@
 //! two transactions never wait on each other in a circle; PostgreSQL's deadlock detector is
 //! the backstop, and a transaction it aborts is run again.
 //!
-//! Queues (lapsed reservations, scans, ephemeral deadlines, soft deletions, notices) are reads
-//! of partial indexes that *lease* what they return: `SELECT … FOR UPDATE SKIP LOCKED` picks
-//! entries no other replica holds a live lease on, and the same statement stamps them with this
-//! replica's id and a deadline ([`LEASE`]). The jobs of N replicas thus share a queue instead
-//! of each doing all of it; a replica sees its own leased entries again (its job retries them),
-//! and a replica that dies leaves its entries to the others when the lease runs out. The lease
-//! only spreads work: the compare-and-set of the transition that acts on an entry still lets
-//! exactly one actor win, whatever the clocks say.
+//! Listings are keyset reads a page at a time (`listing.rs`); the jobs' queues are reads that
+//! lease what they return (`queues.rs`).
 
 use std::sync::Arc;
 
-use super::rows::{self, from_ts, ts};
+use super::queues::event_tag;
+use super::rows::{self, ts};
 use super::runner::{Runner, is_retryable, pg_error, pool_error};
 use crate::clock::Timestamp;
 use crate::engine::{Catalog, CatalogError, CatalogResult, Durability, ReserveLimits};
 use crate::ids::{AttachmentId, EndUserId, ProjectId};
-use crate::model::{After, Attachment, Counter, FileEvent, Notice, ParentRef, Pending, TimelineRow};
-
-/// Rows fetched per round trip by the listing iterators.
-const PAGE: i64 = 256;
+use crate::model::{After, Attachment, Counter, Notice, ParentRef, Pending, TimelineRow};
 
 /// The PostgreSQL catalog.
 pub struct PgCatalog {
@@ -75,66 +67,7 @@ impl PgCatalog {
             }
         })
     }
-
-    fn page<T: Send + 'static>(
-        &self,
-        sql: &'static str,
-        key: String,
-        after: After,
-        row: fn(&tokio_postgres::Row) -> T,
-    ) -> CatalogResult<Vec<T>> {
-        self.with(move |c| async move {
-            let (t, id) = match after {
-                After::Start => (i64::MAX, uuid::Uuid::nil()),
-                After::Row(t, id) => (ts(t), id.0),
-                // Strictly older: every row at `t` is past, so start after the largest id.
-                After::OlderThan(t) => (ts(t), uuid::Uuid::max()),
-            };
-            let start = matches!(after, After::Start);
-            let stmt = c.prepare_cached(sql).await.map_err(pg_error)?;
-            let rows = c.query(&stmt, &[&key, &t, &id, &start, &PAGE]).await.map_err(pg_error)?;
-            Ok(rows.iter().map(row).collect())
-        })
-    }
-
-    /// Up to `limit` entries of a queue — rows matching `cond`, ordered by `col` then id, with
-    /// `col < before` — that no other replica holds a live lease on, leased to this replica for
-    /// [`LEASE`] (see the module docs).
-    fn due(
-        &self,
-        col: &'static str,
-        cond: &'static str,
-        before: Timestamp,
-        limit: usize,
-    ) -> CatalogResult<Vec<(Timestamp, AttachmentId)>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let me = self.replica;
-        let sql = format!(
-            "WITH picked AS (
-                SELECT id FROM attachments
-                WHERE {cond} AND {col} < $1
-                  AND (claimed_until IS NULL OR claimed_until < $3 OR claimed_by = $4)
-                ORDER BY {col}, id LIMIT $2
-                FOR UPDATE SKIP LOCKED)
-             UPDATE attachments a SET claimed_by = $4, claimed_until = $3 + $5
-             FROM picked WHERE a.id = picked.id
-             RETURNING a.{col}, a.id"
-        );
-        self.with(move |c| async move {
-            let now = ts(Timestamp::now());
-            let stmt = c.prepare_cached(&sql).await.map_err(pg_error)?;
-            let rows = c.query(&stmt, &[&ts(before), &limit, &now, &me, &LEASE_MICROS]).await.map_err(pg_error)?;
-            let mut out: Vec<_> = rows.iter().map(|r| (from_ts(r.get(0)), AttachmentId(r.get(1)))).collect();
-            out.sort();
-            Ok(out)
-        })
-    }
 }
-
-/// How long a replica's claim on a queue entry keeps other replicas' jobs off it; a replica
-/// that dies mid-job leaves its entries to the others after this.
-pub const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
-const LEASE_MICROS: i64 = LEASE.as_micros() as i64;
 
 /// How a transaction attempt ended without an answer.
 enum Retry {
@@ -189,62 +122,6 @@ async fn transition_in(
     Ok(true)
 }
 
-fn event_tag(e: FileEvent) -> i16 {
-    match e {
-        FileEvent::Processed => 1,
-        FileEvent::Infected => 2,
-        FileEvent::Failed => 3,
-    }
-}
-
-fn event_of(tag: i16) -> CatalogResult<FileEvent> {
-    match tag {
-        1 => Ok(FileEvent::Processed),
-        2 => Ok(FileEvent::Infected),
-        3 => Ok(FileEvent::Failed),
-        t => Err(CatalogError::Corrupt(format!("outbox: unknown event {t}"))),
-    }
-}
-
-const LIST_PROJECT: &str = "SELECT created_at, id FROM attachments
-    WHERE project_id = $1::text::uuid AND deleted_at IS NULL
-      AND ($4 OR created_at < $2 OR (created_at = $2 AND id > $3))
-    ORDER BY created_at DESC, id LIMIT $5";
-
-const LIST_PARENT: &str = "SELECT created_at, id, project_id FROM attachment_parents
-    WHERE parent = $1 AND ($4 OR created_at < $2 OR (created_at = $2 AND id > $3))
-    ORDER BY created_at DESC, id LIMIT $5";
-
-/// Pages through a listing, fetching the next page when the last is used up.
-struct Pages<'a, T> {
-    fetch: Box<dyn FnMut(After) -> CatalogResult<Vec<T>> + 'a>,
-    key: fn(&T) -> TimelineRow,
-    buf: std::vec::IntoIter<T>,
-    next: Option<After>,
-}
-
-impl<T> Iterator for Pages<'_, T> {
-    type Item = CatalogResult<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(x) = self.buf.next() {
-            return Some(Ok(x));
-        }
-        let after = self.next.take()?;
-        match (self.fetch)(after) {
-            Err(e) => Some(Err(e)),
-            Ok(page) => {
-                if page.len() as i64 == PAGE {
-                    let last = (self.key)(page.last().expect("a full page"));
-                    self.next = Some(After::Row(last.created_at, last.id));
-                }
-                self.buf = page.into_iter();
-                self.buf.next().map(Ok)
-            }
-        }
-    }
-}
-
 impl Catalog for PgCatalog {
     fn record(&self, id: AttachmentId) -> CatalogResult<Option<Attachment>> {
         self.with(move |c| async move {
@@ -278,40 +155,7 @@ impl Catalog for PgCatalog {
     }
 
     fn notices(&self, limit: usize) -> CatalogResult<Vec<Notice>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let me = self.replica;
-        self.with(move |c| async move {
-            let now = ts(Timestamp::now());
-            let mut rows = c
-                .query(
-                    &c.prepare_cached(
-                        "WITH picked AS (
-                        SELECT queued_at, id FROM outbox
-                        WHERE claimed_until IS NULL OR claimed_until < $2 OR claimed_by = $3
-                        ORDER BY queued_at, id LIMIT $1
-                        FOR UPDATE SKIP LOCKED)
-                     UPDATE outbox o SET claimed_by = $3, claimed_until = $2 + $4
-                     FROM picked WHERE o.queued_at = picked.queued_at AND o.id = picked.id
-                     RETURNING o.queued_at, o.id, o.project_id, o.event",
-                    )
-                    .await
-                    .map_err(pg_error)?,
-                    &[&limit, &now, &me, &LEASE_MICROS],
-                )
-                .await
-                .map_err(pg_error)?;
-            rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, uuid::Uuid>(1)));
-            rows.iter()
-                .map(|r| {
-                    Ok(Notice {
-                        at: from_ts(r.get(0)),
-                        file: AttachmentId(r.get(1)),
-                        project: ProjectId(r.get(2)),
-                        event: event_of(r.get(3))?,
-                    })
-                })
-                .collect()
-        })
+        self.claim_notices(limit)
     }
 
     fn notice_sent(&self, notice: &Notice) -> CatalogResult<()> {
@@ -332,14 +176,7 @@ impl Catalog for PgCatalog {
         project: &ProjectId,
         after: After,
     ) -> Box<dyn Iterator<Item = CatalogResult<TimelineRow>> + 'a> {
-        let key = project.0.to_string();
-        let row = |r: &tokio_postgres::Row| TimelineRow { created_at: from_ts(r.get(0)), id: AttachmentId(r.get(1)) };
-        Box::new(Pages {
-            fetch: Box::new(move |after| self.page(LIST_PROJECT, key.clone(), after, row)),
-            key: |r| *r,
-            buf: Vec::new().into_iter(),
-            next: Some(after),
-        })
+        self.project_rows(project, after)
     }
 
     fn list_parent<'a>(
@@ -347,16 +184,7 @@ impl Catalog for PgCatalog {
         parent: &ParentRef,
         after: After,
     ) -> Box<dyn Iterator<Item = CatalogResult<(TimelineRow, ProjectId)>> + 'a> {
-        let key = rows::parent_key(parent);
-        let row = |r: &tokio_postgres::Row| {
-            (TimelineRow { created_at: from_ts(r.get(0)), id: AttachmentId(r.get(1)) }, ProjectId(r.get(2)))
-        };
-        Box::new(Pages {
-            fetch: Box::new(move |after| self.page(LIST_PARENT, key.clone(), after, row)),
-            key: |r| r.0,
-            buf: Vec::new().into_iter(),
-            next: Some(after),
-        })
+        self.parent_rows(parent, after)
     }
 
     fn usage(&self, project: &ProjectId, user: Option<&EndUserId>) -> CatalogResult<Counter> {

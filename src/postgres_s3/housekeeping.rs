@@ -67,8 +67,10 @@ impl Housekeeping for PgS3Backend {
                 continue;
             }
             let Some(id) = id_of(&key) else { continue };
+            // A pending record's retry may reuse an object its earlier attempt left (the same
+            // bytes): it becomes an orphan only once the reservation is gone.
             let owned = match self.catalog.record(id)? {
-                Some(rec) => rec.location.is_some() && self.blobs.key_of_record(&rec) == Some(key.clone()),
+                Some(rec) => rec.is_pending() || self.blobs.key_of_record(&rec) == Some(key.clone()),
                 None => false,
             };
             if owned {

@@ -45,11 +45,14 @@ impl Drop for ParentLockGuard {
 /// Takes `parent`'s lock, waiting for any replica that holds it.
 pub fn lock_parent(runner: &Arc<Runner>, parent: &ParentRef) -> CatalogResult<ParentLockGuard> {
     let key = lock_key(parent);
-    let pool = runner.pool().clone();
+    let pool = runner.lock_pool().clone();
     let client = runner.run(async move {
         let client = pool.get().await.map_err(pool_error)?;
-        client.batch_execute("BEGIN").await.map_err(pg_error)?;
-        client.execute("SELECT pg_advisory_xact_lock($1)", &[&key]).await.map_err(pg_error)?;
+        if let Err(e) = client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})")).await {
+            // Never hand back a connection inside a transaction.
+            drop(deadpool_postgres::Object::take(client));
+            return Err(pg_error(e));
+        }
         Ok::<_, crate::engine::CatalogError>(client)
     })?;
     Ok(ParentLockGuard { client: Some(client), runner: runner.clone() })

@@ -7,7 +7,9 @@
 //! - `runner.rs`   — the backend's runtime and pool; blocking engine calls bridged onto it
 //! - `schema.rs`   — the migrations, applied at start under an advisory lock
 //! - `rows.rs`     — a record's row, parent rows and counter shares
-//! - `catalog.rs`  — [`Catalog`]: transitions, listings, usage, queues
+//! - `catalog.rs`  — [`Catalog`]: transitions, usage, records
+//! - `listing.rs`  — keyset listings, a page at a time
+//! - `queues.rs`   — the jobs' queues, leased with `FOR UPDATE SKIP LOCKED`
 //! - `reserve.rs`  — reservations counted by conditional `UPDATE`s
 //! - `control.rs`  — the control plane
 //! - `locks.rs`    — parent (slot) locks across replicas: advisory locks
@@ -19,7 +21,9 @@ mod catalog;
 mod commit;
 mod control;
 mod housekeeping;
+mod listing;
 mod locks;
+mod queues;
 mod reserve;
 mod rows;
 mod runner;

@@ -181,11 +181,19 @@ pub async fn move_counters(
     if was == is {
         return Ok(());
     }
-    for (owner, sign) in [(was, -1i64), (is, 1)] {
-        let Some((owner, bytes)) = owner else { continue };
+    // Owner rows in a fixed (name) order, as every transaction that takes two of them must.
+    let mut moves: Vec<(String, i64, i64)> = Vec::new();
+    if let Some((o, b)) = was {
+        moves.push((o, -b, -1));
+    }
+    if let Some((o, b)) = is {
+        moves.push((o, b, 1));
+    }
+    moves.sort_by(|a, b| a.0.cmp(&b.0));
+    for (owner, bytes, files) in moves {
         tx.execute(&tx.prepare_cached("INSERT INTO user_usage (project_id, owner, bytes, files) VALUES ($1, $2, $3, $4)
              ON CONFLICT (project_id, owner) DO UPDATE SET bytes = user_usage.bytes + $3, files = user_usage.files + $4").await.map_err(pg_error)?,
-            &[&any.project_id.0, &owner, &(sign * bytes), &sign],
+            &[&any.project_id.0, &owner, &bytes, &files],
         )
         .await
         .map_err(pg_error)?;

@@ -23,6 +23,7 @@ use crate::engine::CatalogError;
 pub struct Runner {
     rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
+    lock_pool: Pool,
 }
 
 impl Drop for Runner {
@@ -50,25 +51,42 @@ impl Runner {
             pg.connect_timeout(Duration::from_secs(5));
         }
         pg.application_name("attachd");
-        let mgr =
-            Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = {
+        let mgr = Manager::from_config(
+            pg.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let build = |mgr: Manager, size: usize| {
             let _enter = rt.enter();
             Pool::builder(mgr)
-                .max_size(pool_size.max(1))
+                .max_size(size.max(1))
                 .runtime(Runtime::Tokio1)
                 .wait_timeout(Some(Duration::from_secs(10)))
                 .create_timeout(Some(Duration::from_secs(5)))
                 .recycle_timeout(Some(Duration::from_secs(5)))
                 .build()
-                .map_err(|e| CatalogError::Backend(format!("PostgreSQL pool: {e}")))?
+                .map_err(|e| CatalogError::Backend(format!("PostgreSQL pool: {e}")))
         };
-        Ok(Self { rt: Some(rt), pool })
+        let lock_mgr = Manager::from_config(
+            pg.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = build(mgr, pool_size)?;
+        // Parent locks hold a connection while the upload they guard uses the main pool: their
+        // own pool, so that as many slot uploads as connections cannot starve each other.
+        let lock_pool = build(lock_mgr, pool_size)?;
+        Ok(Self { rt: Some(rt), pool, lock_pool })
     }
 
     /// The pool (futures run by [`Runner::run`] take connections from it).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The pool parent locks hold their connections from (`locks.rs`).
+    pub fn lock_pool(&self) -> &Pool {
+        &self.lock_pool
     }
 
     /// A handle on the runtime, for futures the blob store spawns.
@@ -116,8 +134,9 @@ pub fn pool_error(e: deadpool_postgres::PoolError) -> CatalogError {
     }
 }
 
-/// Sorts a PostgreSQL error: a closed or broken connection, or a server shutting down or
-/// starting, is [`CatalogError::Unavailable`]; the rest is [`CatalogError::Backend`].
+/// Sorts a PostgreSQL error: a closed or broken connection, a server shutting down, starting
+/// or read-only, or a transaction aborted to break a deadlock is [`CatalogError::Unavailable`]
+/// (503: the request may be retried as it is); the rest is [`CatalogError::Backend`].
 pub fn pg_error(e: tokio_postgres::Error) -> CatalogError {
     use tokio_postgres::error::SqlState;
     let unavailable = e.is_closed()
@@ -129,6 +148,14 @@ pub fn pg_error(e: tokio_postgres::Error) -> CatalogError {
                 SqlState::CONNECTION_EXCEPTION,
                 SqlState::CONNECTION_FAILURE,
                 SqlState::CONNECTION_DOES_NOT_EXIST,
+                SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+                SqlState::SQLSERVER_REJECTED_ESTABLISHMENT_OF_SQLCONNECTION,
+                // A pool still on a demoted primary, or on a standby, after a failover.
+                SqlState::READ_ONLY_SQL_TRANSACTION,
+                // A transaction PostgreSQL aborted to break a deadlock or a serialization
+                // conflict: retrying it as it is succeeds (callers that can, retry themselves).
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
             ]
             .contains(c)
         })

@@ -137,7 +137,7 @@ BEGIN
     SELECT count(*), coalesce(sum(s), 0) INTO v_count, v_bytes FROM (
         SELECT a.size_bytes AS s FROM attachments a
         WHERE a.project_id = p_project AND a.uploaded_at IS NULL AND a.deleted_at IS NULL
-        LIMIT p_max_count + 1) pending;
+        LIMIT least(p_max_count, 9223372036854775806) + 1) pending;
     IF v_count - 1 >= p_max_count OR v_bytes > p_max_bytes THEN
         RAISE EXCEPTION 'pending refused' USING ERRCODE = 'AT001';
     END IF;
