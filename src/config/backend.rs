@@ -40,6 +40,9 @@ pub struct BackendConfig {
     pub s3_path_style: bool,
     /// A prefix for every object key, so a bucket can be shared (e.g. `attachd/`).
     pub s3_prefix: String,
+    /// `0`: downloads stream through attachd; otherwise a download is a 302 to a presigned
+    /// `GET` on the store, valid this many seconds.
+    pub s3_presign_ttl_secs: u64,
 }
 
 impl BackendConfig {
@@ -81,6 +84,7 @@ impl BackendConfig {
             s3_secret_access_key: self.s3_secret_access_key.clone(),
             s3_path_style: self.s3_path_style,
             s3_prefix: self.s3_prefix.clone(),
+            s3_presign_ttl_secs: self.s3_presign_ttl_secs,
         }
     }
 }

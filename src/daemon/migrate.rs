@@ -135,7 +135,7 @@ async fn copy(
                 sink.write(chunk).await.map_err(|e| other("write", e))?;
             }
         }
-        Opened::Head | Opened::Redirect(_) => {
+        Opened::Head | Opened::Redirect(_) | Opened::Elsewhere(_) => {
             return Err(DaemonError::Other(format!("{}: the source offered no bytes", rec.id)));
         }
     }

@@ -196,6 +196,9 @@ pub enum Opened {
     Head,
     /// A path for the proxy in front (X-Accel-Redirect).
     Redirect(String),
+    /// An absolute URL the client fetches the bytes from itself, valid for a short time (a
+    /// presigned `GET` on an object store, which sets the response's type and disposition).
+    Elsewhere(String),
     /// A small blob, read whole and verified by the blocking call (the caller reserves its
     /// memory before calling it).
     Whole(Box<dyn FnOnce() -> BlobResult<Bytes> + Send>),

@@ -9,7 +9,7 @@ use std::future::Future;
 use http_body_util::BodyExt;
 use hyper::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
-    HeaderValue, IF_NONE_MATCH, RANGE,
+    HeaderValue, IF_NONE_MATCH, LOCATION, RANGE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -45,6 +45,14 @@ where
         headers.insert("x-accel-redirect", header_value(uri));
         return Ok(respond(StatusCode::OK, headers, empty()));
     }
+    if let DownloadSource::Elsewhere(url) = &dl.source {
+        // The object store serves the bytes (and Range) at a presigned URL that sets the
+        // response's type and disposition; this answer is only valid as long as that URL.
+        let mut h = HeaderMap::new();
+        h.insert(LOCATION, header_value(url));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(respond(StatusCode::FOUND, h, empty()));
+    }
     let size = dl.record.size_bytes;
     let (status, start, end) = match range::parse(req.headers().get(RANGE).and_then(|v| v.to_str().ok()), size) {
         RangeSpec::Full => (StatusCode::OK, 0, size),
@@ -62,7 +70,7 @@ where
             full(bytes.slice(start as usize..end as usize))
         }
         DownloadSource::File(file) => ChannelBody::new(stream_file(file, start, end)).boxed(),
-        DownloadSource::XAccel(_) => unreachable!("handled above"),
+        DownloadSource::XAccel(_) | DownloadSource::Elsewhere(_) => unreachable!("handled above"),
     };
     Ok(respond(status, headers, body))
 }

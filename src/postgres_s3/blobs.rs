@@ -11,8 +11,8 @@
 //!
 //! Reads: small bodies (up to one part) are fetched whole and checked against the record's
 //! SHA-256; larger ones are streamed in ranged `GET`s and checked against the CRC-32C recorded
-//! at upload. Downloads stream through attachd (a redirect to a presigned `GET` is not built
-//! yet).
+//! at upload. With `s3_presign_ttl_secs` set, a download is instead a redirect to a presigned
+//! `GET` (`Opened::Elsewhere`) carrying the record's content type and disposition.
 
 use std::sync::Arc;
 
@@ -34,6 +34,8 @@ pub struct S3Blobs {
     pub(super) store: Arc<dyn ObjectStore>,
     pub(super) prefix: String,
     pub(super) catalog: Arc<PgCatalog>,
+    /// Presigns download `GET`s (with how long they live), when downloads are redirected.
+    pub(super) presign: Option<(Arc<object_store::aws::AmazonS3>, std::time::Duration)>,
 }
 
 fn store_error(what: &str, e: object_store::Error) -> BlobError {
@@ -213,6 +215,9 @@ impl BlobStore for S3Blobs {
             if access == Access::Head {
                 return Ok(Opened::Head);
             }
+            if let (Access::Body, Some((signer, ttl))) = (access, &self.presign) {
+                return presigned(signer, &key, rec, *ttl).await.map(Opened::Elsewhere);
+            }
             let (store, rt, len) = (self.store.clone(), self.rt(), rec.size_bytes);
             if len <= PART as u64 {
                 let sha = rec.digests.sha256;
@@ -258,6 +263,28 @@ impl BlobStore for S3Blobs {
         })?;
         Ok(rec.size_bytes)
     }
+}
+
+/// A presigned `GET` of `key` that answers with the record's content type and an attachment
+/// disposition naming its file (RFC 6266 `filename*`), so the store serves it as attachd would.
+async fn presigned(
+    signer: &object_store::aws::AmazonS3,
+    key: &Path,
+    rec: &Attachment,
+    ttl: std::time::Duration,
+) -> BlobResult<String> {
+    use object_store::signer::{Method, SignedUrlOptions, Signer};
+    const NAME: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+    let name = percent_encoding::utf8_percent_encode(&rec.meta.original_filename, NAME).to_string();
+    let content_type =
+        if rec.meta.content_type.is_empty() { "application/octet-stream" } else { &rec.meta.content_type };
+    let opts = SignedUrlOptions::new().with_query([
+        ("response-content-type", content_type.to_string()),
+        ("response-content-disposition", format!("attachment; filename*=UTF-8''{name}")),
+    ]);
+    let url = signer.signed_url_opts(Method::GET, key, ttl, &opts).await.map_err(|e| store_error("presign", e))?;
+    Ok(url.to_string())
 }
 
 /// Ranged reads of one object (blocking; run off the async threads).

@@ -61,6 +61,9 @@ pub struct PgS3Config {
     pub s3_path_style: bool,
     /// A prefix for every key (e.g. `attachd/`), so a bucket can be shared.
     pub s3_prefix: String,
+    /// Downloads: `0` streams them through attachd; otherwise each is a 302 to a presigned
+    /// `GET` valid this many seconds (the store must be reachable by the clients).
+    pub s3_presign_ttl_secs: u64,
 }
 
 /// The open backend.
@@ -91,7 +94,9 @@ impl PgS3Backend {
         }
         let store = Arc::new(b.build().map_err(|e| CatalogError::Backend(format!("object store: {e}")))?);
         let catalog = Arc::new(PgCatalog { runner, replica: uuid::Uuid::new_v4() });
-        let blobs = Arc::new(S3Blobs { store, prefix: cfg.s3_prefix.clone(), catalog: catalog.clone() });
+        let presign = (cfg.s3_presign_ttl_secs > 0)
+            .then(|| (store.clone(), std::time::Duration::from_secs(cfg.s3_presign_ttl_secs)));
+        let blobs = Arc::new(S3Blobs { store, prefix: cfg.s3_prefix.clone(), catalog: catalog.clone(), presign });
         Ok(Arc::new(Self { catalog, blobs }))
     }
 

@@ -34,6 +34,8 @@ pub enum DownloadSource {
     File(FileStream),
     /// Let nginx serve this internal URI.
     XAccel(String),
+    /// Send the client to this URL (302): the object store serves the bytes.
+    Elsewhere(String),
     /// HEAD: no bytes needed.
     None,
 }
@@ -97,6 +99,7 @@ impl Service {
         let source = match self.blobs.open(&rec, if head { Access::Head } else { Access::Body }).await? {
             Opened::Head => DownloadSource::None,
             Opened::Redirect(path) => DownloadSource::XAccel(path),
+            Opened::Elsewhere(url) => DownloadSource::Elsewhere(url),
             Opened::Stream(reader, verify) => {
                 let first = self.download_budget.take_or_shed((STREAM_CHUNK as u64).min(rec.size_bytes))?;
                 DownloadSource::File(FileStream { reader, verify, budget: self.download_budget.clone(), first })

@@ -186,7 +186,7 @@ impl Service {
                     .map_err(|e| ServiceError::Internal(format!("read task: {e}")))??;
                 stream::iter([Ok(charged(bytes, memory))]).boxed()
             }
-            Opened::Head | Opened::Redirect(_) => {
+            Opened::Head | Opened::Redirect(_) | Opened::Elsewhere(_) => {
                 return Err(ServiceError::Internal("the blob store did not hand over the bytes".into()));
             }
         };

@@ -79,6 +79,7 @@ async fn read_back(blobs: &dyn BlobStore, rec: &Attachment) -> Vec<u8> {
         }
         Opened::Head => panic!("Access::Body opened nothing"),
         Opened::Redirect(to) => panic!("the suite's fixture serves bytes itself, not a redirect to {to}"),
+        Opened::Elsewhere(to) => panic!("the suite's fixture serves bytes itself, not a redirect to {to}"),
     }
 }
 

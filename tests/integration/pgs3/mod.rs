@@ -338,6 +338,7 @@ impl Place {
             s3_secret_access_key: S3_SECRET.into(),
             s3_path_style: true,
             s3_prefix: self.prefix.clone(),
+            s3_presign_ttl_secs: 0,
         }
     }
 }

@@ -196,3 +196,27 @@ async fn a_replica_killed_mid_upload_loses_no_acknowledged_upload_and_leaves_not
     assert_eq!(f["orphan_files"], json!([]), "no object without a record is left: {f}");
     assert_eq!(f["uploaded"], 21, "{f}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_can_be_redirects_to_presigned_gets_the_store_serves() {
+    let place = Place::fresh();
+    let d = Daemon::start_with(opts(&place).set("backend", "s3_presign_ttl_secs = 60")).await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (i, size) in [1_000usize, 9 << 20].into_iter().enumerate() {
+        let body = data(size, 40 + i as u64);
+        let id = d.upload(&body).await;
+        let r = no_redirects.get(d.download_url(&id).await).send().await.unwrap();
+        assert_eq!(r.status(), 302, "a download is a redirect");
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with(&place.s3_endpoint), "to the store: {to}");
+        let got = d.http.get(&to).send().await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.headers()["content-type"], "text/plain", "the record's content type");
+        let disposition = got.headers()["content-disposition"].to_str().unwrap().to_string();
+        assert!(disposition.starts_with("attachment") && disposition.contains("crash.log"), "{disposition}");
+        assert!(got.bytes().await.unwrap() == body[..], "the store serves the bytes ({size})");
+        let part = d.http.get(&to).header("range", "bytes=10-19").send().await.unwrap();
+        assert_eq!(part.status(), 206);
+        assert!(part.bytes().await.unwrap() == body[10..20]);
+    }
+}
