@@ -124,16 +124,7 @@ async fn transition_in(
 
 impl Catalog for PgCatalog {
     fn record(&self, id: AttachmentId) -> CatalogResult<Option<Attachment>> {
-        self.with(move |c| async move {
-            let row = c
-                .query_opt(
-                    &c.prepare_cached("SELECT record FROM attachments WHERE id = $1").await.map_err(pg_error)?,
-                    &[&id.0],
-                )
-                .await
-                .map_err(pg_error)?;
-            row.map(|r| rows::decode(r.get::<_, &[u8]>(0))).transpose()
-        })
+        self.with(move |c| async move { rows::read(&c, id).await })
     }
 
     fn reserve(&self, rec: &Attachment, limits: &ReserveLimits, replacing: Option<&Attachment>) -> CatalogResult<()> {

@@ -29,14 +29,7 @@ impl PgCatalog {
     /// The record `id`, read on the caller's runtime (the backend's own).
     pub async fn record_async(&self, id: AttachmentId) -> CatalogResult<Option<Attachment>> {
         let c = self.runner.pool().get().await.map_err(pool_error)?;
-        let row = c
-            .query_opt(
-                &c.prepare_cached("SELECT record FROM attachments WHERE id = $1").await.map_err(pg_error)?,
-                &[&id.0],
-            )
-            .await
-            .map_err(pg_error)?;
-        row.map(|r| rows::decode(r.get::<_, &[u8]>(0))).transpose()
+        rows::read(&c, id).await
     }
 }
 

@@ -201,6 +201,13 @@ pub async fn move_counters(
     Ok(())
 }
 
+/// The record `id` as stored.
+pub async fn read(c: &deadpool_postgres::Client, id: crate::ids::AttachmentId) -> CatalogResult<Option<Attachment>> {
+    let stmt = c.prepare_cached("SELECT record FROM attachments WHERE id = $1").await.map_err(pg_error)?;
+    let row = c.query_opt(&stmt, &[&id.0]).await.map_err(pg_error)?;
+    row.map(|r| decode(r.get::<_, &[u8]>(0))).transpose()
+}
+
 /// The record `id` as stored, locked for the rest of the transaction.
 pub async fn lock_record(tx: &Transaction<'_>, id: Uuid) -> CatalogResult<Option<Attachment>> {
     let row = tx
